@@ -1,0 +1,40 @@
+"""Patch masks and masked losses shared by the masked-image-modelling methods (MAE, SparK, CM-UNet, VasoMIM)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def patch_grid(height: int, width: int, patch: int) -> tuple[int, int]:
+    if height % patch or width % patch:
+        raise ValueError(f"image {height}×{width} is not a multiple of the {patch}-px patch")
+    return height // patch, width // patch
+
+
+def random_patch_mask(
+    batch: int, height: int, width: int, patch: int, ratio: float, device: torch.device | str = "cpu"
+) -> Tensor:
+    """Per-image masks on the patch grid: B×gh×gw bool, True = masked, exactly round(ratio·gh·gw) each.
+
+    Every image draws its own mask (the reference code used one mask for the whole batch).
+    """
+    gh, gw = patch_grid(height, width, patch)
+    n = gh * gw
+    n_masked = int(round(ratio * n))
+    order = torch.rand(batch, n, device=device).argsort(dim=1)
+    mask = torch.zeros(batch, n, dtype=torch.bool, device=device)
+    mask.scatter_(1, order[:, :n_masked], True)
+    return mask.view(batch, gh, gw)
+
+
+def upsample_mask(grid_mask: Tensor, height: int, width: int) -> Tensor:
+    """B×gh×gw patch mask → B×1×H×W pixel mask (nearest), any scale the grid divides."""
+    return F.interpolate(grid_mask[:, None].float(), size=(height, width), mode="nearest").bool()
+
+
+def masked_mse(prediction: Tensor, target: Tensor, pixel_mask: Tensor) -> Tensor:
+    """Mean squared error over the pixels where `pixel_mask` is True (B×1×H×W)."""
+    weight = pixel_mask.to(prediction.dtype)
+    return ((prediction - target) ** 2 * weight).sum() / weight.sum().clamp_min(1.0)

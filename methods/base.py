@@ -1,0 +1,127 @@
+"""The contract every method implements: the whole plug-in surface of the benchmark.
+
+A method owns only its pretext task (views, masks, corruptions, heads, momentum copies) and
+returns a loss. The harness (`benchmark.training.pretrain`) owns the loop, optimiser, schedule,
+precision, checkpoints and seeds, so every method is trained the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+
+from benchmark.nets import UNet
+
+Transfer = Literal["none", "encoder", "encoder+decoder"]
+Profile = Literal["tiny", "paper"]
+
+
+@dataclass(frozen=True)
+class PretrainRecipe:
+    """How the harness pre-trains a method: optimiser, schedule, batch and length."""
+
+    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
+    lr: float = 1.5e-4
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.95)
+    momentum: float = 0.9
+    batch_size: int = 256
+    epochs: int = 300
+    warmup_epochs: int = 40
+    schedule: Literal["cosine", "constant"] = "cosine"
+
+
+#: Short recipe for the tiny profile: enough steps for a loss to fall on a 2-core CPU.
+TINY_RECIPE = PretrainRecipe(lr=1e-3, batch_size=16, epochs=6, warmup_epochs=1)
+
+
+class Method(nn.Module):
+    """A benchmark method wrapped around a UNet; `supervised` is one with no pre-training."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    transfers: ClassVar[Transfer]
+    pretrains: ClassVar[bool] = True
+
+    def __init__(self, unet: UNet, cfg: Any = None) -> None:
+        super().__init__()
+        self.unet = unet
+        self.cfg = cfg if cfg is not None else self.default_config("paper")
+
+    @classmethod
+    def default_config(cls, profile: Profile) -> Any:
+        """The method's own settings (mask ratio, queue size, ...) for a profile; None if it has none."""
+        return None
+
+    @classmethod
+    def default_recipe(cls, profile: Profile) -> PretrainRecipe:
+        """The reference pre-training recipe; methods override with their paper's values."""
+        return PretrainRecipe() if profile == "paper" else TINY_RECIPE
+
+    def pretrained_unet(self) -> UNet:
+        """A UNet whose transferred parts carry this method's weights; the rest is freshly initialised.
+
+        The 1×1 classifier is never transferred: a pretext head's output means something else.
+        """
+        fresh = UNet(self.unet.cfg)
+        if self.transfers in ("encoder", "encoder+decoder"):
+            fresh.encoder.load_state_dict(self.unet.encoder.state_dict())
+        if self.transfers == "encoder+decoder":
+            fresh.decoder.load_state_dict(self.unet.decoder.state_dict())
+        return fresh
+
+
+class SSLMethod(Method):
+    """A self-supervised method: one training step returns its pretext loss."""
+
+    @abstractmethod
+    def training_step(self, images: Tensor, step: int, total_steps: int) -> dict[str, Tensor]:
+        """Build views/masks/corruptions of `images` (B×1×H×W, z-scored) and return {"loss": ..., **logs}."""
+
+    def after_step(self, step: int, total_steps: int) -> None:
+        """Called after each optimiser step: EMA updates, queue bookkeeping. Default: nothing."""
+
+    def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        """(online, momentum copy) pairs that `after_step` EMA-updates; the copies never get gradients.
+
+        The contract test checks that after `after_step` each copy equals
+        m·copy + (1−m)·online with m = `ema_momentum(step, total_steps)`.
+        """
+        return []
+
+    def ema_momentum(self, step: int, total_steps: int) -> float:
+        """The EMA coefficient used by `after_step` at this step (methods with momentum branches)."""
+        return 1.0
+
+    @torch.no_grad()
+    def preview(self, images: Tensor) -> dict[str, Tensor]:
+        """Pretext input and output for a few fixed images, for the report's figures.
+
+        Default: none. Methods that reconstruct return {"input": ..., "output": ...}, B×1×H×W.
+        """
+        return {}
+
+
+@torch.no_grad()
+def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
+    """target ← m·target + (1−m)·online, parameters and float buffers (BN statistics) alike."""
+    for t, o in zip(target.parameters(), online.parameters()):
+        t.mul_(momentum).add_(o.detach(), alpha=1.0 - momentum)
+    for t, o in zip(target.buffers(), online.buffers()):
+        if t.dtype.is_floating_point:
+            t.mul_(momentum).add_(o.detach(), alpha=1.0 - momentum)
+        else:
+            t.copy_(o)
+
+
+def momentum_copy(module: nn.Module) -> nn.Module:
+    """A frozen copy of `module` for a momentum branch: same weights, no gradients."""
+    target = copy.deepcopy(module)
+    for p in target.parameters():
+        p.requires_grad_(False)
+    return target

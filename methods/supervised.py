@@ -1,0 +1,12 @@
+"""Supervised baseline: no pre-training; fine-tuning starts from random weights."""
+
+from __future__ import annotations
+
+from methods.base import Method
+
+
+class Supervised(Method):
+    name = "supervised"
+    description = "No pre-training: the UNet is fine-tuned from random initialisation."
+    transfers = "none"
+    pretrains = False
