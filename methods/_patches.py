@@ -38,3 +38,29 @@ def masked_mse(prediction: Tensor, target: Tensor, pixel_mask: Tensor) -> Tensor
     """Mean squared error over the pixels where `pixel_mask` is True (B×1×H×W)."""
     weight = pixel_mask.to(prediction.dtype)
     return ((prediction - target) ** 2 * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def patch_mean_std(images: Tensor, patch: int, eps: float = 1e-6) -> tuple[Tensor, Tensor]:
+    """Per-patch mean and sqrt(unbiased var + eps) over all channels, spread back to B×1×H×W.
+
+    MAE's norm_pix_loss statistics; SparK's visualisation also uses them to map a
+    normalised reconstruction back to intensities.
+    """
+    b, c, h, w = images.shape
+    gh, gw = patch_grid(h, w, patch)
+    flat = images.reshape(b, c, gh, patch, gw, patch).permute(0, 2, 4, 1, 3, 5).reshape(b, gh, gw, -1)
+    mean, std = flat.mean(dim=-1), (flat.var(dim=-1) + eps).sqrt()
+    return upsample_values(mean, h, w), upsample_values(std, h, w)
+
+
+def upsample_values(grid: Tensor, height: int, width: int) -> Tensor:
+    """B×gh×gw per-patch values → B×1×H×W, each patch filled with its value."""
+    rows, cols = height // grid.shape[1], width // grid.shape[2]
+    return grid[:, None].repeat_interleave(rows, 2).repeat_interleave(cols, 3)
+
+
+def normalise_patches(images: Tensor, patch: int, eps: float = 1e-6) -> Tensor:
+    """Each patch (all channels together) minus its mean, over sqrt(unbiased var + eps): MAE's
+    norm_pix_loss target, used by SparK, so the network reconstructs local contrast, not brightness."""
+    mean, std = patch_mean_std(images, patch, eps)
+    return (images - mean) / std

@@ -1,0 +1,210 @@
+"""The `angiobench` command line: parses options, calls the library, prints. Nothing else lives here."""
+
+from __future__ import annotations
+
+import dataclasses
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from benchmark.errors import BenchmarkError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Benchmark self-supervised pre-training for coronary-artery segmentation.")
+data_app = typer.Typer(no_args_is_help=True, help="Create and check datasets.")
+methods_app = typer.Typer(no_args_is_help=True, help="List and check SSL methods.")
+app.add_typer(data_app, name="data")
+app.add_typer(methods_app, name="methods")
+console = Console()
+err_console = Console(stderr=True)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """A BenchmarkError becomes one red line and exit code 2; bugs keep their traceback."""
+    try:
+        yield
+    except BenchmarkError as error:
+        err_console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console, transient=False)
+
+
+def _bar_callback(progress: Progress, description: str):
+    task = progress.add_task(description, total=None, info="")
+
+    def update(done: int, total: int, message: str) -> None:
+        progress.update(task, completed=done, total=total, info=message)
+
+    return update
+
+
+def _split_csv(text: Optional[str]) -> Optional[list[str]]:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def _print_frame(frame, title: str) -> None:
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column))
+    for _, row in frame.iterrows():
+        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+    console.print(table)
+
+
+@app.command()
+def run(
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file describing the run."),
+    data: Optional[str] = typer.Option(None, "--data", help="Dataset path, or 'synthetic'."),
+    methods: Optional[str] = typer.Option(None, "--methods", help="Comma-separated method names."),
+    ratios: Optional[str] = typer.Option(None, "--ratios", help="PT:FT ratios, e.g. 70:10,79:1."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Base seeds, e.g. 0,1,2."),
+    profile: str = typer.Option("auto", "--profile", help="auto | tiny | paper (auto: paper on CUDA)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default results/<data>-<profile>)."),
+    executor: str = typer.Option("local", "--executor", help="local | inline | slurm."),
+    devices: Optional[str] = typer.Option(None, "--devices", help="GPU indices, e.g. 0,1."),
+    jobs_per_device: int = typer.Option(1, "--jobs-per-device", help="Concurrent jobs per GPU."),
+    cpu_workers: int = typer.Option(1, "--cpu-workers", help="Concurrent jobs when there is no GPU."),
+    slurm_partition: str = typer.Option("", "--slurm-partition"),
+    slurm_gpus_per_job: int = typer.Option(1, "--slurm-gpus-per-job"),
+    slurm_time: int = typer.Option(240, "--slurm-time", help="Minutes per SLURM job."),
+    slurm_cluster: str = typer.Option("slurm", "--slurm-cluster", help="slurm, or 'local' to try it locally."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Run failed jobs again."),
+    force: bool = typer.Option(False, "--force", help="Delete the run folder and start again."),
+) -> None:
+    """Run the benchmark grid (every method × ratio × seed); finished jobs are skipped on a re-run."""
+    from benchmark import runner
+    from benchmark.queue import ExecutorConfig
+    from benchmark.settings import resolve_run_config
+
+    with user_errors():
+        run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile)
+        if note:
+            console.print(note)
+        if executor not in ("local", "inline", "slurm"):
+            raise BenchmarkError(f"--executor {executor!r} is not one of local, inline, slurm")
+        gpu_list = tuple(int(d) for d in _split_csv(devices) or [] if d.isdigit())
+        if devices and len(gpu_list) != len(_split_csv(devices) or []):
+            raise BenchmarkError(f"--devices {devices!r}: give GPU indices such as 0,1")
+        exec_config = ExecutorConfig(
+            kind=executor, devices=gpu_list, jobs_per_device=jobs_per_device, cpu_workers=cpu_workers,
+            slurm_partition=slurm_partition, slurm_gpus_per_job=slurm_gpus_per_job,
+            slurm_time_min=slurm_time, slurm_cluster=slurm_cluster,
+        )
+        run_dir = out or runner.default_run_dir(run_config)
+        with _progress() as progress:
+            prepare_bar = _bar_callback(progress, "data")
+            jobs_task = progress.add_task("jobs", total=None, info="")
+            job_bars: dict[str, int] = {}
+
+            def on_event(event) -> None:
+                if event.kind == "start":
+                    job_bars[event.job.key] = progress.add_task(f"  {event.job.label}", total=None, info="")
+                elif event.kind == "progress" and event.job.key in job_bars:
+                    progress.update(job_bars[event.job.key], completed=event.done, total=event.total,
+                                    info=event.message)
+                elif event.kind in ("done", "failed", "skipped"):
+                    if event.job.key in job_bars:
+                        progress.remove_task(job_bars.pop(event.job.key))
+                    progress.advance(jobs_task)
+                    if event.kind != "done":
+                        progress.console.print(f"[yellow]{event.kind}[/yellow] {event.job.label}: {event.message}")
+
+            store, jobs = runner.open_run(run_config, run_dir, force, prepare_bar)
+            todo = sum(store.state(j.key) != "done" for j in jobs)
+            progress.update(jobs_task, total=len(jobs), completed=len(jobs) - todo)
+            outcome = runner.execute(store, jobs, exec_config, retry_failed, on_event)
+        summary = outcome.summary
+        console.print(
+            f"{run_dir}: {len(summary.done)} job(s) run, {len(summary.already_done)} already done, "
+            f"{len(summary.failed)} failed, {len(summary.skipped)} skipped in {outcome.wall_time_s:.0f} s"
+        )
+        table = runner.summary_table(run_dir)
+        if not table.empty:
+            _print_frame(table.reset_index(), "mean test Dice")
+        if summary.interrupted:
+            raise typer.Exit(130)
+        if summary.failed or summary.skipped:
+            raise typer.Exit(1)
+
+
+@app.command()
+def status(run_dir: Path = typer.Argument(..., help="A run folder.")) -> None:
+    """Done / running / failed / pending per job, and the error of each failed one."""
+    from benchmark.store import load_jobs
+
+    with user_errors():
+        jobs = load_jobs(run_dir)
+        counts = jobs["state"].value_counts().to_dict()
+        console.print(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no jobs yet")
+        _print_frame(jobs[["job_key", "kind", "method", "ratio", "seed", "state", "wall_time_s"]].fillna(""), "jobs")
+        for _, job in jobs[jobs["state"].isin(["failed", "skipped"])].iterrows():
+            console.print(f"[red]{job['state']}[/red] {job['job_key']}: {job['error']}", highlight=False)
+
+
+@data_app.command("synth")
+def data_synth(
+    out: Path = typer.Argument(..., help="Folder to write imgs/ and masks/ into."),
+    n: int = typer.Option(200, "--n", help="Number of images."),
+    size: int = typer.Option(256, "--size", help="Image side in pixels."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Write synthetic angiograms in the folder layout (imgs/ + masks/)."""
+    from benchmark.data.synthetic import write_synthetic
+
+    with user_errors():
+        if n < 1 or size < 32:
+            raise BenchmarkError("--n must be ≥ 1 and --size ≥ 32")
+        path = write_synthetic(out, n, size, seed)
+        console.print(f"wrote {n} images of {size}×{size} to {path}")
+
+
+@data_app.command("inspect")
+def data_inspect(
+    path: Path = typer.Argument(..., help="Dataset folder."),
+    format: str = typer.Option("auto", "--format", help="auto | folder | arcade."),
+) -> None:
+    """Count, sizes, vessel fraction and every problem found in a dataset."""
+    from benchmark.data.inspect import inspect_dataset
+
+    with user_errors():
+        report = inspect_dataset(path, format)
+        for line in report.lines():
+            console.print(line, highlight=False)
+        if not report.ok:
+            raise typer.Exit(1)
+
+
+@methods_app.command("list")
+def methods_list() -> None:
+    """Each method: description, parameters during pre-training and at fine-tuning, what transfers."""
+    from benchmark.method_info import describe_methods
+
+    _print_frame(describe_methods(), "methods (parameters at base width 64)")
+
+
+@methods_app.command("check")
+def methods_check(name: str = typer.Argument(..., help="A registered method name.")) -> None:
+    """Run the method contract on tiny data and report each check."""
+    from benchmark.contract import run_contract
+    from methods import registry
+
+    with user_errors():
+        known = registry()
+        if name not in known:
+            raise BenchmarkError(f"unknown method {name!r}; known methods: {', '.join(known)}")
+        results = run_contract(known[name])
+        for result in results:
+            mark = "[green]pass[/green]" if result.passed else "[red]FAIL[/red]"
+            console.print(f"{mark} {result.name}: {result.detail}", highlight=False)
+        if not all(r.passed for r in results):
+            raise typer.Exit(1)

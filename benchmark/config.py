@@ -1,0 +1,166 @@
+"""A run, fully described by one dataclass, loadable from TOML and overridable from the command line.
+
+Two profiles set the defaults: `tiny` (narrow UNet, small images, short recipes: the whole default
+grid runs on a 2-core CPU) and `paper` (the study's sizes and epochs). Per-method pre-training
+recipes and settings come from each method's own defaults for the profile, then the overrides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+
+from benchmark.data.augment import AugmentConfig
+from benchmark.data.preprocess import PreprocessConfig
+from benchmark.data.splits import STUDY_RATIOS, Ratio
+from benchmark.dataclass_io import to_plain, update
+from benchmark.errors import BenchmarkError
+from benchmark.nets import UNetConfig
+from benchmark.training import FinetuneRecipe
+from methods import registry
+from methods.base import PretrainRecipe
+
+ProfileName = Literal["tiny", "paper"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the images come from and how the splits are drawn."""
+
+    source: str = "synthetic"  # "synthetic" or a path to a dataset
+    format: str = "auto"  # auto | folder | arcade
+    synthetic_count: int = 200
+    synthetic_size: int = 128
+    synthetic_seed: int = 0
+    unlabelled: str = ""  # a folder of extra images for pre-training only
+    test_split: Literal["dataset", "random"] = "dataset"  # "dataset": use the source's own test split if it has one
+    test_fraction: float = 0.2
+    val_fraction: float = 0.2
+    split_seed: int = 0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    profile: ProfileName = "tiny"
+    data: DataConfig = field(default_factory=DataConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    unet: UNetConfig = field(default_factory=UNetConfig)
+    methods: tuple[str, ...] = ()
+    ratios: tuple[str, ...] = STUDY_RATIOS
+    seeds: tuple[int, ...] = (0,)
+    finetune: FinetuneRecipe = field(default_factory=FinetuneRecipe)
+    pretrain: dict[str, PretrainRecipe] = field(default_factory=dict)
+    method: dict[str, Any] = field(default_factory=dict)  # each method's settings dataclass (or None)
+
+    def ratio_objects(self) -> list[Ratio]:
+        return [Ratio.parse(r) for r in self.ratios]
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(to_plain(self))
+
+    def write(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.to_toml())
+        tmp.replace(path)
+
+
+def profile_defaults(profile: ProfileName) -> RunConfig:
+    """The defaults of a profile, before methods are resolved."""
+    if profile == "tiny":
+        return RunConfig(
+            profile="tiny",
+            data=DataConfig(synthetic_count=200, synthetic_size=128),
+            preprocess=dataclasses.replace(PreprocessConfig.paper(), size=64),
+            unet=UNetConfig(base=8),
+            seeds=(0,),
+            finetune=FinetuneRecipe(lr=3e-3, batch_size=8, epochs=12, min_samples_per_epoch=32),
+        )
+    if profile == "paper":
+        return RunConfig(
+            profile="paper",
+            data=DataConfig(synthetic_count=1000, synthetic_size=512),
+            preprocess=PreprocessConfig.paper(),
+            unet=UNetConfig(base=64),
+            seeds=(0, 1, 2),
+            finetune=FinetuneRecipe(lr=1e-3, batch_size=16, epochs=128),
+        )
+    raise BenchmarkError(f"--profile {profile!r} is not one of auto, tiny, paper")
+
+
+def resolve_profile(profile: str, cuda_available: bool) -> ProfileName:
+    """`auto` picks `paper` on a CUDA machine and `tiny` elsewhere."""
+    if profile == "auto":
+        return "paper" if cuda_available else "tiny"
+    if profile not in ("tiny", "paper"):
+        raise BenchmarkError(f"--profile {profile!r} is not one of auto, tiny, paper")
+    return profile  # type: ignore[return-value]
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise BenchmarkError(f"--config {path}: no such file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise BenchmarkError(f"--config {path}: does not parse as TOML ({error})") from None
+
+
+def build_config(table: dict[str, Any], where: str = "config") -> RunConfig:
+    """A resolved RunConfig from a (possibly partial) table: profile defaults, then the table's values.
+
+    Every selected method gets its pre-training recipe and settings: its defaults for the profile
+    with the table's `[pretrain.NAME]` and `[method.NAME]` values on top.
+    """
+    table = dict(table)
+    profile = table.pop("profile", "tiny")
+    base = profile_defaults(profile)
+    pretrain_table = table.pop("pretrain", {})
+    method_table = table.pop("method", {})
+    config = update(base, table, where)
+    known = registry()
+    methods = config.methods or tuple(known)
+    unknown = [m for m in methods if m not in known]
+    if unknown:
+        raise BenchmarkError(f"unknown method {unknown[0]!r}; known methods: {', '.join(known)}")
+    if not config.seeds:
+        raise BenchmarkError(f"{where}: no seeds given")
+    if len(set(config.seeds)) != len(config.seeds):
+        raise BenchmarkError(f"{where}: seeds repeat: {list(config.seeds)}")
+    if not config.ratios:
+        raise BenchmarkError(f"{where}: no ratios given")
+    for ratio in config.ratios:
+        parsed = Ratio.parse(ratio)
+        if parsed.pt + parsed.ft > 100 * (1 - config.data.test_fraction) + 1e-9:
+            raise BenchmarkError(
+                f"ratio {ratio}: PT+FT exceeds the {100 * (1 - config.data.test_fraction):g} % left "
+                f"by the {100 * config.data.test_fraction:g} % test split"
+            )
+    for name, section in (("pretrain", pretrain_table), ("method", method_table)):
+        stray = [m for m in section if m not in methods]
+        if stray:
+            raise BenchmarkError(f"{where}: [{name}.{stray[0]}] names a method not in the run ({', '.join(methods)})")
+    pretrain, settings = {}, {}
+    for name in methods:
+        cls = known[name]
+        if cls.pretrains:
+            pretrain[name] = update(
+                cls.default_recipe(config.profile), pretrain_table.get(name, {}), f"{where}.pretrain.{name}"
+            )
+        default = cls.default_config(config.profile)
+        if default is not None:
+            settings[name] = update(default, method_table.get(name, {}), f"{where}.method.{name}")
+        elif method_table.get(name):
+            raise BenchmarkError(f"{where}: method {name!r} has no settings to set")
+    return dataclasses.replace(
+        config, methods=tuple(methods), ratios=tuple(Ratio.parse(r).label for r in config.ratios),
+        pretrain=pretrain, method=settings,
+    )
+
+
+def load_config(path: Path) -> RunConfig:
+    return build_config(read_toml(path), where=str(path))

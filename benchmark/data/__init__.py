@@ -1,0 +1,1 @@
+"""Data: readers, the synthetic generator, pre-processing, splits and augmentation."""

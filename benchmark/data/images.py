@@ -1,0 +1,95 @@
+"""Reading one image or mask file into a numpy array, with the checks every reader shares.
+
+Every failure a user's file can cause (unreadable, truncated, colour, 16-bit, non-binary mask)
+becomes a `BenchmarkError` naming the file, so a reader never leaks a bare PIL exception.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from benchmark.errors import BenchmarkError
+
+IMAGE_SUFFIXES: frozenset[str] = frozenset(ext.lower() for ext in Image.registered_extensions())
+SHOWN_VALUES = 8
+
+# What PIL raises for a file that is not a valid image: bad header, truncated data, broken chunks.
+_PIL_FILE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error,
+                    Image.DecompressionBombError)
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that puts '2' before '10', so ids come out in the order a person expects."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part)
+                 for part in re.split(r"(\d+)", name) if part)
+
+
+def is_image_file(path: Path) -> bool:
+    """A visible regular file with a suffix Pillow knows; other files (README, .DS_Store) are ignored."""
+    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def list_images(folder: Path) -> list[Path]:
+    """The image files directly inside `folder`, in natural order of their names."""
+    return sorted((p for p in folder.iterdir() if is_image_file(p)), key=lambda p: natural_key(p.name))
+
+
+def _grey_from_colour(rgb: np.ndarray, path: Path, mode: str) -> np.ndarray:
+    """Colour-encoded grey (R = G = B) is common for exported angiograms; real colour is an error."""
+    if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])):
+        raise BenchmarkError(f"{path}: colour image (mode {mode}) whose channels differ; expected grey")
+    return np.ascontiguousarray(rgb[..., 0])
+
+
+def read_plane(path: Path, palette_as_index: bool = False) -> np.ndarray:
+    """The file's single 2-D plane, in the dtype it is stored with; alpha is ignored.
+
+    Palette images are label maps when they are masks (`palette_as_index`), pictures otherwise.
+    """
+    try:
+        with Image.open(path) as img:
+            img.load()  # decode now: a truncated file only fails when its pixels are read
+            mode = img.mode
+            if mode == "1":
+                return np.asarray(img.convert("L"))
+            if mode in ("L", "I", "I;16", "I;16L", "I;16B", "F") or (mode == "P" and palette_as_index):
+                return np.asarray(img)
+            if mode in ("LA", "La"):
+                return np.ascontiguousarray(np.asarray(img)[..., 0])
+            rgb = np.asarray(img if mode in ("RGB", "RGBA", "RGBX") else img.convert("RGB"))
+    except _PIL_FILE_ERRORS as exc:
+        raise BenchmarkError(f"{path}: cannot read image ({exc})") from exc
+    return _grey_from_colour(rgb[..., :3], path, mode)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An 8-bit grey image as uint8 H×W."""
+    plane = read_plane(path)
+    if plane.dtype != np.uint8:
+        raise BenchmarkError(f"{path}: {plane.dtype} pixels; expected 8-bit grey (convert it to 8-bit)")
+    return plane
+
+
+def distinct_values(plane: np.ndarray) -> np.ndarray:
+    """Sorted distinct values; a histogram for uint8, which is the common case and much faster."""
+    if plane.dtype == np.uint8:
+        return np.flatnonzero(np.bincount(plane.ravel(), minlength=256)).astype(np.uint8)
+    return np.unique(plane)
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """A binary vessel mask as bool H×W: 0 is background and the one other value (1, 255, …) vessel."""
+    plane = read_plane(path, palette_as_index=True)
+    values = distinct_values(plane)
+    if len(values) > 2 or (len(values) == 2 and values[0] != 0):
+        shown = ", ".join(str(v) for v in values[:SHOWN_VALUES].tolist())
+        more = f", … ({len(values)} values)" if len(values) > SHOWN_VALUES else ""
+        raise BenchmarkError(f"{path}: mask is not binary, found values {shown}{more}; "
+                             "expected 0 for background and one other value for vessel")
+    return plane != 0

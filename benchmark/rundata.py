@@ -1,0 +1,115 @@
+"""A run's data, prepared once: the source opened, every image pre-processed, the splits drawn.
+
+The driver prepares and caches it in the run folder; every job (in whatever process or SLURM node)
+loads the same arrays and the same splits, so every method sees identical data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.config import DataConfig, RunConfig
+from benchmark.data.dataset import LabelledDataset
+from benchmark.data.preprocess import preprocess_image, preprocess_pair
+from benchmark.data.readers import load_dataset, load_unlabelled
+from benchmark.data.splits import Splits, make_splits
+from benchmark.data.synthetic import synthetic_dataset
+from benchmark.errors import BenchmarkError
+from benchmark.store import RunStore, atomic_write_bytes
+from benchmark.training import Progress
+
+
+@dataclass
+class RunData:
+    """Pre-processed labelled images (float32 N×S×S, z-scored), masks, ids, source groups, extra pool."""
+
+    ids: list[str]
+    groups: list[str]
+    images: np.ndarray
+    masks: np.ndarray
+    extra: np.ndarray  # unlabelled images for pre-training only, M×S×S
+    fingerprint: str
+
+    def index(self, ids: list[str]) -> np.ndarray:
+        position = {i: n for n, i in enumerate(self.ids)}
+        return np.array([position[i] for i in ids], dtype=np.int64)
+
+
+def open_source(data: DataConfig) -> LabelledDataset:
+    if data.source == "synthetic":
+        return synthetic_dataset(data.synthetic_count, data.synthetic_size, data.synthetic_seed)
+    return load_dataset(data.source, data.format)
+
+
+def prepare(config: RunConfig, progress: Progress | None = None) -> RunData:
+    """Read and pre-process every image of the source (and of the unlabelled pool)."""
+    dataset = open_source(config.data)
+    if len(dataset) == 0:
+        raise BenchmarkError(f"--data {config.data.source}: no images")
+    images, masks = [], []
+    for i in range(len(dataset)):
+        image, mask = preprocess_pair(*dataset[i], config.preprocess)
+        images.append(image)
+        masks.append(mask)
+        if progress:
+            progress(i + 1, len(dataset), "pre-processing")
+    extra: list[np.ndarray] = []
+    fingerprint = dataset.fingerprint
+    if config.data.unlabelled:
+        pool = load_unlabelled(config.data.unlabelled)
+        extra = [preprocess_image(pool[i], config.preprocess) for i in range(len(pool))]
+        fingerprint = hashlib.sha256(f"{fingerprint}+{pool.fingerprint}".encode()).hexdigest()[:16]
+    sizes = {im.shape for im in images} | {im.shape for im in extra}
+    if len(sizes) > 1:
+        raise BenchmarkError(f"--data {config.data.source}: images differ in size after pre-processing "
+                             f"({sorted(sizes)}); set preprocess.size")
+    side = images[0].shape
+    return RunData(
+        ids=list(dataset.ids), groups=list(dataset.groups),
+        images=np.stack(images).astype(np.float32), masks=np.stack(masks).astype(bool),
+        extra=np.stack(extra).astype(np.float32) if extra else np.zeros((0, *side), np.float32),
+        fingerprint=fingerprint,
+    )
+
+
+def save(path: Path, data: RunData) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, ids=np.array(data.ids), groups=np.array(data.groups), images=data.images,
+             masks=data.masks, extra=data.extra, fingerprint=np.array(data.fingerprint))
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load(path: Path) -> RunData:
+    with np.load(path) as f:
+        return RunData(
+            ids=f["ids"].tolist(), groups=f["groups"].tolist(), images=f["images"], masks=f["masks"],
+            extra=f["extra"], fingerprint=str(f["fingerprint"]),
+        )
+
+
+def draw_splits(config: RunConfig, data: RunData) -> Splits:
+    """The run's splits; a source with its own 'test' group (ARCADE) uses it unless told otherwise."""
+    test_ids = None
+    if config.data.test_split == "dataset" and "test" in data.groups:
+        test_ids = [i for i, g in zip(data.ids, data.groups) if g == "test"]
+    return make_splits(
+        data.ids, config.ratio_objects(), seed=config.data.split_seed,
+        test_fraction=config.data.test_fraction, val_fraction=config.data.val_fraction,
+        fingerprint=data.fingerprint, test_ids=test_ids,
+    )
+
+
+def prepare_run(config: RunConfig, store: RunStore, progress: Progress | None = None) -> tuple[RunData, Splits]:
+    """Data and splits of the run, from the run folder when already there, else made and saved."""
+    if store.prepared_path.is_file() and store.splits_path.is_file():
+        return load(store.prepared_path), Splits.load(store.splits_path)
+    data = prepare(config, progress)
+    splits = draw_splits(config, data)
+    save(store.prepared_path, data)
+    splits.save(store.splits_path)
+    return data, splits

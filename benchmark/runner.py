@@ -1,0 +1,89 @@
+"""The benchmark as one library call: prepare the run folder, build the job graph, run the queue.
+
+`angiobench run`, `plan` and `status` are thin wrappers over the functions here, so a notebook
+can do everything the CLI does.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark import rundata
+from benchmark.config import RunConfig
+from benchmark.jobs import Job, build_jobs
+from benchmark.queue import EventSink, ExecutorConfig, QueueSummary, run_queue
+from benchmark.store import RunStore, load_jobs, load_results
+from benchmark.training import Progress
+
+
+@dataclass
+class RunOutcome:
+    store: RunStore
+    jobs: list[Job]
+    summary: QueueSummary
+    wall_time_s: float
+
+
+def default_run_dir(config: RunConfig, root: Path = Path("results")) -> Path:
+    """results/<source>-<profile>: one folder per data source and profile."""
+    source = "synthetic" if config.data.source == "synthetic" else Path(config.data.source).resolve().name
+    return root / f"{source}-{config.profile}"
+
+
+def open_run(config: RunConfig, run_dir: Path, force: bool = False,
+             progress: Progress | None = None) -> tuple[RunStore, list[Job]]:
+    """Claim the folder for this config, prepare data and splits (once), and build the job graph."""
+    store = RunStore(run_dir)
+    store.claim(config.to_toml(), force)
+    data, splits = rundata.prepare_run(config, store, progress)
+    return store, build_jobs(config, splits, data.fingerprint)
+
+
+def run_benchmark(
+    config: RunConfig,
+    run_dir: Path,
+    executor: ExecutorConfig = ExecutorConfig(),
+    force: bool = False,
+    retry_failed: bool = False,
+    on_event: EventSink | None = None,
+    progress: Progress | None = None,
+) -> RunOutcome:
+    """Run every job of the grid not yet done in `run_dir`; finished jobs are kept and skipped."""
+    started = time.time()
+    store, jobs = open_run(config, run_dir, force, progress)
+    return execute(store, jobs, executor, retry_failed, on_event, started)
+
+
+def execute(store: RunStore, jobs: list[Job], executor: ExecutorConfig = ExecutorConfig(),
+            retry_failed: bool = False, on_event: EventSink | None = None,
+            started: float | None = None) -> RunOutcome:
+    """Run the jobs of an opened run (see `open_run`)."""
+    started = started or time.time()
+    summary = run_queue(store, jobs, executor, on_event, retry_failed)
+    return RunOutcome(store, jobs, summary, time.time() - started)
+
+
+def plan_frame(store: RunStore, jobs: list[Job]) -> pd.DataFrame:
+    """The jobs a run would do, with the state each already has in the folder."""
+    return pd.DataFrame([{
+        "job_key": j.key, "kind": j.kind, "method": j.method, "ratio": j.ratio, "seed": j.seed,
+        "depends_on": ",".join(j.depends_on), "state": store.state(j.key),
+    } for j in jobs])
+
+
+def summary_table(run_dir: Path) -> pd.DataFrame:
+    """Mean test Dice per method × ratio (ratios ordered by fine-tuning share, largest first)."""
+    rows = load_results(run_dir)
+    if rows.empty:
+        return pd.DataFrame()
+    table = rows.pivot_table(index="method", columns="ratio", values="dice", aggfunc="mean")
+    order = rows.drop_duplicates("ratio").sort_values("ft_ratio", ascending=False)["ratio"]
+    return table[[r for r in order if r in table.columns]]
+
+
+def status_frame(run_dir: Path) -> pd.DataFrame:
+    return load_jobs(run_dir)

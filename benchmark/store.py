@@ -1,0 +1,185 @@
+"""The run folder: config, splits, and one folder per job, every file written atomically.
+
+Each file is written to a temporary name and renamed into place, and a job's `status.json` is
+written last, so a killed process never leaves a partial file that counts as done.
+
+    RUN_DIR/config.toml, splits.json, data/prepared.npz
+    RUN_DIR/jobs/<key>/job.json, status.json, log.txt, checkpoint.pt,
+                        rows.parquet (fine-tune), loss_curve.parquet (pre-train), previews.npz
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from benchmark.errors import BenchmarkError
+
+JobState = Literal["pending", "running", "done", "failed", "skipped"]
+METRIC_COLUMNS = ["dice", "cldice", "iou", "hd", "add", "diameter_pred", "diameter_gt"]
+IDENTITY_COLUMNS = ["job_key", "method", "pt_ratio", "ft_ratio", "ratio", "seed", "image_id"]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+def atomic_write_json(path: Path, payload: Any) -> None:
+    atomic_write_bytes(path, json.dumps(payload, indent=1, default=str).encode())
+
+
+def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+class RunStore:
+    """Paths and state of one run folder; every reader and writer of a run goes through here."""
+
+    def __init__(self, run_dir: Path | str) -> None:
+        self.root = Path(run_dir)
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def splits_path(self) -> Path:
+        return self.root / "splits.json"
+
+    @property
+    def prepared_path(self) -> Path:
+        return self.root / "data" / "prepared.npz"
+
+    def job_dir(self, key: str) -> Path:
+        return self.root / "jobs" / key
+
+    def job_keys(self) -> list[str]:
+        jobs = self.root / "jobs"
+        return sorted(p.name for p in jobs.iterdir() if p.is_dir()) if jobs.is_dir() else []
+
+    def is_run(self) -> bool:
+        return self.config_path.is_file()
+
+    def claim(self, config_toml: str, force: bool) -> None:
+        """Make this folder the home of a run of `config_toml`; refuse one made by another config.
+
+        `force` wipes the folder first, so results of two configs never mix.
+        """
+        if self.root.exists() and force:
+            shutil.rmtree(self.root)
+        if self.config_path.is_file():
+            if self.config_path.read_text() != config_toml:
+                raise BenchmarkError(
+                    f"{self.root} holds a run of a different config; choose another --out, "
+                    "or pass --force to delete it and start again"
+                )
+            return
+        if self.root.exists() and any(self.root.iterdir()):
+            raise BenchmarkError(f"{self.root} exists and is not a run folder; choose another --out")
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.config_path, config_toml.encode())
+
+    def read_status(self, key: str) -> dict[str, Any]:
+        path = self.job_dir(key) / "status.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {"state": "pending"}
+
+    def write_status(self, key: str, state: JobState, **info: Any) -> None:
+        atomic_write_json(self.job_dir(key) / "status.json", {"state": state, "time": time.time(), **info})
+
+    def state(self, key: str) -> JobState:
+        return self.read_status(key).get("state", "pending")
+
+    def write_job(self, job: Any) -> None:
+        path = self.job_dir(job.key) / "job.json"
+        if not path.exists():
+            atomic_write_json(path, asdict(job))
+
+    def read_job(self, key: str) -> dict[str, Any]:
+        try:
+            return json.loads((self.job_dir(key) / "job.json").read_text())
+        except (OSError, ValueError) as error:
+            raise BenchmarkError(f"{self.job_dir(key)}: no readable job.json ({error})") from None
+
+    def reset_job(self, key: str) -> None:
+        """Forget a job's outputs (for a retry); its job.json stays."""
+        folder = self.job_dir(key)
+        for path in folder.iterdir() if folder.is_dir() else []:
+            if path.name != "job.json":
+                path.unlink() if path.is_file() else shutil.rmtree(path)
+
+
+def _require_run(run_dir: Path | str) -> RunStore:
+    store = RunStore(run_dir)
+    if not store.root.is_dir():
+        raise BenchmarkError(f"{store.root}: no such folder")
+    if not store.is_run():
+        raise BenchmarkError(f"{store.root} is not an angiobench run folder (no config.toml)")
+    return store
+
+
+def load_jobs(run_dir: Path | str) -> pd.DataFrame:
+    """One row per job in the folder: identity, state, error, wall time, device."""
+    store = _require_run(run_dir)
+    rows = []
+    for key in store.job_keys():
+        job = store.read_job(key)
+        status = store.read_status(key)
+        rows.append({
+            "job_key": key, "kind": job["kind"], "method": job["method"], "ratio": job["ratio"],
+            "pt_ratio": job["pt_ratio"], "ft_ratio": job["ft_ratio"], "seed": job["seed"],
+            "depends_on": ",".join(job["depends_on"]), "state": status.get("state", "pending"),
+            "error": status.get("error", ""), "wall_time_s": status.get("wall_time_s"),
+            "device": status.get("device", ""),
+        })
+    columns = ["job_key", "kind", "method", "ratio", "pt_ratio", "ft_ratio", "seed", "depends_on",
+               "state", "error", "wall_time_s", "device"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def load_results(run_dir: Path | str) -> pd.DataFrame:
+    """Every row of every finished fine-tune job, long format: one row per (job, test image).
+
+    Columns: job_key, method, pt_ratio, ft_ratio, ratio, seed, image_id, the metrics, and
+    provenance (git_commit, versions, device, wall_time_s).
+    """
+    store = _require_run(run_dir)
+    frames = []
+    for key in store.job_keys():
+        rows = store.job_dir(key) / "rows.parquet"
+        if store.state(key) == "done" and rows.is_file():
+            frames.append(pd.read_parquet(rows))
+    if not frames:
+        return pd.DataFrame(columns=IDENTITY_COLUMNS + METRIC_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
+
+
+def load_loss_curves(run_dir: Path | str) -> pd.DataFrame:
+    """The loss curve of every finished pre-training job: job_key, method, seed, step, epoch, loss."""
+    store = _require_run(run_dir)
+    frames = []
+    for key in store.job_keys():
+        path = store.job_dir(key) / "loss_curve.parquet"
+        if store.state(key) == "done" and path.is_file():
+            frames.append(pd.read_parquet(path))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["job_key", "method", "seed", "step", "epoch", "loss"]
+    )

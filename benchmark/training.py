@@ -1,0 +1,292 @@
+"""The harness's training loops: one pre-training loop for every SSL method, the fine-tuning loop
+with model selection on validation data, and batched evaluation on the test set.
+
+Data live on the training device as tensors (the datasets are small), so no step waits on CPU
+loading; on CUDA steps run under bf16 autocast in channels_last, and the loss is read back to the
+host only every `log_every` steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from benchmark.data.augment import AugmentConfig, augment_batch
+from benchmark.losses import batch_dice, dice_ce_loss
+from benchmark.metrics import segmentation_metrics
+from benchmark.nets import UNet
+from benchmark.optim import lr_factor, make_optimizer, set_lr
+from methods.base import PretrainRecipe, SSLMethod
+
+#: progress(done, total, message) — the CLI turns it into a bar; library callers may pass None.
+Progress = Callable[[int, int, str], None]
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite: the job is recorded as failed, its dependants skipped."""
+
+
+@dataclass(frozen=True)
+class DeviceOptions:
+    """Where and how steps run; the defaults follow the device."""
+
+    device: str = "cpu"
+    bf16: bool | None = None  # None: on for CUDA
+    channels_last: bool | None = None  # None: on for CUDA
+    log_every: int = 10
+
+    @property
+    def torch_device(self) -> torch.device:
+        return torch.device(self.device)
+
+    @property
+    def use_bf16(self) -> bool:
+        return self.bf16 if self.bf16 is not None else self.torch_device.type == "cuda"
+
+    @property
+    def use_channels_last(self) -> bool:
+        return self.channels_last if self.channels_last is not None else self.torch_device.type == "cuda"
+
+    def autocast(self):
+        return torch.autocast(self.torch_device.type, dtype=torch.bfloat16, enabled=self.use_bf16)
+
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.use_channels_last else torch.contiguous_format
+
+
+@dataclass(frozen=True)
+class FinetuneRecipe:
+    """The fixed fine-tuning recipe every method gets (Dice + λ·CE, Adam)."""
+
+    lr: float = 1e-4
+    batch_size: int = 16
+    epochs: int = 128
+    min_samples_per_epoch: int = 0  # tiny fine-tuning sets still see this many samples an epoch
+    ce_weight: float = 1.0
+    weight_decay: float = 0.0
+    eval_every: int = 1  # epochs between validation passes
+    patience: int = 0  # validation passes without improvement before stopping; 0 = never stop early
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    cv_folds: int = 0  # k-fold CV over (lr, batch) grid on the FT set; 0 = use lr/batch as given
+    lr_grid: tuple[float, ...] = ()
+    batch_grid: tuple[int, ...] = ()
+
+
+@dataclass
+class TensorSet:
+    """Images N×1×H×W float32 (z-scored) and masks N×H×W bool, on one device."""
+
+    images: Tensor
+    masks: Tensor
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def subset(self, index: Tensor | list[int]) -> "TensorSet":
+        index = torch.as_tensor(index, dtype=torch.long, device=self.images.device)
+        return TensorSet(self.images[index], self.masks[index])
+
+    def to(self, device: torch.device | str) -> "TensorSet":
+        return TensorSet(self.images.to(device), self.masks.to(device))
+
+    @classmethod
+    def from_numpy(cls, images: np.ndarray, masks: np.ndarray, device: str = "cpu") -> "TensorSet":
+        return cls(
+            torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))[:, None].to(device),
+            torch.from_numpy(np.ascontiguousarray(masks, dtype=bool)).to(device),
+        )
+
+
+def _batches(n: int, batch: int, samples: int, generator: torch.Generator) -> Iterator[Tensor]:
+    """Index batches covering `samples` draws from concatenated permutations of range(n)."""
+    draws = []
+    while sum(len(d) for d in draws) < samples:
+        draws.append(torch.randperm(n, generator=generator))
+    order = torch.cat(draws)[:samples]
+    for start in range(0, samples, batch):
+        yield order[start : start + batch]
+
+
+def _check_finite(losses: list[Tensor], where: str) -> list[float]:
+    values = torch.stack(losses).float().cpu().tolist()
+    if not all(math.isfinite(v) for v in values):
+        raise TrainingDiverged(f"{where}: loss became {values[-1]} (NaN/inf)")
+    return values
+
+
+def pretrain(
+    method: SSLMethod,
+    images: Tensor,
+    recipe: PretrainRecipe,
+    options: DeviceOptions,
+    seed: int,
+    progress: Progress | None = None,
+) -> list[dict[str, float]]:
+    """Run the method's pretext task over `images` (N×1×H×W) with the recipe; return the loss curve.
+
+    The loop is the same for every method: per-epoch shuffles from `seed`, warm-up then the
+    recipe's schedule, the method's `after_step` after each optimiser step.
+    """
+    device = options.torch_device
+    method.to(device=device, memory_format=options.memory_format()).train()
+    images = images.to(device)
+    n = images.shape[0]
+    batch = min(recipe.batch_size, n)
+    steps_per_epoch = max(1, n // batch)
+    total = recipe.epochs * steps_per_epoch
+    warmup = recipe.warmup_epochs * steps_per_epoch
+    optimizer = make_optimizer(method.parameters(), recipe, fused=device.type == "cuda")
+    generator = torch.Generator().manual_seed(seed)
+    curve: list[dict[str, float]] = []
+    pending: list[Tensor] = []
+    step = 0
+    for epoch in range(recipe.epochs):
+        order = torch.randperm(n, generator=generator)[: steps_per_epoch * batch]
+        for index in order.view(steps_per_epoch, batch):
+            set_lr(optimizer, recipe.lr * lr_factor(step, total, warmup, recipe.schedule))
+            x = images[index.to(device)].contiguous(memory_format=options.memory_format())
+            with options.autocast():
+                loss = method.training_step(x, step, total)["loss"]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            method.after_step(step, total)
+            pending.append(loss.detach())
+            step += 1
+            if step % options.log_every == 0 or step == total:
+                values = _check_finite(pending, f"pre-training step {step}")
+                curve.append({"step": step, "epoch": epoch, "loss": float(np.mean(values))})
+                pending = []
+        if progress:
+            progress(epoch + 1, recipe.epochs, f"loss {curve[-1]['loss']:.4f}" if curve else "")
+    return curve
+
+
+@dataclass
+class FinetuneResult:
+    state: dict[str, Tensor]  # the selected weights (best validation Dice)
+    best_epoch: int
+    best_val_dice: float
+    history: list[dict[str, float]]
+
+
+@torch.no_grad()
+def predict(unet: UNet, images: Tensor, options: DeviceOptions, batch_size: int = 16) -> Tensor:
+    """Vessel masks (N×H×W bool, on the images' device) by argmax of the 2-class output."""
+    unet.eval()
+    out = []
+    for start in range(0, images.shape[0], batch_size):
+        x = images[start : start + batch_size].contiguous(memory_format=options.memory_format())
+        with options.autocast():
+            out.append(unet(x).argmax(dim=1).bool())
+    return torch.cat(out) if out else torch.zeros(0, *images.shape[2:], dtype=torch.bool)
+
+
+def validation_dice(unet: UNet, data: TensorSet, options: DeviceOptions) -> float:
+    return float(batch_dice(predict(unet, data.images, options), data.masks).mean())
+
+
+def finetune(
+    unet: UNet,
+    train: TensorSet,
+    val: TensorSet,
+    recipe: FinetuneRecipe,
+    options: DeviceOptions,
+    seed: int,
+    progress: Progress | None = None,
+) -> FinetuneResult:
+    """Fine-tune with Dice+CE and keep the weights of the best validation epoch.
+
+    Selection sees only `val` (a part of the fine-tuning set); the test set never enters here.
+    """
+    device = options.torch_device
+    unet.to(device=device, memory_format=options.memory_format())
+    train, val = train.to(device), val.to(device)
+    optimizer = torch.optim.Adam(
+        unet.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay, fused=device.type == "cuda"
+    )
+    index_generator = torch.Generator().manual_seed(seed)
+    augment_generator = torch.Generator(device=device).manual_seed(seed + 1)
+    samples = max(len(train), recipe.min_samples_per_epoch)
+    best = FinetuneResult(copy.deepcopy(unet.state_dict()), -1, -1.0, [])
+    stale = 0
+    for epoch in range(recipe.epochs):
+        unet.train()
+        losses = []
+        for index in _batches(len(train), recipe.batch_size, samples, index_generator):
+            batch = train.subset(index.to(device))
+            x, y = augment_batch(batch.images, batch.masks, recipe.augment, augment_generator)
+            x = x.contiguous(memory_format=options.memory_format())
+            with options.autocast():
+                loss = dice_ce_loss(unet(x), y.reshape(x.shape[0], *x.shape[2:]), recipe.ce_weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.detach())
+        if (epoch + 1) % recipe.eval_every and epoch + 1 != recipe.epochs:
+            continue
+        mean_loss = float(np.mean(_check_finite(losses, f"fine-tuning epoch {epoch + 1}")))
+        score = validation_dice(unet, val, options)
+        best.history.append({"epoch": epoch + 1, "loss": mean_loss, "val_dice": score})
+        if score > best.best_val_dice:
+            best.state = copy.deepcopy(unet.state_dict())
+            best.best_epoch, best.best_val_dice, stale = epoch + 1, score, 0
+        else:
+            stale += 1
+        if progress:
+            progress(epoch + 1, recipe.epochs, f"loss {mean_loss:.3f} val Dice {score:.3f}")
+        if recipe.patience and stale >= recipe.patience:
+            break
+    return best
+
+
+def evaluate(
+    unet: UNet, test: TensorSet, ids: list[str], options: DeviceOptions
+) -> list[dict[str, float | str]]:
+    """One row per test image: its id and the segmentation metrics of the prediction."""
+    pred = predict(unet, test.images.to(options.torch_device), options).cpu().numpy()
+    gt = test.masks.cpu().numpy()
+    return [{"image_id": i, **segmentation_metrics(p, g)} for i, p, g in zip(ids, pred, gt)]
+
+
+def cross_validate(
+    initial: UNet,
+    data: TensorSet,
+    recipe: FinetuneRecipe,
+    options: DeviceOptions,
+    seed: int,
+    progress: Progress | None = None,
+) -> tuple[FinetuneRecipe, list[dict[str, float]]]:
+    """Pick lr and batch from the recipe's grid by mean best-validation Dice over k folds.
+
+    Every fold of every grid point starts from `initial`'s weights (the reference code let weights
+    carry over between folds). Returns the recipe with the chosen values and the grid's scores.
+    """
+    k = recipe.cv_folds
+    if k < 2 or len(data) < k:
+        raise ValueError(f"cross-validation needs k ≥ 2 and at least k images (k={k}, n={len(data)})")
+    folds = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed)).chunk(k)
+    grid = [(lr, b) for lr in (recipe.lr_grid or (recipe.lr,)) for b in (recipe.batch_grid or (recipe.batch_size,))]
+    single = replace(recipe, cv_folds=0)
+    scores = []
+    for point, (lr, batch) in enumerate(grid):
+        fold_scores = []
+        for f, val_index in enumerate(folds):
+            train_index = torch.cat([fold for g, fold in enumerate(folds) if g != f])
+            model = copy.deepcopy(initial)
+            result = finetune(
+                model, data.subset(train_index), data.subset(val_index),
+                replace(single, lr=lr, batch_size=batch), options, seed + f,
+            )
+            fold_scores.append(result.best_val_dice)
+        scores.append({"lr": lr, "batch_size": batch, "val_dice": float(np.mean(fold_scores))})
+        if progress:
+            progress(point + 1, len(grid), f"lr {lr:g} batch {batch}: {scores[-1]['val_dice']:.3f}")
+    best = max(scores, key=lambda s: s["val_dice"])
+    return replace(single, lr=best["lr"], batch_size=int(best["batch_size"])), scores

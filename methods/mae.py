@@ -1,0 +1,107 @@
+"""MAE on a UNet (He et al. 2022, "Masked autoencoders are scalable vision learners"), as the
+CM-UNet study benchmarked it: zero random 16×16 patches of the input, reconstruct the image with
+the whole UNet, transfer encoder and decoder.
+
+A convnet cannot drop masked tokens the way a ViT does, so masked patches are set to 0 (the mean of
+a z-scored image) and the network sees the full grid; SparK (methods/spark.py) is the variant that
+keeps the masked positions out of the encoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from benchmark.errors import BenchmarkError
+from benchmark.nets import UNet
+from methods._patches import masked_mse, random_patch_mask, upsample_mask
+from methods.base import TINY_RECIPE, PretrainRecipe, Profile, SSLMethod
+
+LossOn = Literal["masked", "all"]
+
+#: MAE's learning-rate rule: lr = base_lr × batch / 256 (He et al. 2022, pre-training settings).
+MAE_BASE_LR = 1.5e-4
+#: The CM-UNet study's pre-training batch and length (paper §IV-C, "Experimental settings": batch 256,
+#: 300 epochs, 40 warm-up epochs then cosine). MAE itself ran 800–1600 epochs; we stay within 300.
+STUDY_BATCH, STUDY_EPOCHS, STUDY_WARMUP_EPOCHS = 256, 300, 40
+
+
+@dataclass(frozen=True)
+class MAEConfig:
+    """Masking and loss of the UNet MAE."""
+
+    patch: int = 16  # 16×16 patches (CM-UNet study, DESIGN.md)
+    mask_ratio: float = 0.5  # the study's MAE masks half of the patches (DESIGN.md)
+    # MAE scores the masked patches only (He et al. 2022); the study's code scored the whole image.
+    loss_on: LossOn = "masked"
+
+    def __post_init__(self) -> None:
+        if self.loss_on not in ("masked", "all"):
+            raise BenchmarkError(f"mae option loss_on={self.loss_on!r}: expected 'masked' or 'all'")
+        if not 0.0 < self.mask_ratio < 1.0:
+            raise BenchmarkError(f"mae option mask_ratio={self.mask_ratio}: expected a value in (0, 1)")
+        if self.patch < 1:
+            raise BenchmarkError(f"mae option patch={self.patch}: expected a positive patch size")
+
+
+def reconstruction_loss(
+    prediction: Tensor, target: Tensor, pixel_mask: Tensor, loss_on: LossOn
+) -> Tensor:
+    """MSE in float32 over the masked pixels ("masked", MAE) or every pixel ("all", the study's code)."""
+    scored = pixel_mask if loss_on == "masked" else torch.ones_like(pixel_mask)
+    return masked_mse(prediction.float(), target.float(), scored)
+
+
+class MAE(SSLMethod):
+    name = "mae"
+    description = "MAE on the UNet: zero half of the 16×16 patches and reconstruct the image."
+    transfers = "encoder+decoder"
+
+    cfg: MAEConfig
+
+    def __init__(self, unet: UNet, cfg: MAEConfig | None = None) -> None:
+        super().__init__(unet, cfg)
+        # Pretext head on the decoder output; the UNet's 2-class head is never used here.
+        self.recon_head = nn.Conv2d(unet.cfg.base, 1, kernel_size=1)
+
+    @classmethod
+    def default_config(cls, profile: Profile) -> MAEConfig:
+        return MAEConfig()  # the mechanism is cheap: tiny keeps the paper's masking
+
+    @classmethod
+    def default_recipe(cls, profile: Profile) -> PretrainRecipe:
+        if profile == "tiny":
+            return TINY_RECIPE
+        return PretrainRecipe(
+            optimizer="adamw",
+            lr=MAE_BASE_LR * STUDY_BATCH / 256,
+            weight_decay=0.05,  # MAE and the study
+            betas=(0.9, 0.95),  # MAE and the study
+            batch_size=STUDY_BATCH,
+            epochs=STUDY_EPOCHS,
+            warmup_epochs=STUDY_WARMUP_EPOCHS,
+            schedule="cosine",
+        )
+
+    def mask(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """(masked input, B×1×H×W pixel mask, True = masked): every image draws its own mask."""
+        b, _, h, w = images.shape
+        grid = random_patch_mask(b, h, w, self.cfg.patch, self.cfg.mask_ratio, images.device)
+        pixels = upsample_mask(grid, h, w)
+        return images.masked_fill(pixels, 0.0), pixels
+
+    def reconstruct(self, masked: Tensor) -> Tensor:
+        return self.recon_head(self.unet.features(masked))
+
+    def training_step(self, images: Tensor, step: int, total_steps: int) -> dict[str, Tensor]:
+        masked, pixels = self.mask(images)
+        loss = reconstruction_loss(self.reconstruct(masked), images, pixels, self.cfg.loss_on)
+        return {"loss": loss}
+
+    @torch.no_grad()
+    def preview(self, images: Tensor) -> dict[str, Tensor]:
+        masked, _ = self.mask(images)
+        return {"input": masked, "output": self.reconstruct(masked).float()}

@@ -1,0 +1,207 @@
+"""SparK on a UNet (Tian et al., ICLR 2023, "Designing BERT for convolutional networks: sparse and
+hierarchical masked modeling").
+
+The encoder sees only the visible 16×16 patches: the input's masked patches are zeroed, and the
+encoder is run layer by layer with masked positions re-zeroed after every convolution, pooling and
+(sparse) batch norm, whose statistics come from visible positions only, so a masked pixel never
+influences a feature. Before the dense UNet decoder, each scale is "densified": a sparse batch norm,
+a learned mask token in the holes, and a projection. The target is the image normalised per patch,
+scored on masked patches only. Encoder and decoder transfer; both are the plain UNet modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from benchmark.errors import BenchmarkError
+from benchmark.nets import Encoder, UNet
+from methods._patches import masked_mse, normalise_patches, patch_mean_std, random_patch_mask, upsample_mask
+from methods.base import TINY_RECIPE, PretrainRecipe, Profile, SSLMethod
+
+#: SparK's learning-rate rule: lr = base_lr × batch / 256 (SparK pretrain/utils/arg_util.py).
+SPARK_BASE_LR = 2e-4
+#: The CM-UNet study's pre-training batch and length (paper §IV-C, "Experimental settings").
+#: SparK itself ran 1600 epochs on ImageNet; we stay within the study's 300.
+STUDY_BATCH, STUDY_EPOCHS, STUDY_WARMUP_EPOCHS = 256, 300, 40
+
+
+@dataclass(frozen=True)
+class SparKConfig:
+    """Masking and loss of SparK on the UNet."""
+
+    patch: int = 16  # the study's 16×16 patches = the UNet's stride: one mask cell per bottleneck pixel
+    mask_ratio: float = 0.6  # SparK's default, also the study's (DESIGN.md)
+    eps: float = 1e-6  # added to each patch's variance in the normalised target (SparK, MAE)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.mask_ratio < 1.0:
+            raise BenchmarkError(f"spark option mask_ratio={self.mask_ratio}: expected a value in (0, 1)")
+
+
+class VisibleMask:
+    """The visible patches of one batch at any resolution a layer works at, cached per size.
+
+    Built once per batch; masks at coarser scales are the patch grid upsampled to that scale.
+    """
+
+    def __init__(self, masked_grid: Tensor) -> None:
+        self.grid = ~masked_grid
+        self._masks: dict[tuple[int, int], Tensor] = {}
+        self._indices: dict[tuple[int, int], tuple[Tensor, ...]] = {}
+
+    def at(self, height: int, width: int) -> Tensor:
+        """B×1×h×w bool, True = visible."""
+        if (height, width) not in self._masks:
+            self._masks[(height, width)] = upsample_mask(self.grid, height, width)
+        return self._masks[(height, width)]
+
+    def index(self, height: int, width: int) -> tuple[Tensor, ...]:
+        """(batch, row, column) of the visible positions: one host sync per scale, not per layer."""
+        if (height, width) not in self._indices:
+            self._indices[(height, width)] = self.at(height, width)[:, 0].nonzero(as_tuple=True)
+        return self._indices[(height, width)]
+
+
+def sparse_batch_norm(bn: nn.BatchNorm2d, x: Tensor, visible: VisibleMask) -> Tensor:
+    """`bn` applied as if the visible positions were the whole batch; masked positions come out 0.
+
+    Batch statistics and the running-buffer update see visible positions only (SparK's sparse BN),
+    and `bn`'s own weight, bias and buffers are used, so the trained layer is a plain BatchNorm2d.
+    """
+    momentum = 0.0
+    if bn.training and bn.track_running_stats:
+        bn.num_batches_tracked.add_(1)
+        momentum = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+    index = visible.index(*x.shape[-2:])
+    channels_last = x.permute(0, 2, 3, 1)
+    normalised = F.batch_norm(
+        channels_last[index],
+        bn.running_mean,
+        bn.running_var,
+        bn.weight,
+        bn.bias,
+        bn.training or bn.running_mean is None,
+        momentum,
+        bn.eps,
+    )
+    dense = normalised.new_zeros(*channels_last.shape[:-1], normalised.shape[-1])
+    return dense.index_put(index, normalised).permute(0, 3, 1, 2)
+
+
+def sparse_encode(encoder: Encoder, images: Tensor, visible: VisibleMask) -> list[Tensor]:
+    """The UNet encoder's features (finest first) computed from the visible patches alone.
+
+    Walks the encoder's layers in order; ReLU keeps zeros at zero, every other layer is re-masked.
+    """
+    x = images * visible.at(*images.shape[-2:])
+    features = []
+    for stage in encoder.stages():
+        for layer in (m for m in stage.modules() if not list(m.children())):
+            if isinstance(layer, nn.BatchNorm2d):
+                x = sparse_batch_norm(layer, x, visible)
+            elif isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
+                x = layer(x)
+                x = x * visible.at(*x.shape[-2:])
+            elif isinstance(layer, nn.ReLU):
+                x = layer(x)
+            else:
+                raise TypeError(f"sparse_encode cannot keep masked positions empty through {layer!r}")
+        features.append(x)
+    return features
+
+
+def spark_loss(prediction: Tensor, images: Tensor, masked_grid: Tensor, patch: int, eps: float) -> Tensor:
+    """MSE to the per-patch-normalised image, over masked patches only, in float32."""
+    target = normalise_patches(images.float(), patch, eps)
+    return masked_mse(prediction.float(), target, upsample_mask(masked_grid, *images.shape[-2:]))
+
+
+class SparK(SSLMethod):
+    name = "spark"
+    description = "SparK: sparse masked modelling; the encoder sees only visible 16×16 patches (ratio 0.6)."
+    transfers = "encoder+decoder"
+
+    cfg: SparKConfig
+
+    def __init__(self, unet: UNet, cfg: SparKConfig | None = None) -> None:
+        super().__init__(unet, cfg)
+        stride = 2**unet.cfg.depth
+        if self.cfg.patch % stride:
+            raise BenchmarkError(
+                f"spark option patch={self.cfg.patch}: must be a multiple of the UNet's stride {stride}"
+            )
+        widths = unet.cfg.widths()
+        # One mask token per scale, truncated-normal init (std .02) as in SparK.
+        self.mask_tokens = nn.ParameterList(nn.Parameter(torch.zeros(1, c, 1, 1)) for c in widths)
+        for token in self.mask_tokens:
+            nn.init.trunc_normal_(token, std=0.02, a=-0.02, b=0.02)
+        # SparK's densify layers: a sparse BN ("bn" densify norm, SparK's choice for ResNets) and a
+        # projection: identity at the bottleneck (the decoder takes the encoder's width there, as
+        # SparK does when widths match), 3×3 conv elsewhere (SparK's kernel rule). This reproduces
+        # the study's SparK size: 34.18 M parameters at base 64 (paper, Table I).
+        self.densify_norms = nn.ModuleList(nn.BatchNorm2d(c) for c in widths)
+        self.densify_projs = nn.ModuleList(
+            [*(nn.Conv2d(c, c, kernel_size=3, padding=1) for c in widths[:-1]), nn.Identity()]
+        )
+        # Pretext head on the decoder output; the UNet's 2-class head is never used here.
+        self.recon_head = nn.Conv2d(unet.cfg.base, 1, kernel_size=1)
+
+    @classmethod
+    def default_config(cls, profile: Profile) -> SparKConfig:
+        return SparKConfig()  # the mechanism is cheap: tiny keeps the paper's masking
+
+    @classmethod
+    def default_recipe(cls, profile: Profile) -> PretrainRecipe:
+        if profile == "tiny":
+            return TINY_RECIPE
+        # SparK used LAMB (betas 0.9/0.95) with weight decay annealed 0.04 → 0.2; the harness offers
+        # AdamW/Adam/SGD and one constant weight decay, so: AdamW, same lr rule and betas, wd 0.04.
+        return PretrainRecipe(
+            optimizer="adamw",
+            lr=SPARK_BASE_LR * STUDY_BATCH / 256,
+            weight_decay=0.04,
+            betas=(0.9, 0.95),
+            batch_size=STUDY_BATCH,
+            epochs=STUDY_EPOCHS,
+            warmup_epochs=STUDY_WARMUP_EPOCHS,  # SparK and the study: 40
+            schedule="cosine",
+        )
+
+    def draw_mask(self, images: Tensor) -> Tensor:
+        """B×gh×gw patch mask (True = masked), one per image."""
+        b, _, h, w = images.shape
+        return random_patch_mask(b, h, w, self.cfg.patch, self.cfg.mask_ratio, images.device)
+
+    def densify(self, features: list[Tensor], visible: VisibleMask) -> list[Tensor]:
+        """Sparse features → dense decoder inputs: normalise, fill holes with mask tokens, project."""
+        dense = []
+        for x, norm, token, proj in zip(features, self.densify_norms, self.mask_tokens, self.densify_projs):
+            x = sparse_batch_norm(norm, x, visible)
+            x = torch.where(visible.at(*x.shape[-2:]), x, token.to(x.dtype))
+            dense.append(proj(x))
+        return dense
+
+    def reconstruct(self, images: Tensor, masked_grid: Tensor) -> Tensor:
+        """Per-patch-normalised reconstruction, B×1×H×W."""
+        visible = VisibleMask(masked_grid)
+        features = sparse_encode(self.unet.encoder, images, visible)
+        return self.recon_head(self.unet.decoder(self.densify(features, visible)))
+
+    def training_step(self, images: Tensor, step: int, total_steps: int) -> dict[str, Tensor]:
+        grid = self.draw_mask(images)
+        prediction = self.reconstruct(images, grid)
+        return {"loss": spark_loss(prediction, images, grid, self.cfg.patch, self.cfg.eps)}
+
+    @torch.no_grad()
+    def preview(self, images: Tensor) -> dict[str, Tensor]:
+        """Masked input; output = visible patches as given, masked ones reconstructed and mapped back
+        to intensities with the input patch's mean and std (SparK's own visualisation)."""
+        grid = self.draw_mask(images)
+        masked = upsample_mask(grid, *images.shape[-2:])
+        mean, std = patch_mean_std(images, self.cfg.patch, self.cfg.eps)
+        restored = self.reconstruct(images, grid).float() * std + mean
+        return {"input": images.masked_fill(masked, 0.0), "output": torch.where(masked, restored, images)}

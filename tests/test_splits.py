@@ -1,0 +1,70 @@
+import pytest
+
+from benchmark.data.splits import STUDY_RATIOS, Ratio, Splits, make_splits
+from benchmark.errors import BenchmarkError
+
+IDS = [f"img{i:03d}" for i in range(200)]
+RATIOS = [Ratio.parse(r) for r in STUDY_RATIOS]
+
+
+def test_ratio_parses_and_labels():
+    ratio = Ratio.parse(" 79 : 1 ")
+    assert (ratio.pt, ratio.ft, ratio.label) == (79.0, 1.0, "79:1")
+    assert Ratio.parse("75.5:4.5").label == "75.5:4.5"
+
+
+@pytest.mark.parametrize("text", ["79-1", "abc", "120:1", "79:0", ":1"])
+def test_bad_ratio_is_a_user_error_naming_it(text):
+    with pytest.raises(BenchmarkError, match="ratio"):
+        Ratio.parse(text)
+
+
+def test_test_split_has_the_fraction_and_is_disjoint_from_every_training_set():
+    splits = make_splits(IDS, RATIOS, seed=3)
+    assert len(splits.test) == 40
+    for label, part in splits.ratios.items():
+        used = set(part.pretrain) | set(part.finetune)
+        assert not used & set(splits.test), label
+        assert not set(part.pretrain) & set(part.finetune), label
+        assert not set(part.finetune_train) & set(part.finetune_val), label
+
+
+def test_counts_follow_the_ratio_of_the_whole_dataset():
+    splits = make_splits(IDS, RATIOS, seed=0)
+    assert len(splits.ratio("79:1").finetune) == 2
+    assert len(splits.ratio("79:1").pretrain) == 158
+    assert len(splits.ratio("50:30").finetune) == 60
+    assert len(splits.ratio("50:30").pretrain) == 100
+    assert len(splits.ratio("50:30").finetune_val) == 12
+
+
+def test_finetune_sets_are_nested():
+    splits = make_splits(IDS, RATIOS, seed=0)
+    order = ["79:1", "75:5", "70:10", "60:20", "50:30"]
+    for small, large in zip(order, order[1:]):
+        assert set(splits.ratio(small).finetune) < set(splits.ratio(large).finetune)
+
+
+def test_splits_are_identical_across_calls_and_round_trip_through_json(tmp_path):
+    a = make_splits(IDS, RATIOS, seed=7)
+    b = make_splits(IDS, RATIOS, seed=7)
+    assert a == b
+    a.save(tmp_path / "splits.json")
+    assert Splits.load(tmp_path / "splits.json") == a
+    assert make_splits(IDS, RATIOS, seed=8).test != a.test
+
+
+def test_a_dataset_test_split_is_used_as_given():
+    test_ids = IDS[:30]
+    splits = make_splits(IDS, [Ratio.parse("60:20")], test_ids=test_ids)
+    assert splits.test == sorted(test_ids)
+
+
+def test_ratio_leaving_no_room_for_the_test_split_is_refused():
+    with pytest.raises(BenchmarkError, match="exceeds"):
+        make_splits(IDS, [Ratio.parse("70:20")], test_fraction=0.2)
+
+
+def test_finetune_set_too_small_for_a_validation_part_is_refused():
+    with pytest.raises(BenchmarkError, match="validation"):
+        make_splits(IDS[:100], [Ratio.parse("79:1")])
