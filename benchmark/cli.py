@@ -138,6 +138,76 @@ def run(
 
 
 @app.command()
+def finetune(
+    data: str = typer.Option("synthetic", "--data", help="Dataset path, or 'synthetic'."),
+    ft_ratio: float = typer.Option(10.0, "--ft-ratio", help="Percent of the dataset used as labels."),
+    seed: int = typer.Option(0, "--seed"),
+    profile: str = typer.Option("auto", "--profile", help="auto | tiny | paper."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file (data, pre-processing, recipe)."),
+    out: Path = typer.Option(Path("results/finetune"), "--out", help="Folder for the run and rows.parquet."),
+    force: bool = typer.Option(False, "--force", help="Delete the folder and start again."),
+) -> None:
+    """Fine-tune the supervised baseline (no pre-training) and evaluate it on the test split."""
+    from benchmark import runner
+    from benchmark.settings import resolve_run_config
+    from benchmark.store import METRIC_COLUMNS
+
+    with user_errors():
+        if not 0 < ft_ratio <= 100:
+            raise BenchmarkError(f"--ft-ratio {ft_ratio:g} is not in 0–100")
+        run_config, note = resolve_run_config(config, data, "supervised", f"0:{ft_ratio:g}", str(seed), profile)
+        if note:
+            console.print(note)
+        with _progress() as progress:
+            bar = _bar_callback(progress, "fine-tuning")
+            rows = runner.run_finetune(run_config, out, ft_ratio, seed, force,
+                                       lambda e: bar(e.done, e.total, e.message) if e.kind == "progress" else None,
+                                       _bar_callback(progress, "data"))
+        summary = rows[METRIC_COLUMNS].agg(["mean", "std"]).T.reset_index(names="metric")
+        _print_frame(summary, f"supervised, FT {ft_ratio:g} %, seed {seed}: {len(rows)} test images")
+        console.print(f"rows: {out / 'rows.parquet'}")
+
+
+@app.command()
+def plan(
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file describing the run."),
+    data: Optional[str] = typer.Option(None, "--data", help="Dataset path, or 'synthetic'."),
+    methods: Optional[str] = typer.Option(None, "--methods"),
+    ratios: Optional[str] = typer.Option(None, "--ratios"),
+    seeds: Optional[str] = typer.Option(None, "--seeds"),
+    profile: str = typer.Option("auto", "--profile", help="auto | tiny | paper."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder to compare with."),
+    tflops: Optional[float] = typer.Option(None, "--tflops", help="Sustained TFLOP/s to assume (default: measure here)."),
+    jobs: bool = typer.Option(False, "--jobs", help="List every job, not only the totals."),
+) -> None:
+    """The jobs a run would do, which are already done, and their estimated cost. Runs nothing."""
+    from benchmark import runner
+    from benchmark.cost import estimate_cost, measure_tflops
+    from benchmark.settings import resolve_run_config
+
+    with user_errors():
+        run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile)
+        if note:
+            console.print(note)
+        run_dir = out or runner.default_run_dir(run_config)
+        with _progress() as progress:
+            store, job_list, prepared, splits = runner.plan_run(run_config, run_dir, _bar_callback(progress, "data"))
+        if tflops is None:
+            device = "cuda" if __import__("torch").cuda.is_available() else "cpu"
+            tflops = measure_tflops(run_config.unet, run_config.preprocess.size or 256, device)
+            console.print(f"measured {tflops:.3g} TFLOP/s for fine-tuning steps on {device}")
+        cost = estimate_cost(job_list, run_config, splits, tflops, len(prepared.extra))
+        frame = cost.jobs.assign(state=[store.state(j.key) for j in job_list])
+        if jobs:
+            _print_frame(frame.drop(columns=["job_key"]), "jobs")
+        by_method = frame.groupby(["method", "kind"])[["image_steps", "tflop", "hours"]].sum().reset_index()
+        _print_frame(by_method, f"estimated cost at {tflops:.3g} TFLOP/s")
+        done = int((frame["state"] == "done").sum())
+        console.print(f"{len(job_list)} jobs ({done} already done); {cost.total_hours:.2f} h in all, "
+                      f"{frame.loc[frame['state'] != 'done', 'hours'].sum():.2f} h still to run")
+
+
+@app.command()
 def status(run_dir: Path = typer.Argument(..., help="A run folder.")) -> None:
     """Done / running / failed / pending per job, and the error of each failed one."""
     from benchmark.store import load_jobs

@@ -141,9 +141,9 @@ def build_config(table: dict[str, Any], where: str = "config") -> RunConfig:
                 f"by the {100 * config.data.test_fraction:g} % test split"
             )
     for name, section in (("pretrain", pretrain_table), ("method", method_table)):
-        stray = [m for m in section if m not in methods]
+        stray = [m for m in section if m not in known]
         if stray:
-            raise BenchmarkError(f"{where}: [{name}.{stray[0]}] names a method not in the run ({', '.join(methods)})")
+            raise BenchmarkError(f"{where}: [{name}.{stray[0]}] names an unknown method; known: {', '.join(known)}")
     pretrain, settings = {}, {}
     for name in methods:
         cls = known[name]

@@ -82,7 +82,7 @@ def check_loss_falls(cls: type[SSLMethod], images: torch.Tensor) -> str:
         loss.backward()
         optimizer.step()
         method.after_step(step, LOSS_STEPS)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     first, last = np.mean(losses[:5]), np.mean(losses[-5:])
     assert last < first, f"loss did not fall: first five {first:.4f}, last five {last:.4f}"
     return f"loss {first:.4f} → {last:.4f} over {LOSS_STEPS} steps"

@@ -6,6 +6,7 @@ can do everything the CLI does.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ import pandas as pd
 
 from benchmark import rundata
 from benchmark.config import RunConfig
+from benchmark.errors import BenchmarkError
+from benchmark.data.splits import Splits
 from benchmark.jobs import Job, build_jobs
 from benchmark.queue import EventSink, ExecutorConfig, QueueSummary, run_queue
 from benchmark.store import RunStore, load_jobs, load_results
@@ -87,3 +90,40 @@ def summary_table(run_dir: Path) -> pd.DataFrame:
 
 def status_frame(run_dir: Path) -> pd.DataFrame:
     return load_jobs(run_dir)
+
+
+def plan_run(config: RunConfig, run_dir: Path, progress: Progress | None = None) -> tuple[RunStore, list[Job], rundata.RunData, Splits]:
+    """The jobs a run would do, computed without writing anything.
+
+    Uses the folder's prepared data and splits when it already holds a run of this config.
+    """
+    store = RunStore(run_dir)
+    same = store.config_path.is_file() and store.config_path.read_text() == config.to_toml()
+    if same and store.prepared_path.is_file() and store.splits_path.is_file():
+        data, splits = rundata.load(store.prepared_path), Splits.load(store.splits_path)
+    else:
+        data = rundata.prepare(config, progress)
+        splits = rundata.draw_splits(config, data)
+        store = RunStore(run_dir) if same else RunStore(run_dir / "(not created)")
+    return store, build_jobs(config, splits, data.fingerprint), data, splits
+
+
+def run_finetune(config: RunConfig, out: Path, ft_ratio: float, seed: int, force: bool = False,
+                 on_event: EventSink | None = None, progress: Progress | None = None) -> pd.DataFrame:
+    """Fine-tune the supervised baseline once on `ft_ratio` % of the labels; write `out/rows.parquet`.
+
+    A one-job run in `out` (so it is resumable like any run), evaluated on the run's test split.
+    """
+    from benchmark.data.splits import Ratio
+    from benchmark.store import atomic_write_parquet
+
+    ratio = Ratio.parse(f"0:{ft_ratio:g}")
+    single = dataclasses.replace(config, methods=("supervised",), ratios=(ratio.label,), seeds=(seed,),
+                                 pretrain={}, method={})
+    outcome = run_benchmark(single, out, ExecutorConfig(kind="inline"), force, True, on_event, progress)
+    if outcome.summary.failed:
+        error = outcome.store.read_status(outcome.summary.failed[0]).get("error", "unknown error")
+        raise BenchmarkError(f"fine-tuning failed: {error}")
+    rows = load_results(out)
+    atomic_write_parquet(Path(out) / "rows.parquet", rows)
+    return rows

@@ -87,8 +87,8 @@ def _run_finetune(job: dict, config: RunConfig, data: rundata.RunData, splits: S
     spec = job["spec"]
     torch.manual_seed(job["job_seed"])
     unet = UNet(config.unet)
-    if spec["pretrained"]:
-        state = torch.load(store.job_dir(spec["pretrained"]) / "checkpoint.pt", map_location="cpu")
+    if spec.get("pretrained"):
+        state = torch.load(store.job_dir(spec.get("pretrained")) / "checkpoint.pt", map_location="cpu")
         unet.load_state_dict(state, strict=True)
         log(f"starting from {spec['pretrained']}")
 
@@ -142,7 +142,7 @@ def run_job(run_dir: Path | str, key: str, options: DeviceOptions, progress: Pro
             frame = pd.DataFrame(rows).assign(
                 job_key=key, method=job["method"], pt_ratio=job["pt_ratio"], ft_ratio=job["ft_ratio"],
                 ratio=job["ratio"], seed=job["seed"], params_finetune=outcome["params_finetune"],
-                pretrained_from=job["spec"]["pretrained"] or "", **provenance,
+                pretrained_from=job["spec"].get("pretrained") or "", **provenance,
             )
             atomic_write_parquet(folder / "rows.parquet", frame)
         store.write_status(key, "done", **provenance, **outcome)

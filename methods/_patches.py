@@ -64,3 +64,41 @@ def normalise_patches(images: Tensor, patch: int, eps: float = 1e-6) -> Tensor:
     norm_pix_loss target, used by SparK, so the network reconstructs local contrast, not brightness."""
     mean, std = patch_mean_std(images, patch, eps)
     return (images - mean) / std
+
+
+def proportional_sample(weights: Tensor, k: int) -> Tensor:
+    """B×n bool with k True per row, drawn without replacement with probability ∝ weight.
+
+    An exponential race (Gumbel-top-k on log-weights): entry i finishes at E_i / w_i, E_i ~ Exp(1),
+    and the k first to finish are drawn, which is successive sampling ∝ weight among the entries
+    left. Zero-weight entries finish after every positive one, in uniformly random order, so they
+    are drawn only once the positive ones run out.
+    """
+    race = torch.empty(weights.shape, device=weights.device).exponential_()
+    positive = weights > 0
+    finish = torch.where(positive, race / weights.float().clamp_min(torch.finfo(torch.float32).tiny), race)
+    last_positive = torch.where(positive, finish, torch.zeros_like(finish)).amax(dim=1, keepdim=True)
+    finish = torch.where(positive, finish, finish + last_positive)
+    drawn = torch.zeros(weights.shape, dtype=torch.bool, device=weights.device)
+    drawn.scatter_(1, finish.topk(k, dim=1, largest=False).indices, True)
+    return drawn
+
+
+def weighted_patch_mask(weights: Tensor, ratio: float, guided_share: float) -> Tensor:
+    """B×gh×gw bool, True = masked, round(ratio·gh·gw) per image: a `guided_share` of them drawn ∝
+    `weights` (B×gh×gw, ≥ 0), the rest uniformly among the patches left.
+
+    With no guided patch this is `random_patch_mask` itself, same draws from the same RNG state.
+    """
+    b, gh, gw = weights.shape
+    n = gh * gw
+    n_masked = int(round(ratio * n))
+    n_guided = int(round(guided_share * n_masked))
+    if n_guided == 0:
+        return random_patch_mask(b, gh, gw, 1, ratio, weights.device)
+    guided = proportional_sample(weights.reshape(b, n), n_guided)
+    # guided patches sort first; uniform keys then fill the rest of the masked set at random
+    order = torch.rand(b, n, device=weights.device).masked_fill(guided, -1.0).argsort(dim=1)
+    mask = torch.zeros(b, n, dtype=torch.bool, device=weights.device)
+    mask.scatter_(1, order[:, :n_masked], True)
+    return mask.view(b, gh, gw)

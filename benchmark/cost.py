@@ -1,0 +1,116 @@
+"""What a run will cost before it runs: image-steps and FLOPs per job, time at a given throughput.
+
+FLOPs of a training step are counted (torch's FlopCounterMode) on a narrow UNet at 64 px and
+scaled by (base/b)²·(size/64)², which is exact for the convolutions that dominate a UNet.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from benchmark.config import RunConfig
+from benchmark.data.splits import Splits
+from benchmark.jobs import Job
+from benchmark.losses import dice_ce_loss
+from benchmark.nets import UNet, UNetConfig
+from methods import registry
+
+COUNT_SIZE = 64
+COUNT_BASE = 8
+COUNT_BATCH = 4
+
+
+def _scale(config: UNetConfig, size: int) -> float:
+    return (config.base / COUNT_BASE) ** 2 * (size / COUNT_SIZE) ** 2
+
+
+def training_flops_per_image(method: str | None, config: UNetConfig, size: int) -> float:
+    """FLOPs of one training step per image (forward + backward) of `method`, or of fine-tuning (None)."""
+    torch.manual_seed(0)
+    unet = UNet(UNetConfig(base=COUNT_BASE, in_channels=config.in_channels, classes=config.classes, depth=config.depth))
+    images = torch.randn(COUNT_BATCH, 1, COUNT_SIZE, COUNT_SIZE)
+    with FlopCounterMode(display=False) as counter:
+        if method is None:
+            target = torch.zeros(COUNT_BATCH, COUNT_SIZE, COUNT_SIZE, dtype=torch.long)
+            dice_ce_loss(unet(images), target).backward()
+        else:
+            cls = registry()[method]
+            model = cls(unet, cls.default_config("tiny"))
+            model.training_step(images, 0, 1)["loss"].backward()
+    return counter.get_total_flops() / COUNT_BATCH * _scale(config, size)
+
+
+def measure_tflops(config: UNetConfig, size: int, device: str, batch: int = 2, steps: int = 2) -> float:
+    """Achieved TFLOP/s of fine-tuning steps of this UNet on `device` (a quick, rough measurement)."""
+    unet = UNet(config).to(device)
+    optimizer = torch.optim.Adam(unet.parameters())
+    images = torch.randn(batch, 1, size, size, device=device)
+    target = torch.zeros(batch, size, size, dtype=torch.long, device=device)
+    use_bf16 = torch.device(device).type == "cuda"
+
+    def step() -> None:
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=use_bf16):
+            loss = dice_ce_loss(unet(images), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    step()
+    if use_bf16:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if use_bf16:
+        torch.cuda.synchronize()
+    elapsed = (time.perf_counter() - start) / steps
+    return training_flops_per_image(None, config, size) * batch / elapsed / 1e12
+
+
+def job_image_steps(job: Job, config: RunConfig, splits: Splits, extra_images: int = 0) -> int:
+    """Images passed through a training step by the job (validation forward passes count 1/3 each)."""
+    part = splits.ratio(job.ratio)
+    if job.kind == "pretrain":
+        recipe = config.pretrain[job.method]
+        n = len(part.pretrain) + extra_images
+        batch = min(recipe.batch_size, n)
+        return recipe.epochs * max(1, n // batch) * batch if n else 0
+    recipe = config.finetune
+    per_epoch = max(len(part.finetune_train), recipe.min_samples_per_epoch)
+    evals = math.ceil(recipe.epochs / recipe.eval_every)
+    steps = recipe.epochs * per_epoch + evals * len(part.finetune_val) / 3
+    if recipe.cv_folds:
+        grid = max(1, len(recipe.lr_grid)) * max(1, len(recipe.batch_grid))
+        steps *= 1 + grid
+    return int(steps)
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    jobs: pd.DataFrame  # one row per job: key, kind, method, ratio, seed, image_steps, tflop, hours
+    tflops: float  # the throughput the hours assume
+
+    @property
+    def total_hours(self) -> float:
+        return float(self.jobs["hours"].sum())
+
+
+def estimate_cost(jobs: list[Job], config: RunConfig, splits: Splits, tflops: float, extra_images: int = 0) -> CostEstimate:
+    size = config.preprocess.size or 256
+    flops = {None: training_flops_per_image(None, config.unet, size)}
+    rows = []
+    for job in jobs:
+        method = job.method if job.kind == "pretrain" else None
+        if method not in flops:
+            flops[method] = training_flops_per_image(method, config.unet, size)
+        steps = job_image_steps(job, config, splits, extra_images)
+        total = steps * flops[method] / 1e12
+        rows.append({"job_key": job.key, "kind": job.kind, "method": job.method, "ratio": job.ratio,
+                     "seed": job.seed, "image_steps": steps, "tflop": total, "hours": total / tflops / 3600})
+    return CostEstimate(pd.DataFrame(rows), tflops)

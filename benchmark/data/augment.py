@@ -1,0 +1,121 @@
+"""Fine-tuning augmentations on batched tensors, so they run on the GPU as well as the CPU.
+
+Geometric transforms (crop, flips, 90° rotations) move image and mask together; intensity
+transforms (noise, blur, brightness/contrast, downscale) touch the image only. Every sample
+draws its own parameters, from the given generator only, so CPU runs repeat bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probability and strength of each augmentation (images are z-scored)."""
+
+    noise_p: float = 0.2
+    noise_std: float = 0.1
+    blur_p: float = 0.2
+    blur_sigma: tuple[float, float] = (0.5, 1.5)
+    crop_p: float = 0.3
+    crop_scale: tuple[float, float] = (0.6, 1.0)  # side of the crop as a fraction of the image
+    intensity_p: float = 0.3
+    brightness: tuple[float, float] = (-0.2, 0.2)
+    contrast: tuple[float, float] = (0.75, 1.25)
+    downscale_p: float = 0.2
+    downscale: tuple[float, float] = (0.5, 1.0)
+    hflip_p: float = 0.5
+    vflip_p: float = 0.5
+    rot90_p: float = 0.5
+
+    @classmethod
+    def none(cls) -> "AugmentConfig":
+        return cls(noise_p=0, blur_p=0, crop_p=0, intensity_p=0, downscale_p=0, hflip_p=0, vflip_p=0, rot90_p=0)
+
+
+def _uniform(n: int, bounds: tuple[float, float], generator: torch.Generator, device: torch.device) -> Tensor:
+    low, high = bounds
+    return low + (high - low) * torch.rand(n, generator=generator, device=device)
+
+
+def _chosen(n: int, p: float, generator: torch.Generator, device: torch.device) -> Tensor:
+    return torch.rand(n, generator=generator, device=device) < p
+
+
+def _gaussian_blur(images: Tensor, sigma: Tensor) -> Tensor:
+    """Separable Gaussian blur with a per-sample sigma (B), via grouped convolutions."""
+    b, c, h, w = images.shape
+    radius = int(torch.ceil(3 * sigma.max()).item()) if b else 1
+    x = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
+    kernel = torch.exp(-0.5 * (x[None] / sigma[:, None].clamp_min(1e-3)) ** 2)
+    kernel = kernel / kernel.sum(1, keepdim=True)
+    flat = images.reshape(1, b * c, h, w)
+    weight = kernel.repeat_interleave(c, 0)
+    flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode="reflect"), weight[:, None, None, :], groups=b * c)
+    flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode="reflect"), weight[:, None, :, None], groups=b * c)
+    return flat.reshape(b, c, h, w)
+
+
+def _crop_grid(scale: Tensor, generator: torch.Generator, size: tuple[int, int]) -> Tensor:
+    """Sampling grids of square random crops (side = scale × image), resized to the image size."""
+    b = scale.shape[0]
+    device = scale.device
+    offset = (1 - scale)[:, None] * (2 * torch.rand(b, 2, generator=generator, device=device) - 1)
+    theta = torch.zeros(b, 2, 3, device=device)
+    theta[:, 0, 0] = scale
+    theta[:, 1, 1] = scale
+    theta[:, :, 2] = offset
+    return F.affine_grid(theta, [b, 1, *size], align_corners=False)
+
+
+def augment_batch(
+    images: Tensor, masks: Tensor, cfg: AugmentConfig, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """Augment a batch: images B×1×H×W float, masks B×H×W (or B×1×H×W) bool; returns the same shapes."""
+    device = images.device
+    b, _, h, w = images.shape
+    mask_shape = masks.shape
+    m = masks.reshape(b, 1, h, w).to(images.dtype)
+    x = images
+
+    crop = _chosen(b, cfg.crop_p, generator, device)
+    if crop.any():
+        scale = torch.where(crop, _uniform(b, cfg.crop_scale, generator, device), torch.ones(b, device=device))
+        grid = _crop_grid(scale, generator, (h, w)).to(x.dtype)
+        x = torch.where(crop[:, None, None, None], F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False), x)
+        m = torch.where(crop[:, None, None, None], F.grid_sample(m, grid, mode="nearest", padding_mode="reflection", align_corners=False), m)
+    for p, dims in ((cfg.hflip_p, (3,)), (cfg.vflip_p, (2,))):
+        flip = _chosen(b, p, generator, device)[:, None, None, None]
+        x = torch.where(flip, x.flip(dims), x)
+        m = torch.where(flip, m.flip(dims), m)
+    if h == w:
+        k = torch.randint(1, 4, (b,), generator=generator, device=device)
+        k = torch.where(_chosen(b, cfg.rot90_p, generator, device), k, torch.zeros_like(k))
+        for turns in (1, 2, 3):
+            sel = (k == turns)[:, None, None, None]
+            x = torch.where(sel, torch.rot90(x, turns, (2, 3)), x)
+            m = torch.where(sel, torch.rot90(m, turns, (2, 3)), m)
+
+    down = _chosen(b, cfg.downscale_p, generator, device)
+    if down.any():
+        factor = float(_uniform(1, cfg.downscale, generator, device)[0])
+        small = F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False, antialias=True)
+        x = torch.where(down[:, None, None, None], F.interpolate(small, size=(h, w), mode="nearest"), x)
+    blur = _chosen(b, cfg.blur_p, generator, device)
+    if blur.any():
+        sigma = _uniform(b, cfg.blur_sigma, generator, device)
+        x = torch.where(blur[:, None, None, None], _gaussian_blur(x, sigma), x)
+    jitter = _chosen(b, cfg.intensity_p, generator, device)[:, None, None, None]
+    shift = _uniform(b, cfg.brightness, generator, device)[:, None, None, None]
+    gain = _uniform(b, cfg.contrast, generator, device)[:, None, None, None]
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = torch.where(jitter, (x - mean) * gain + mean + shift, x)
+    noisy = _chosen(b, cfg.noise_p, generator, device)[:, None, None, None]
+    noise = torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype) * cfg.noise_std
+    x = torch.where(noisy, x + noise, x)
+    return x, (m > 0.5).reshape(mask_shape)

@@ -1,0 +1,30 @@
+"""Shared fixtures: a tiny run configuration that trains in seconds on a CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+TINY_TABLE = {
+    "profile": "tiny",
+    "data": {"synthetic_count": 50, "synthetic_size": 64},
+    "preprocess": {"size": 32},
+    "unet": {"base": 4},
+    "ratios": ["60:20", "70:10"],
+    "seeds": [0],
+    "finetune": {"epochs": 2, "batch_size": 4, "min_samples_per_epoch": 8},
+}
+
+
+def write_tiny_config(folder: Path, **changes) -> Path:
+    table = {**TINY_TABLE, **changes}
+    path = folder / "tiny.toml"
+    path.write_text(tomli_w.dumps(table))
+    return path
+
+
+@pytest.fixture
+def tiny_config(tmp_path) -> Path:
+    return write_tiny_config(tmp_path, methods=["supervised", "mae"], pretrain={"mae": {"epochs": 1, "batch_size": 8}})

@@ -1,0 +1,112 @@
+"""The grid end to end: rows, resume, failures, SIGKILL, SLURM through submitit's local executor."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from benchmark import runner
+from benchmark.errors import BenchmarkError
+from benchmark.queue import ExecutorConfig
+from benchmark.settings import resolve_run_config
+from benchmark.store import METRIC_COLUMNS, RunStore, load_jobs, load_results
+from conftest import write_tiny_config
+
+INLINE = ExecutorConfig(kind="inline")
+
+
+def _config(path, **options):
+    return resolve_run_config(path, **options)[0]
+
+
+def _sorted(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows.sort_values(["job_key", "image_id"]).reset_index(drop=True)
+
+
+def test_tiny_grid_gives_one_row_per_job_and_test_image_and_a_rerun_does_nothing(tiny_config, tmp_path):
+    config = _config(tiny_config)
+    outcome = runner.run_benchmark(config, tmp_path / "run", INLINE)
+    finetunes = [j for j in outcome.jobs if j.kind == "finetune"]
+    assert len(finetunes) == 2 * 2 and len(outcome.summary.done) == len(outcome.jobs) == 6
+    rows = load_results(tmp_path / "run")
+    assert len(rows) == len(finetunes) * 10  # 20 % of 50 images are the test set
+    assert rows[METRIC_COLUMNS].notna().all().all()
+    assert set(rows["method"]) == {"supervised", "mae"}
+    assert {"git_commit", "versions", "device", "wall_time_s"} <= set(rows.columns)
+    again = runner.run_benchmark(config, tmp_path / "run", INLINE)
+    assert again.summary.done == [] and len(again.summary.already_done) == 6
+    pd.testing.assert_frame_equal(_sorted(load_results(tmp_path / "run")), _sorted(rows))
+
+
+def test_a_diverging_job_is_recorded_and_its_dependants_skipped_while_others_finish(tmp_path):
+    path = write_tiny_config(tmp_path, methods=["supervised", "mae"], ratios=["70:10"],
+                             pretrain={"mae": {"epochs": 1, "batch_size": 8, "lr": 1e30}})
+    outcome = runner.run_benchmark(_config(path), tmp_path / "run", INLINE)
+    jobs = load_jobs(tmp_path / "run").set_index("kind")
+    assert jobs.loc["pretrain", "state"] == "failed"
+    assert "NaN" in jobs.loc["pretrain", "error"] or "inf" in jobs.loc["pretrain", "error"]
+    states = load_jobs(tmp_path / "run").set_index("method")["state"]
+    assert states["supervised"] == "done"
+    finetune_mae = load_jobs(tmp_path / "run").query("kind == 'finetune' and method == 'mae'").iloc[0]
+    assert finetune_mae["state"] == "skipped" and "depends on failed job" in finetune_mae["error"]
+    assert len(outcome.summary.failed) == 1 and len(outcome.summary.skipped) == 1
+    assert set(load_results(tmp_path / "run")["method"]) == {"supervised"}
+
+
+def test_a_folder_of_another_config_is_refused_unless_forced(tiny_config, tmp_path):
+    config = _config(tiny_config, methods="supervised", ratios="70:10")
+    runner.run_benchmark(config, tmp_path / "run", INLINE)
+    other = _config(tiny_config, methods="supervised", ratios="60:20")
+    with pytest.raises(BenchmarkError, match="different config"):
+        runner.open_run(other, tmp_path / "run")
+    runner.open_run(other, tmp_path / "run", force=True)
+    assert load_jobs(tmp_path / "run").empty  # the old results are gone, never mixed
+
+
+def _cli(*args, cwd):
+    return [sys.executable, "-c", "from benchmark.cli import app; app()", *args]
+
+
+def test_sigkill_part_way_then_rerun_gives_the_same_rows_as_an_uninterrupted_run(tmp_path):
+    path = write_tiny_config(tmp_path, methods=["supervised", "mae"], ratios=["70:10"],
+                             pretrain={"mae": {"epochs": 2, "batch_size": 8}}, finetune={"epochs": 3, "batch_size": 4, "min_samples_per_epoch": 8})
+    command = ["run", "--config", str(path), "--profile", "tiny"]
+    subprocess.run(_cli(*command, "--out", str(tmp_path / "clean"), cwd=tmp_path), check=True, capture_output=True)
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(_cli(*command, "--out", str(killed), cwd=tmp_path),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = RunStore(killed)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(store.state(k) == "done" for k in store.job_keys()):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    done_before = [k for k in store.job_keys() if store.state(k) == "done"]
+    assert 0 < len(done_before) < 3, "the kill should land part way through the grid"
+    rerun = subprocess.run(_cli(*command, "--out", str(killed), cwd=tmp_path), capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(done_before)} already done" in rerun.stdout
+    clean_rows = _sorted(load_results(tmp_path / "clean"))
+    killed_rows = _sorted(load_results(killed))
+    columns = ["job_key", "image_id", *METRIC_COLUMNS]
+    pd.testing.assert_frame_equal(killed_rows[columns], clean_rows[columns])
+
+
+def test_slurm_executor_runs_the_grid_through_submitit_local(tiny_config, tmp_path):
+    config = _config(tiny_config, methods="supervised,mae", ratios="70:10")
+    slurm = ExecutorConfig(kind="slurm", slurm_cluster="local", poll_seconds=0.5)
+    outcome = runner.run_benchmark(config, tmp_path / "run", slurm)
+    assert len(outcome.summary.done) == 3, outcome.summary
+    assert len(load_results(tmp_path / "run")) == 2 * 10
+    assert (tmp_path / "run" / "slurm").is_dir()
+
+
+def test_devices_naming_a_missing_gpu_is_refused(tiny_config, tmp_path):
+    config = _config(tiny_config, methods="supervised", ratios="70:10")
+    with pytest.raises(BenchmarkError, match="GPU 7 does not exist"):
+        runner.run_benchmark(config, tmp_path / "run", ExecutorConfig(devices=(7,)))
