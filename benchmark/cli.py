@@ -83,7 +83,7 @@ def run(
 ) -> None:
     """Run the benchmark grid (every method × ratio × seed); finished jobs are skipped on a re-run."""
     from benchmark import runner
-    from benchmark.queue import ExecutorConfig
+    from benchmark.queue import ExecutorConfig, check_executor
     from benchmark.settings import resolve_run_config
 
     with user_errors():
@@ -101,6 +101,7 @@ def run(
             slurm_time_min=slurm_time, slurm_cluster=slurm_cluster,
         )
         run_dir = out or runner.default_run_dir(run_config)
+        check_executor(exec_config)
         with _progress() as progress:
             prepare_bar = _bar_callback(progress, "data")
             jobs_task = progress.add_task("jobs", total=None, info="")

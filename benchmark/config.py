@@ -78,7 +78,7 @@ def profile_defaults(profile: ProfileName) -> RunConfig:
             preprocess=dataclasses.replace(PreprocessConfig.paper(), size=64),
             unet=UNetConfig(base=8),
             seeds=(0,),
-            finetune=FinetuneRecipe(lr=3e-3, batch_size=8, epochs=12, min_samples_per_epoch=32),
+            finetune=FinetuneRecipe(lr=1e-2, batch_size=8, epochs=15, min_samples_per_epoch=32),
         )
     if profile == "paper":
         return RunConfig(

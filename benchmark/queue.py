@@ -230,6 +230,17 @@ def make_submitit_executor(config: ExecutorConfig, store: RunStore) -> object:
     return executor
 
 
+def check_executor(config: ExecutorConfig) -> None:
+    """Refuse an impossible executor before anything is written: a missing GPU, no submitit."""
+    if config.kind == "slurm":
+        try:
+            import submitit  # noqa: F401
+        except ImportError:
+            raise BenchmarkError("--executor slurm needs submitit: pip install submitit") from None
+    else:
+        plan_slots(config)
+
+
 def _settle_stale(store: RunStore, key: str, retry_failed: bool) -> str:
     """A job's state on arrival: 'done', 'failed' (kept unless retrying), or 'pending'.
 

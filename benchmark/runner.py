@@ -18,7 +18,7 @@ from benchmark.config import RunConfig
 from benchmark.errors import BenchmarkError
 from benchmark.data.splits import Splits
 from benchmark.jobs import Job, build_jobs
-from benchmark.queue import EventSink, ExecutorConfig, QueueSummary, run_queue
+from benchmark.queue import EventSink, ExecutorConfig, QueueSummary, check_executor, run_queue
 from benchmark.store import RunStore, load_jobs, load_results
 from benchmark.training import Progress
 
@@ -57,6 +57,7 @@ def run_benchmark(
 ) -> RunOutcome:
     """Run every job of the grid not yet done in `run_dir`; finished jobs are kept and skipped."""
     started = time.time()
+    check_executor(executor)
     store, jobs = open_run(config, run_dir, force, progress)
     return execute(store, jobs, executor, retry_failed, on_event, started)
 

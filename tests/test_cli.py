@@ -1,0 +1,103 @@
+"""The command line: one-line errors with a non-zero exit, and nothing written on bad input."""
+
+import sys
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from benchmark.cli import app
+from conftest import write_tiny_config
+
+runner = CliRunner()
+
+
+def _run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _assert_one_line_error(result, *fragments):
+    assert result.exit_code != 0
+    text = result.output.strip()
+    assert "Traceback" not in text
+    for fragment in fragments:
+        assert fragment in text, text
+
+
+@pytest.mark.parametrize(
+    "options, fragments",
+    [
+        (["--methods", "supervised,nope"], ["unknown method 'nope'", "known methods:", "mae"]),
+        (["--ratios", "75:10"], ["ratio 75:10", "exceeds"]),
+        (["--ratios", "79:120"], ["not in 0–100"]),
+        (["--seeds", ""], ["--seeds"]),
+        (["--seeds", "a,b"], ["--seeds", "integers"]),
+        (["--devices", "7"], ["--devices 7", "GPU 7 does not exist"]),
+        (["--data", "/no/such/folder"], ["--data /no/such/folder"]),
+        (["--profile", "huge"], ["--profile 'huge'"]),
+        (["--executor", "cloud"], ["--executor 'cloud'"]),
+    ],
+)
+def test_bad_run_options_give_one_line_and_write_nothing(tmp_path, options, fragments):
+    out = tmp_path / "run"
+    result = _run("run", "--config", write_tiny_config(tmp_path), "--out", out, *options)
+    _assert_one_line_error(result, *fragments)
+    assert not out.exists()
+
+
+def test_config_file_that_does_not_parse_is_named(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("seeds = [0,\n")
+    _assert_one_line_error(_run("run", "--config", bad, "--out", tmp_path / "run"), "bad.toml", "TOML")
+
+
+def test_config_file_with_an_unknown_key_names_it(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[finetune]\nepochz = 3\n')
+    _assert_one_line_error(_run("run", "--config", bad, "--out", tmp_path / "run"), "unknown key 'epochz'")
+
+
+def test_slurm_without_submitit_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "submitit", None)
+    result = _run("run", "--config", write_tiny_config(tmp_path), "--executor", "slurm", "--out", tmp_path / "run")
+    _assert_one_line_error(result, "pip install submitit")
+    assert not (tmp_path / "run").exists()
+
+
+def test_finetune_writes_rows_and_a_summary(tmp_path):
+    path = write_tiny_config(tmp_path)
+    out = tmp_path / "ft"
+    result = _run("finetune", "--config", path, "--profile", "tiny", "--ft-ratio", "20", "--seed", "0", "--out", out)
+    assert result.exit_code == 0, result.output
+    rows = pd.read_parquet(out / "rows.parquet")
+    assert len(rows) == 10 and set(rows["method"]) == {"supervised"}
+    assert {"dice", "cldice", "iou", "hd", "add", "diameter_pred", "diameter_gt", "image_id", "seed"} <= set(rows.columns)
+    assert "dice" in result.output
+
+
+def test_finetune_ratio_out_of_range_is_refused(tmp_path):
+    _assert_one_line_error(_run("finetune", "--ft-ratio", "150", "--out", tmp_path / "ft"), "--ft-ratio 150")
+
+
+def test_status_of_a_foreign_folder_is_a_clear_error(tmp_path):
+    _assert_one_line_error(_run("status", tmp_path), "not an angiobench run folder")
+
+
+def test_data_synth_then_inspect(tmp_path):
+    result = _run("data", "synth", tmp_path / "synth", "--n", "3", "--size", "64", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "synth" / "imgs").iterdir())) == 3
+    report = _run("data", "inspect", tmp_path / "synth")
+    assert report.exit_code == 0, report.output
+    assert "3" in report.output
+
+
+def test_data_inspect_of_a_missing_path_fails(tmp_path):
+    result = _run("data", "inspect", tmp_path / "nothing")
+    assert result.exit_code != 0 and "nothing" in result.output
+
+
+def test_methods_check_reports_each_contract_check():
+    result = _run("methods", "check", "supervised")
+    assert result.exit_code == 0 and "transferred UNet loads strictly" in result.output
+    _assert_one_line_error(_run("methods", "check", "nope"), "unknown method 'nope'")
