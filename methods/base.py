@@ -84,7 +84,10 @@ class SSLMethod(Method):
         """Build views/masks/corruptions of `images` (B×1×H×W, z-scored) and return {"loss": ..., **logs}."""
 
     def after_step(self, step: int, total_steps: int) -> None:
-        """Called after each optimiser step: EMA updates, queue bookkeeping. Default: nothing."""
+        """Called after each optimiser step; by default, the EMA update of every momentum pair."""
+        momentum = self.ema_momentum(step, total_steps)
+        for online, target in self.momentum_pairs():
+            ema_update(target, online, momentum)
 
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         """(online, momentum copy) pairs that `after_step` EMA-updates; the copies never get gradients.

@@ -39,7 +39,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.nets import Decoder, UNet
 from methods._contrastive import global_pool, info_nce, projection_mlp, random_resized_crop
 from methods._patches import masked_mse, random_patch_mask, upsample_mask
-from methods.base import TINY_RECIPE, PretrainRecipe, Profile, SSLMethod, ema_update, momentum_copy
+from methods.base import TINY_RECIPE, PretrainRecipe, Profile, SSLMethod, momentum_copy
 
 
 @dataclass(frozen=True)
@@ -182,11 +182,6 @@ class CMUNet(SSLMethod):
             "loss_recon": loss_r.detach(),
             "loss_contrast": loss_c.detach(),
         }
-
-    def after_step(self, step: int, total_steps: int) -> None:
-        m = self.ema_momentum(step, total_steps)
-        for online, target in self.momentum_pairs():
-            ema_update(target, online, m)
 
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         return [(self.unet.encoder, self.momentum_encoder), (self.projector, self.momentum_projector)]

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from benchmark.errors import BenchmarkError
 from benchmark.nets import UNet
 from methods._contrastive import KeyQueue, ViewAugment, augment_view, global_pool, info_nce, projection_mlp
-from methods.base import TINY_RECIPE, PretrainRecipe, Profile, SSLMethod, ema_update, momentum_copy
+from methods.base import TINY_RECIPE, PretrainRecipe, Profile, SSLMethod, momentum_copy
 
 
 @dataclass(frozen=True)
@@ -125,11 +125,6 @@ class MoCo(SSLMethod):
         self.queue.enqueue(k)
         positive = nn.functional.cosine_similarity(q.detach().float(), k.float()).mean()
         return {"loss": loss, "positive_similarity": positive}
-
-    def after_step(self, step: int, total_steps: int) -> None:
-        m = self.ema_momentum(step, total_steps)
-        for online, target in self.momentum_pairs():
-            ema_update(target, online, m)
 
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         return [(self.unet.encoder, self.key_encoder), (self.head, self.key_head)]
