@@ -60,7 +60,7 @@ class Slot:
 class Event:
     """What the queue tells its caller: a job started, progressed, finished, failed or was skipped."""
 
-    kind: Literal["start", "progress", "done", "failed", "skipped"]
+    kind: Literal["start", "progress", "release", "done", "failed", "skipped"]
     job: Job
     done: int = 0
     total: int = 0
@@ -119,7 +119,8 @@ def _die_with_parent() -> None:
 class LocalHandle:
     """A worker subprocess; a thread forwards its progress lines to the queue's event stream."""
 
-    def __init__(self, job: Job, slot: Slot, store: RunStore, threads: int, events: stdqueue.Queue) -> None:
+    def __init__(self, job: Job, slot: Slot, store: RunStore, threads: int, events: stdqueue.Queue,
+                 metric_processes: int = 1) -> None:
         self.job = job
         env = dict(os.environ)
         device = "cpu"
@@ -129,6 +130,8 @@ class LocalHandle:
         command = [sys.executable, "-m", "benchmark.worker", str(store.root), job.key, "--device", device]
         if threads:
             command += ["--threads", str(threads)]
+        if metric_processes > 1:
+            command += ["--metric-processes", str(metric_processes)]
         self.process = subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
@@ -141,7 +144,10 @@ class LocalHandle:
         for line in self.process.stdout:
             try:
                 info = json.loads(line)
-                events.put(Event("progress", self.job, info["done"], info["total"], info["message"]))
+                if info.get("release"):
+                    events.put(Event("release", self.job))
+                else:
+                    events.put(Event("progress", self.job, info["done"], info["total"], info["message"]))
             except (ValueError, KeyError):
                 continue
 
@@ -285,8 +291,12 @@ def run_queue(
         free = list(plan_slots(config))
     cores = os.cpu_count() or 1
     threads = config.threads_per_worker or max(1, cores // max(1, len(free)))
+    # On GPUs a fine-tune job hands its slot back before its CPU-side metrics, so those overlap the
+    # next job; the CPU cores are shared by the metric processes of the jobs in flight.
+    metric_processes = max(1, min(8, cores // max(1, len(free)))) if free and free[0] and free[0].gpu is not None else 1
     events: stdqueue.Queue = stdqueue.Queue()
     running: dict[str, tuple[Handle, Slot | None]] = {}
+    released: set[str] = set()
 
     def skip_dependants() -> None:
         changed = True
@@ -316,21 +326,28 @@ def run_queue(
                 elif config.kind == "inline":
                     handle = InlineHandle(job, slot, store, events)
                 else:
-                    handle = LocalHandle(job, slot, store, threads, events)
+                    handle = LocalHandle(job, slot, store, threads, events, metric_processes)
                 running[job.key] = (handle, slot)
             if not running:
                 break
             try:
-                emit(events.get(timeout=config.poll_seconds))
-                continue
+                event = events.get(timeout=config.poll_seconds)
             except stdqueue.Empty:
-                pass
+                event = None
+            if event is not None:
+                entry = running.get(event.job.key)
+                if event.kind == "release" and entry and entry[1] is not None and entry[1].gpu is not None:
+                    released.add(event.job.key)
+                    free.append(entry[1])
+                emit(event)
+                continue
             for key, (handle, slot) in list(running.items()):
                 code = handle.poll()
                 if code is None:
                     continue
                 del running[key]
-                free.append(slot)
+                if key not in released:
+                    free.append(slot)
                 job = by_key[key]
                 status = store.read_status(key)
                 if code == 0 and status.get("state") == "done":

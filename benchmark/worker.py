@@ -14,6 +14,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -21,12 +22,12 @@ import torch
 
 from benchmark import rundata
 from benchmark.config import RunConfig, load_config
+from benchmark.evaluation import metric_rows
 from benchmark.data.splits import Splits
 from benchmark.nets import UNet, count_parameters
 from benchmark.provenance import device_name, git_commit, versions
 from benchmark.store import RunStore, atomic_write_bytes, atomic_write_parquet
-from benchmark.training import (DeviceOptions, Progress, TensorSet, cross_validate, evaluate, finetune,
-                                predict, pretrain)
+from benchmark.training import DeviceOptions, Progress, TensorSet, cross_validate, finetune, predict, pretrain
 from methods import registry
 
 PREVIEW_COUNT = 4
@@ -83,7 +84,8 @@ def _run_pretrain(job: dict, config: RunConfig, data: rundata.RunData, splits: S
 
 
 def _run_finetune(job: dict, config: RunConfig, data: rundata.RunData, splits: Splits, store: RunStore,
-                  options: DeviceOptions, log: JobLog, progress: Progress | None) -> dict:
+                  options: DeviceOptions, log: JobLog, progress: Progress | None,
+                  release: Callable[[], None] | None = None, metric_processes: int = 1) -> dict:
     spec = job["spec"]
     torch.manual_seed(job["job_seed"])
     unet = UNet(config.unet)
@@ -107,21 +109,29 @@ def _run_finetune(job: dict, config: RunConfig, data: rundata.RunData, splits: S
     unet.load_state_dict(result.state)
     log(f"best validation Dice {result.best_val_dice:.4f} at epoch {result.best_epoch}")
     test_ids = spec["test_ids"]
-    rows = evaluate(unet, subset(test_ids), test_ids, options)
+    test = subset(test_ids)
+    pred = predict(unet, test.images.to(options.torch_device), options).cpu().numpy()
+    params = count_parameters(unet)
+    del unet
+    if release:
+        release()  # the device is free for the next job while metrics run on the CPU
     folder = store.job_dir(job["key"])
     _save_torch(folder / "checkpoint.pt", result.state)
     atomic_write_parquet(folder / "history.parquet", pd.DataFrame(result.history))
-    shown = sorted(test_ids)[:PREVIEW_COUNT]
-    fixed = subset(shown)
-    pred = predict(unet, fixed.images.to(options.torch_device), options).cpu().numpy()
-    _save_npz(folder / "previews.npz", ids=np.array(shown), image=fixed.images.numpy()[:, 0],
-              mask=fixed.masks.numpy(), pred=pred)
-    return {"rows": rows, "params_finetune": count_parameters(unet), "best_epoch": result.best_epoch,
+    shown = [test_ids.index(i) for i in sorted(test_ids)[:PREVIEW_COUNT]]
+    _save_npz(folder / "previews.npz", ids=np.array([test_ids[i] for i in shown]),
+              image=test.images.numpy()[shown, 0], mask=test.masks.numpy()[shown], pred=pred[shown])
+    rows = metric_rows(pred, test.masks.numpy(), test_ids, processes=metric_processes)
+    return {"rows": rows, "params_finetune": params, "best_epoch": result.best_epoch,
             "best_val_dice": result.best_val_dice, "lr": recipe.lr, "batch_size": recipe.batch_size}
 
 
-def run_job(run_dir: Path | str, key: str, options: DeviceOptions, progress: Progress | None = None) -> None:
-    """Run job `key` of the run folder; records done or failed (with the error) in its status.json."""
+def run_job(run_dir: Path | str, key: str, options: DeviceOptions, progress: Progress | None = None,
+            release: Callable[[], None] | None = None, metric_processes: int = 1) -> None:
+    """Run job `key` of the run folder; records done or failed (with the error) in its status.json.
+
+    `release` is called once the job no longer needs the device (before CPU-side metrics).
+    """
     store = RunStore(run_dir)
     job = store.read_job(key)
     folder = store.job_dir(key)
@@ -133,8 +143,11 @@ def run_job(run_dir: Path | str, key: str, options: DeviceOptions, progress: Pro
         config = load_config(store.config_path)
         data, splits = rundata.load(store.prepared_path), Splits.load(store.splits_path)
         log(f"{job['kind']} {job['method']} ratio {job['ratio']} seed {job['seed']} on {device}")
-        run = _run_pretrain if job["kind"] == "pretrain" else _run_finetune
-        outcome = run(job, config, data, splits, store, options, log, progress)
+        if job["kind"] == "pretrain":
+            outcome = _run_pretrain(job, config, data, splits, store, options, log, progress)
+        else:
+            outcome = _run_finetune(job, config, data, splits, store, options, log, progress,
+                                    release, metric_processes)
         wall = time.time() - started
         provenance = {"git_commit": git_commit(), "versions": versions(), "device": device, "wall_time_s": wall}
         rows = outcome.pop("rows", None)
@@ -161,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("key")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--metric-processes", type=int, default=1)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -168,8 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     def report(done: int, total: int, message: str) -> None:
         print(json.dumps({"done": done, "total": total, "message": message}), flush=True)
 
+    def release() -> None:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        print(json.dumps({"release": True}), flush=True)
+
     try:
-        run_job(args.run_dir, args.key, DeviceOptions(device=args.device), report)
+        run_job(args.run_dir, args.key, DeviceOptions(device=args.device), report, release, args.metric_processes)
     except BaseException:
         return 1
     return 0
