@@ -191,13 +191,12 @@ def plan(
         if note:
             console.print(note)
         run_dir = out or runner.default_run_dir(run_config)
-        with _progress() as progress:
-            store, job_list, prepared, splits = runner.plan_run(run_config, run_dir, _bar_callback(progress, "data"))
+        store, job_list, splits, extra_count = runner.plan_run(run_config, run_dir)
         if tflops is None:
             device = "cuda" if __import__("torch").cuda.is_available() else "cpu"
             tflops = measure_tflops(run_config.unet, run_config.preprocess.size or 256, device)
             console.print(f"measured {tflops:.3g} TFLOP/s for fine-tuning steps on {device}")
-        cost = estimate_cost(job_list, run_config, splits, tflops, len(prepared.extra))
+        cost = estimate_cost(job_list, run_config, splits, tflops, extra_count)
         frame = cost.jobs.assign(state=[store.state(j.key) for j in job_list])
         if jobs:
             _print_frame(frame.drop(columns=["job_key"]), "jobs")

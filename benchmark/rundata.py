@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.config import DataConfig, RunConfig
-from benchmark.data.dataset import LabelledDataset
+from benchmark.data.dataset import LabelledDataset, UnlabelledDataset
 from benchmark.data.preprocess import preprocess_image, preprocess_pair
 from benchmark.data.readers import load_dataset, load_unlabelled
 from benchmark.data.splits import Splits, make_splits
@@ -40,10 +40,33 @@ class RunData:
         return np.array([position[i] for i in ids], dtype=np.int64)
 
 
+@dataclass(frozen=True)
+class SourceIndex:
+    """What the splits and job keys need of a source, known without reading a single image."""
+
+    ids: list[str]
+    groups: list[str]
+    fingerprint: str
+    extra_count: int
+
+
 def open_source(data: DataConfig) -> LabelledDataset:
     if data.source == "synthetic":
         return synthetic_dataset(data.synthetic_count, data.synthetic_size, data.synthetic_seed)
     return load_dataset(data.source, data.format)
+
+
+def _combined_fingerprint(dataset: LabelledDataset, pool: UnlabelledDataset | None) -> str:
+    if pool is None:
+        return dataset.fingerprint
+    return hashlib.sha256(f"{dataset.fingerprint}+{pool.fingerprint}".encode()).hexdigest()[:16]
+
+
+def index_source(config: RunConfig) -> SourceIndex:
+    dataset = open_source(config.data)
+    pool = load_unlabelled(config.data.unlabelled) if config.data.unlabelled else None
+    return SourceIndex(list(dataset.ids), list(dataset.groups), _combined_fingerprint(dataset, pool),
+                       len(pool) if pool is not None else 0)
 
 
 def prepare(config: RunConfig, progress: Progress | None = None) -> RunData:
@@ -58,12 +81,9 @@ def prepare(config: RunConfig, progress: Progress | None = None) -> RunData:
         masks.append(mask)
         if progress:
             progress(i + 1, len(dataset), "pre-processing")
-    extra: list[np.ndarray] = []
-    fingerprint = dataset.fingerprint
-    if config.data.unlabelled:
-        pool = load_unlabelled(config.data.unlabelled)
-        extra = [preprocess_image(pool[i], config.preprocess) for i in range(len(pool))]
-        fingerprint = hashlib.sha256(f"{fingerprint}+{pool.fingerprint}".encode()).hexdigest()[:16]
+    pool = load_unlabelled(config.data.unlabelled) if config.data.unlabelled else None
+    extra = [preprocess_image(pool[i], config.preprocess) for i in range(len(pool))] if pool else []
+    fingerprint = _combined_fingerprint(dataset, pool)
     sizes = {im.shape for im in images} | {im.shape for im in extra}
     if len(sizes) > 1:
         raise BenchmarkError(f"--data {config.data.source}: images differ in size after pre-processing "
@@ -92,7 +112,7 @@ def load(path: Path) -> RunData:
         )
 
 
-def draw_splits(config: RunConfig, data: RunData) -> Splits:
+def draw_splits(config: RunConfig, data: RunData | SourceIndex) -> Splits:
     """The run's splits; a source with its own 'test' group (ARCADE) uses it unless told otherwise."""
     test_ids = None
     if config.data.test_split == "dataset" and "test" in data.groups:

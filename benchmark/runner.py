@@ -93,20 +93,15 @@ def status_frame(run_dir: Path) -> pd.DataFrame:
     return load_jobs(run_dir)
 
 
-def plan_run(config: RunConfig, run_dir: Path, progress: Progress | None = None) -> tuple[RunStore, list[Job], rundata.RunData, Splits]:
-    """The jobs a run would do, computed without writing anything.
+def plan_run(config: RunConfig, run_dir: Path) -> tuple[RunStore, list[Job], Splits, int]:
+    """The jobs a run would do (and its splits and unlabelled-pool size), without writing anything.
 
-    Uses the folder's prepared data and splits when it already holds a run of this config.
+    Needs no image read: splits and keys depend only on ids and the source's fingerprint.
     """
     store = RunStore(run_dir)
-    same = store.config_path.is_file() and store.config_path.read_text() == config.to_toml()
-    if same and store.prepared_path.is_file() and store.splits_path.is_file():
-        data, splits = rundata.load(store.prepared_path), Splits.load(store.splits_path)
-    else:
-        data = rundata.prepare(config, progress)
-        splits = rundata.draw_splits(config, data)
-        store = RunStore(run_dir) if same else RunStore(run_dir / "(not created)")
-    return store, build_jobs(config, splits, data.fingerprint), data, splits
+    index = rundata.index_source(config)
+    splits = rundata.draw_splits(config, index)
+    return store, build_jobs(config, splits, index.fingerprint), splits, index.extra_count
 
 
 def run_finetune(config: RunConfig, out: Path, ft_ratio: float, seed: int, force: bool = False,
