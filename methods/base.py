@@ -80,8 +80,22 @@ class SSLMethod(Method):
     """A self-supervised method: one training step returns its pretext loss."""
 
     @abstractmethod
-    def training_step(self, images: Tensor, step: int, total_steps: int) -> dict[str, Tensor]:
-        """Build views/masks/corruptions of `images` (B×1×H×W, z-scored) and return {"loss": ..., **logs}."""
+    def training_step(
+        self, images: Tensor, step: int, total_steps: int, aux: dict[str, Tensor] | None = None
+    ) -> dict[str, Tensor]:
+        """Build views/masks/corruptions of `images` (B×1×H×W, z-scored) and return {"loss": ..., **logs}.
+
+        `aux` holds this batch's rows of what `prepare` computed, or None (then compute on the fly).
+        """
+
+    @torch.no_grad()
+    def prepare(self, images: Tensor) -> dict[str, Tensor]:
+        """Per-image tensors (first dim N, in the order of `images`) computed once before pre-training.
+
+        For label-free priors that cost a filter pass per image: the harness calls this once on the
+        whole pre-training set and hands each batch its rows as `aux`. Default: nothing.
+        """
+        return {}
 
     def after_step(self, step: int, total_steps: int) -> None:
         """Called after each optimiser step; by default, the EMA update of every momentum pair."""

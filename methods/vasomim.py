@@ -48,6 +48,7 @@ from methods._patches import upsample_mask, weighted_patch_mask
 from methods._vessel_prior import (
     VesselMaps,
     VesselPriorConfig,
+    interior,
     patch_vessel_mass,
     ridge_response,
     vessel_maps,
@@ -113,6 +114,9 @@ def anatomical_consistency(reconstruction: Tensor, maps: VesselMaps, softness: f
     return ((cross_entropy - entropy) * weight).sum() / weight.sum().clamp_min(1.0)
 
 
+PREPARE_CHUNK = 64  # images filtered at once by `prepare`: bounds the filter's memory
+
+
 class VasoMIM(SSLMethod):
     name = "vasomim"
     description = "VasoMIM on the UNet: vessel-guided MAE masks plus a vessel-map consistency loss."
@@ -142,18 +146,38 @@ class VasoMIM(SSLMethod):
     def reconstruct(self, masked: Tensor) -> Tensor:
         return self.recon_head(self.unet.features(masked))
 
+    @torch.no_grad()
+    def prepare(self, images: Tensor) -> dict[str, Tensor]:
+        """The prior of every pre-training image, filtered once (in chunks) instead of every step."""
+        parts = [vessel_maps(chunk, self.cfg.prior) for chunk in images.split(PREPARE_CHUNK)]
+        return {
+            "response": torch.cat([m.response for m in parts]),
+            "threshold": torch.cat([m.threshold for m in parts]),
+            "prior": torch.cat([m.prior for m in parts]),
+        }
+
+    def _maps(self, images: Tensor, aux: dict[str, Tensor] | None) -> VesselMaps:
+        if not aux:
+            return vessel_maps(images, self.cfg.prior)
+        _, _, h, w = images.shape
+        side = min(h, w)
+        inside = interior(h, w, self.cfg.prior.border(side), images.device)
+        return VesselMaps(self.cfg.prior.sigmas(side), aux["response"], aux["threshold"], inside, aux["prior"])
+
     def _masked_reconstruction(
-        self, images: Tensor, share: float
+        self, images: Tensor, share: float, aux: dict[str, Tensor] | None = None
     ) -> tuple[Tensor, Tensor, Tensor, VesselMaps]:
         """(masked input, pixel mask, float32 reconstruction, vessel maps of the input)."""
-        maps = vessel_maps(images, self.cfg.prior)
+        maps = self._maps(images, aux)
         pixels = self.mask(images, share, maps)
         masked = images.masked_fill(pixels, 0.0)
         return masked, pixels, self.reconstruct(masked).float(), maps
 
-    def training_step(self, images: Tensor, step: int, total_steps: int) -> dict[str, Tensor]:
+    def training_step(
+        self, images: Tensor, step: int, total_steps: int, aux: dict[str, Tensor] | None = None
+    ) -> dict[str, Tensor]:
         share = guided_share(step, total_steps, self.cfg.max_guided_share)
-        _, pixels, prediction, maps = self._masked_reconstruction(images, share)
+        _, pixels, prediction, maps = self._masked_reconstruction(images, share, aux)
         reconstruction = reconstruction_loss(prediction, images, pixels, "masked")
         composite = torch.where(pixels, prediction, images.float())
         consistency = anatomical_consistency(composite, maps, self.cfg.softness)

@@ -262,3 +262,20 @@ def test_bad_options_are_user_errors_naming_the_option():
         VasoMIMConfig(consistency_weight=-1.0)
     with pytest.raises(BenchmarkError, match="percentile"):
         VesselPriorConfig(percentile=100.0)
+
+
+def test_prior_prepared_once_gives_the_same_loss_as_filtering_every_step():
+    from benchmark.contract import fixed_batch
+
+    images = fixed_batch(size=64, batch=6)
+    torch.manual_seed(0)
+    method = VasoMIM(UNet(UNetConfig(base=4)), VasoMIM.default_config("tiny"))
+    aux = method.prepare(images)
+    assert aux["prior"].shape == (6, 1, 64, 64)
+    index = torch.tensor([4, 1, 2])
+    torch.manual_seed(3)
+    on_the_fly = method.training_step(images[index], 10, 20)
+    torch.manual_seed(3)
+    cached = method.training_step(images[index], 10, 20, {k: v[index] for k, v in aux.items()})
+    for key in ("loss", "reconstruction", "consistency"):
+        assert torch.allclose(on_the_fly[key], cached[key], atol=1e-6), key
