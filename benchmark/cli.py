@@ -132,6 +132,9 @@ def run(
         table = runner.summary_table(run_dir)
         if not table.empty:
             _print_frame(table.reset_index(), "mean test Dice")
+            from reports import build_report
+
+            console.print(f"report: {build_report(run_dir).index_html}")
         if summary.interrupted:
             raise typer.Exit(130)
         if summary.failed or summary.skipped:
@@ -205,6 +208,23 @@ def plan(
         done = int((frame["state"] == "done").sum())
         console.print(f"{len(job_list)} jobs ({done} already done); {cost.total_hours:.2f} h in all, "
                       f"{frame.loc[frame['state'] != 'done', 'hours'].sum():.2f} h still to run")
+
+
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="A run folder (complete or still running)."),
+    ratio: Optional[str] = typer.Option(None, "--ratio", help="Ratio of Table I (default: smallest FT share)."),
+    method: Optional[str] = typer.Option(None, "--method", help="Method of the diameter figure."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default RUN_DIR/report)."),
+    format: str = typer.Option("png,pdf", "--format", help="Figure formats, e.g. png,pdf."),
+) -> None:
+    """The study's figures and tables and one self-contained HTML page, from the run's rows."""
+    from reports import build_report, summary_lines
+
+    with user_errors():
+        result = build_report(run_dir, out, ratio, method, tuple(_split_csv(format) or ["png"]))
+        for line in summary_lines(result):
+            console.print(line, highlight=False)
 
 
 @app.command()

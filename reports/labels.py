@@ -1,0 +1,69 @@
+"""How methods, ratios and metrics are named and ordered in every figure and table.
+
+One place, so a method has the same name, colour slot and position everywhere, and a metric the
+same unit and direction ("higher is better" decides what is bold and what "best" means).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from benchmark.data.splits import Ratio
+
+BASELINE = "supervised"
+
+#: The study's methods in the order of its tables; methods not listed follow alphabetically.
+METHOD_ORDER = ("supervised", "genesis", "mae", "spark", "moco", "cmunet", "vasomim")
+METHOD_LABELS = {
+    "supervised": "UNet (no PT)",
+    "genesis": "Models Genesis",
+    "mae": "MAE",
+    "spark": "SparK",
+    "moco": "MoCo v2",
+    "cmunet": "CM-UNet",
+    "vasomim": "VasoMIM",
+}
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str  # column in rows.parquet
+    label: str  # short name for table headers
+    unit: str  # "" for unitless
+    higher_is_better: bool
+    decimals: int
+
+    @property
+    def axis_label(self) -> str:
+        return f"{self.label} ({self.unit or 'unitless'})"
+
+    @property
+    def header(self) -> str:
+        return f"{self.label} ({self.unit})" if self.unit else self.label
+
+
+DICE = Metric("dice", "Dice", "", True, 3)
+CLDICE = Metric("cldice", "clDice", "", True, 3)
+IOU = Metric("iou", "IoU", "", True, 3)
+HD = Metric("hd", "HD", "px", False, 2)
+ADD = Metric("add", "ADD", "px", False, 2)
+TABLE_ONE_METRICS = (DICE, CLDICE, IOU, HD, ADD)
+
+
+def method_label(name: str) -> str:
+    return METHOD_LABELS.get(name, name)
+
+
+def order_methods(names: Iterable[str]) -> list[str]:
+    """Distinct method names, the study's order first, then any other method alphabetically."""
+    unique = set(names)
+    known = [m for m in METHOD_ORDER if m in unique]
+    return known + sorted(unique - set(known))
+
+
+def order_ratios(labels: Iterable[str]) -> list[str]:
+    """Distinct ratio labels from the smallest fine-tuning share (79:1) to the largest (50:30)."""
+    parsed = {Ratio.parse(str(label)) for label in set(labels)}
+    return [r.label for r in sorted(parsed, key=lambda r: (r.ft, -r.pt))]
+

@@ -1,0 +1,146 @@
+"""Everything a report reads from a run folder, read once: config, rows, jobs, curves, data summary.
+
+Only files are read (the store's readers, splits.json, the header of prepared.npz); no model is
+built or run, so a report of a paper-sized run takes seconds and works on a laptop.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmark.data.splits import Ratio, Splits
+from benchmark.errors import BenchmarkError
+from benchmark.store import RunStore, load_jobs, load_loss_curves, load_results
+from reports.labels import order_ratios
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The method × ratio × seed cells the run's config asks for (empty where the config is silent)."""
+
+    methods: tuple[str, ...] = ()
+    ratios: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    n_images: int | None = None
+    image_shape: tuple[int, ...] | None = None
+    n_unlabelled: int | None = None
+    n_test: int | None = None
+    split_sizes: dict[str, dict[str, int]] = field(default_factory=dict)  # ratio → part → count, smallest FT first
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunContents:
+    run_dir: Path
+    config_text: str
+    grid: Grid
+    rows: pd.DataFrame  # load_results, ratio labels normalised
+    jobs: pd.DataFrame  # load_jobs + params, git_commit, versions from each status.json
+    loss_curves: pd.DataFrame  # load_loss_curves + ratio of the pre-training job
+    dataset: DatasetSummary
+
+    @property
+    def store(self) -> RunStore:
+        return RunStore(self.run_dir)
+
+
+def read_run(run_dir: Path | str) -> RunContents:
+    """Read a run folder; a missing folder or one without config.toml is a BenchmarkError."""
+    run_dir = Path(run_dir)
+    jobs = load_jobs(run_dir)  # raises BenchmarkError for a missing or foreign folder
+    store = RunStore(run_dir)
+    config_text = store.config_path.read_text()
+    rows = load_results(run_dir)
+    if not rows.empty:
+        rows = rows.assign(ratio=rows["ratio"].map(_normal_ratio))
+    jobs = _with_status_details(store, jobs)
+    curves = load_loss_curves(run_dir)
+    curves = curves.merge(jobs[["job_key", "ratio", "pt_ratio"]], on="job_key", how="left")
+    return RunContents(run_dir, config_text, _grid(config_text, store.config_path), rows, jobs, curves,
+                       _dataset_summary(store))
+
+
+def _normal_ratio(label: object) -> str:
+    return Ratio.parse(str(label)).label
+
+
+def _grid(config_text: str, path: Path) -> Grid:
+    try:
+        table = tomllib.loads(config_text)
+    except tomllib.TOMLDecodeError as error:
+        raise BenchmarkError(f"{path}: does not parse as TOML ({error})") from None
+    return Grid(
+        methods=tuple(str(m) for m in table.get("methods", ())),
+        ratios=tuple(_normal_ratio(r) for r in table.get("ratios", ())),
+        seeds=tuple(int(s) for s in table.get("seeds", ())),
+    )
+
+
+def _with_status_details(store: RunStore, jobs: pd.DataFrame) -> pd.DataFrame:
+    """Add what load_jobs leaves out: parameter count and provenance of each job."""
+    details = []
+    for key, kind in zip(jobs["job_key"], jobs["kind"]):
+        status = store.read_status(key)
+        params = status.get("params_pretrain" if kind == "pretrain" else "params_finetune")
+        details.append({"params": params, "git_commit": status.get("git_commit", ""),
+                        "versions": status.get("versions", "")})
+    extra = pd.DataFrame(details, columns=["params", "git_commit", "versions"], index=jobs.index)
+    jobs = pd.concat([jobs, extra], axis=1)
+    if not jobs.empty:
+        jobs["ratio"] = jobs["ratio"].map(_normal_ratio)
+    return jobs
+
+
+def _dataset_summary(store: RunStore) -> DatasetSummary:
+    problems: list[str] = []
+    n_images = shape = n_unlabelled = n_test = None
+    sizes: dict[str, dict[str, int]] = {}
+    if store.prepared_path.is_file():
+        try:
+            n_images, *side = _npz_shape(store.prepared_path, "images")
+            shape = tuple(side)
+            n_unlabelled = _npz_shape(store.prepared_path, "extra")[0]
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+            problems.append(f"{store.prepared_path}: not readable ({error})")
+    else:
+        problems.append(f"{store.prepared_path}: not found")
+    if store.splits_path.is_file():
+        try:
+            splits = Splits.load(store.splits_path)
+            n_test = len(splits.test)
+            parts = {_normal_ratio(label): p for label, p in splits.ratios.items()}
+            sizes = {label: {"pre-train": len(parts[label].pretrain), "fine-tune train": len(parts[label].finetune_train),
+                             "fine-tune validation": len(parts[label].finetune_val)} for label in order_ratios(parts)}
+        except BenchmarkError as error:
+            problems.append(str(error))
+    else:
+        problems.append(f"{store.splits_path}: not found")
+    return DatasetSummary(n_images, shape, n_unlabelled, n_test, sizes, tuple(problems))
+
+
+def _npz_shape(path: Path, name: str) -> tuple[int, ...]:
+    """The shape of one array of an .npz from its header, without loading the (large) array."""
+    with zipfile.ZipFile(path) as archive, archive.open(f"{name}.npy") as handle:
+        version = np.lib.format.read_magic(handle)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, _ = read(handle)
+    return tuple(int(s) for s in shape)
+
+
+def read_previews(store: RunStore, key: str) -> dict[str, np.ndarray]:
+    """A job's previews.npz as arrays ({} when the job saved none)."""
+    path = store.job_dir(key) / "previews.npz"
+    if not path.is_file():
+        return {}
+    with np.load(path) as archive:
+        return {name: archive[name] for name in archive.files}
