@@ -50,7 +50,7 @@ def build(cls: type[Method], seed: int = 0) -> Method:
 def _first_loss(cls: type[SSLMethod], images: torch.Tensor) -> float:
     method = build(cls)
     torch.manual_seed(1)
-    return float(method.training_step(images, 0, LOSS_STEPS)["loss"])
+    return float(method.training_step(images, 0, LOSS_STEPS)["loss"].detach())
 
 
 def check_finite_scalar_loss(cls: type[SSLMethod], images: torch.Tensor) -> str:
