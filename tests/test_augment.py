@@ -1,0 +1,94 @@
+"""Each batched augmentation's effect, checked alone with probability 1."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from benchmark.data.augment import AugmentConfig, augment_batch
+
+OFF = AugmentConfig.none()
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def _batch(b=4, size=16):
+    torch.manual_seed(0)
+    images = torch.randn(b, 1, size, size)
+    masks = torch.zeros(b, size, size, dtype=torch.bool)
+    masks[:, 2:6, 3:12] = True
+    return images, masks
+
+
+def test_none_is_the_identity():
+    images, masks = _batch()
+    x, m = augment_batch(images, masks, OFF, _gen())
+    assert torch.equal(x, images) and torch.equal(m, masks)
+
+
+def test_horizontal_flip_mirrors_image_and_mask_alike():
+    images, masks = _batch()
+    x, m = augment_batch(images, masks, dataclasses.replace(OFF, hflip_p=1.0), _gen())
+    assert torch.equal(x, images.flip(3)) and torch.equal(m, masks.flip(2))
+
+
+def test_rotation_turns_image_and_mask_by_the_same_multiple_of_90_degrees():
+    images, masks = _batch(b=8)
+    x, m = augment_batch(images, masks, dataclasses.replace(OFF, rot90_p=1.0), _gen())
+    for i in range(8):
+        turns = [k for k in (1, 2, 3) if torch.equal(x[i], torch.rot90(images[i], k, (1, 2)))]
+        assert len(turns) == 1
+        assert torch.equal(m[i], torch.rot90(masks[i], turns[0], (0, 1)))
+
+
+def test_geometric_transforms_keep_the_mask_on_the_image():
+    images, masks = _batch(b=6, size=32)
+    images = masks[:, None].float()  # the image is its mask: geometry must keep them equal
+    config = dataclasses.replace(OFF, crop_p=1.0, hflip_p=0.5, vflip_p=0.5, rot90_p=0.5)
+    x, m = augment_batch(images, masks, config, _gen(3))
+    assert m.dtype == torch.bool and m.shape == masks.shape
+    seen = x[:, 0] > 0.5  # bilinear image vs nearest mask: they may differ only along edges
+    iou = (seen & m).flatten(1).sum(1) / (seen | m).flatten(1).sum(1)
+    assert (iou > 0.8).all(), iou
+    assert not torch.equal(m, masks)  # the crops did change something
+
+
+def test_noise_adds_the_configured_standard_deviation():
+    images = torch.zeros(8, 1, 64, 64)
+    x, _ = augment_batch(images, torch.zeros(8, 64, 64, dtype=torch.bool),
+                         dataclasses.replace(OFF, noise_p=1.0, noise_std=0.3), _gen())
+    assert x.std().item() == pytest.approx(0.3, rel=0.05)
+
+
+def test_blur_lowers_the_variance_of_a_checkerboard_and_keeps_its_mean():
+    board = ((torch.arange(16)[:, None] + torch.arange(16)[None]) % 2).float()[None, None].repeat(2, 1, 1, 1)
+    x, _ = augment_batch(board, torch.zeros(2, 16, 16, dtype=torch.bool),
+                         dataclasses.replace(OFF, blur_p=1.0, blur_sigma=(1.0, 1.0)), _gen())
+    assert x.var() < 0.1 * board.var()
+    assert x.mean().item() == pytest.approx(0.5, abs=0.02)
+
+
+def test_brightness_and_contrast_shift_and_scale_around_the_mean():
+    images, masks = _batch()
+    config = dataclasses.replace(OFF, intensity_p=1.0, brightness=(0.5, 0.5), contrast=(2.0, 2.0))
+    x, _ = augment_batch(images, masks, config, _gen())
+    mean = images.mean(dim=(1, 2, 3), keepdim=True)
+    assert torch.allclose(x, (images - mean) * 2.0 + mean + 0.5, atol=1e-6)
+
+
+def test_downscale_keeps_the_shape_and_loses_detail():
+    board = ((torch.arange(32)[:, None] + torch.arange(32)[None]) % 2).float()[None, None]
+    x, _ = augment_batch(board, torch.zeros(1, 32, 32, dtype=torch.bool),
+                         dataclasses.replace(OFF, downscale_p=1.0, downscale=(0.5, 0.5)), _gen())
+    assert x.shape == board.shape and x.var() < 0.1 * board.var()
+
+
+def test_same_generator_seed_gives_identical_batches():
+    images, masks = _batch(b=6, size=32)
+    a = augment_batch(images, masks, AugmentConfig(), _gen(7))
+    b = augment_batch(images, masks, AugmentConfig(), _gen(7))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    c = augment_batch(images, masks, AugmentConfig(), _gen(8))
+    assert not torch.equal(a[0], c[0])
