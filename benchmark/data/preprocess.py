@@ -8,19 +8,14 @@ shorter side, so a 256-px image is treated like a downsampled 512-px one.
 
 from __future__ import annotations
 
-import io
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from PIL import Image
 from scipy import fft, ndimage
 
-from benchmark.data.dataset import LabelledDataset
 from benchmark.errors import BenchmarkError
-from benchmark.store import atomic_write_bytes
 
 REFERENCE_SIDE = 512.0  # the side the study's pixel lengths refer to
 GAUSSIAN_TRUNCATE = 4.0  # kernel half-width in sigmas, as scipy.ndimage.gaussian_filter
@@ -71,15 +66,6 @@ class PreprocessConfig:
         """The public code's variant: as the paper but unsharp amount 3."""
         return cls(crop=475 / 512, inpaint_corners=True, corner_threshold=0.3, unsharp_radius=60.0,
                    unsharp_amount=3.0, zscore=True, size=256)
-
-
-@dataclass(frozen=True)
-class PreparedArrays:
-    """A pre-processed labelled dataset: images float32 N×S×S, masks bool N×S×S, ids in order."""
-
-    images: np.ndarray
-    masks: np.ndarray
-    ids: list[str]
 
 
 # ---------------------------------------------------------------- the steps
@@ -256,62 +242,3 @@ def preprocess_pair(image: np.ndarray, mask: np.ndarray, cfg: PreprocessConfig) 
     if image.shape != mask.shape:
         raise BenchmarkError(f"pre-processing: image {image.shape} and mask {mask.shape} differ in shape")
     return preprocess_image(image, cfg), preprocess_mask(mask, cfg)
-
-
-def prepare_arrays(
-    dataset: LabelledDataset, cfg: PreprocessConfig, indices: Sequence[int] | None = None
-) -> PreparedArrays:
-    """Pre-process every item (or those at `indices`) into one stack; done once per run, then cached."""
-    order = list(range(len(dataset))) if indices is None else [int(i) for i in indices]
-    images: np.ndarray | None = None
-    masks: np.ndarray | None = None
-    for slot, index in enumerate(order):
-        name = dataset.ids[index]
-        raw_image, raw_mask = dataset[index]
-        if raw_image.shape != raw_mask.shape:
-            raise BenchmarkError(f"{dataset.source} image {name!r}: image {raw_image.shape} and mask "
-                                 f"{raw_mask.shape} differ in shape")
-        image, mask = preprocess_pair(raw_image, raw_mask, cfg)
-        if images is None or masks is None:
-            images = np.empty((len(order), *image.shape), np.float32)
-            masks = np.empty((len(order), *mask.shape), bool)
-        elif image.shape != images.shape[1:]:
-            raise BenchmarkError(
-                f"{dataset.source} image {name!r}: {image.shape[0]}×{image.shape[1]} after pre-processing, "
-                f"earlier images are {images.shape[1]}×{images.shape[2]}; set preprocess.size")
-        images[slot], masks[slot] = image, mask
-    if images is None or masks is None:
-        side = cfg.size or 0
-        images, masks = np.zeros((0, side, side), np.float32), np.zeros((0, side, side), bool)
-    return PreparedArrays(images=images, masks=masks, ids=[dataset.ids[i] for i in order])
-
-
-_PREPARED_KEYS = ("images", "masks", "ids")
-
-
-def save_prepared(path: Path, prepared: PreparedArrays) -> None:
-    """Write as .npz (uncompressed: the cache is read far more often than written), atomically."""
-    buffer = io.BytesIO()
-    np.savez(buffer, images=prepared.images.astype(np.float32, copy=False),
-             masks=prepared.masks.astype(bool, copy=False), ids=np.array(prepared.ids, dtype=str))
-    atomic_write_bytes(Path(path), buffer.getvalue())
-
-
-def load_prepared(path: Path) -> PreparedArrays:
-    """Read what `save_prepared` wrote; a missing, foreign or damaged file is a BenchmarkError."""
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [key for key in _PREPARED_KEYS if key not in archive.files]
-            if missing:
-                raise BenchmarkError(f"{path}: not a prepared-arrays file (missing {', '.join(missing)})")
-            images, masks, ids = archive["images"], archive["masks"], archive["ids"].tolist()
-    except FileNotFoundError as exc:
-        raise BenchmarkError(f"{path}: no such prepared-arrays file") from exc
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise BenchmarkError(f"{path}: cannot read prepared arrays ({exc})") from exc
-    if images.ndim != 3 or images.shape != masks.shape or len(ids) != images.shape[0]:
-        raise BenchmarkError(f"{path}: inconsistent prepared arrays (images {images.shape}, "
-                             f"masks {masks.shape}, {len(ids)} ids)")
-    return PreparedArrays(images=images.astype(np.float32, copy=False), masks=masks.astype(bool, copy=False),
-                          ids=[str(i) for i in ids])

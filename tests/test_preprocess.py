@@ -1,0 +1,103 @@
+"""Each pre-processing step on inputs with known outcomes, and the pipeline's switches."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from benchmark.data.preprocess import (PreprocessConfig, center_crop, corner_mask, gaussian_blur, inpaint_corners,
+                                       preprocess_image, preprocess_pair, resize_image, resize_mask, unsharp_mask,
+                                       zscore)
+from benchmark.errors import BenchmarkError
+
+OFF = PreprocessConfig(crop=None, inpaint_corners=False, unsharp_amount=0.0, zscore=False, size=None)
+
+
+def test_center_crop_keeps_the_centred_square():
+    a = np.arange(100).reshape(10, 10)
+    assert np.array_equal(center_crop(a, 0.6), a[2:8, 2:8])
+    assert np.array_equal(center_crop(a, 1.0), a)
+
+
+def _with_corners(size=128, bright=150.0):
+    rng = np.random.default_rng(0)
+    image = bright + rng.normal(0, 3, (size, size))
+    yy, xx = np.mgrid[:size, :size]
+    corners = (np.abs(xx - size / 2 + 0.5) + np.abs(yy - size / 2 + 0.5)) > 0.8 * size
+    image[corners] = 15.0
+    return image.astype(np.float32), corners
+
+
+def test_inpainting_fills_the_dark_corners_and_leaves_the_interior():
+    image, corners = _with_corners()
+    assert corner_mask(image)[corners].all()
+    filled = inpaint_corners(image)
+    assert abs(filled[corners].mean() - 150.0) < 10
+    found = corner_mask(image)
+    assert np.array_equal(filled[~found], image[~found])
+
+
+def test_a_dark_vessel_inside_the_image_is_not_taken_for_a_corner():
+    image, _ = _with_corners()
+    image[40:44, 30:100] = 10.0
+    assert not corner_mask(image)[40:44, 40:90].any()
+
+
+def test_unsharp_mask_leaves_a_constant_image_and_overshoots_a_step_on_both_sides():
+    constant = np.full((64, 64), 7.0, np.float32)
+    assert np.allclose(unsharp_mask(constant, 5, 1.0), 7.0, atol=1e-4)
+    step = np.zeros((64, 64), np.float32)
+    step[:, 32:] = 1.0
+    out = unsharp_mask(step, 4, 1.0)
+    assert out[:, 30].mean() < -0.05 and out[:, 33].mean() > 1.05
+    assert np.allclose(out[:, :2], 0.0, atol=0.01) and np.allclose(out[:, -2:], 1.0, atol=0.01)
+
+
+def test_fft_blur_equals_scipy_gaussian_filter():
+    image = np.random.default_rng(1).normal(size=(80, 96)).astype(np.float32)
+    assert np.allclose(gaussian_blur(image, 6.0), ndimage.gaussian_filter(image, 6.0, mode="reflect"), atol=1e-4)
+
+
+def test_zscore_gives_zero_mean_unit_std_and_zeros_for_a_constant_image():
+    x = zscore(np.random.default_rng(0).uniform(0, 255, (32, 32)))
+    assert abs(x.mean()) < 1e-5 and x.std() == pytest.approx(1.0, abs=1e-5)
+    assert np.array_equal(zscore(np.full((4, 4), 3.0)), np.zeros((4, 4), np.float32))
+
+
+def test_resize_mask_is_nearest_and_stays_binary():
+    mask = np.zeros((8, 8), bool)
+    mask[:4, :4] = True
+    small = resize_mask(mask, 4)
+    assert small.dtype == bool and np.array_equal(small, np.kron([[1, 0], [0, 0]], np.ones((2, 2))).astype(bool))
+    assert resize_image(np.ones((8, 8)), 4).shape == (4, 4)
+
+
+def test_every_step_can_be_switched_off():
+    image = np.random.default_rng(0).integers(0, 255, (40, 40)).astype(np.uint8)
+    assert np.array_equal(preprocess_image(image, OFF), image.astype(np.float32))
+    only_crop = dataclasses.replace(OFF, crop=0.5)
+    assert preprocess_image(image, only_crop).shape == (20, 20)
+    only_z = dataclasses.replace(OFF, zscore=True)
+    assert abs(preprocess_image(image, only_z).mean()) < 1e-5
+
+
+def test_the_paper_pipeline_keeps_image_and_mask_aligned():
+    image = np.full((64, 64), 120, np.uint8)
+    mask = np.zeros((64, 64), bool)
+    mask[28:36, :] = True
+    image[mask] = 40
+    cfg = dataclasses.replace(PreprocessConfig.paper(), size=32)
+    x, m = preprocess_pair(image, mask, cfg)
+    assert x.shape == m.shape == (32, 32) and m.dtype == bool
+    assert x[m].mean() < x[~m].mean() - 1.0
+
+
+def test_mismatched_image_and_mask_are_refused():
+    with pytest.raises(BenchmarkError, match="differ in shape"):
+        preprocess_pair(np.zeros((8, 8), np.uint8), np.zeros((8, 9), bool), OFF)
+
+
+def test_bad_settings_name_the_option():
+    with pytest.raises(BenchmarkError, match="preprocess.crop"):
+        PreprocessConfig(crop=1.5)
