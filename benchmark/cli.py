@@ -56,9 +56,15 @@ def _print_frame(frame, title: str) -> None:
     table = Table(title=title)
     for column in frame.columns:
         table.add_column(str(column))
-    for _, row in frame.iterrows():
+    for row in frame.itertuples(index=False):
         table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
     console.print(table)
+
+
+def torch_cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 @app.command()
@@ -182,32 +188,83 @@ def plan(
     profile: str = typer.Option("auto", "--profile", help="auto | tiny | paper."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder to compare with."),
     tflops: Optional[float] = typer.Option(None, "--tflops", help="Sustained TFLOP/s to assume (default: measure here)."),
+    speed: Optional[Path] = typer.Option(None, "--speed", help="Speed report (angiobench speed --json): use its measured images/s per method."),
     jobs: bool = typer.Option(False, "--jobs", help="List every job, not only the totals."),
 ) -> None:
     """The jobs a run would do, which are already done, and their estimated cost. Runs nothing."""
     from benchmark import runner
     from benchmark.cost import estimate_cost, measure_tflops
     from benchmark.settings import resolve_run_config
+    from benchmark.speed_report import estimate_cost_from_speed, load_speed_json
 
     with user_errors():
+        if speed is not None and tflops is not None:
+            raise BenchmarkError("give --speed or --tflops, not both")
         run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile)
         if note:
             console.print(note)
         run_dir = out or runner.default_run_dir(run_config)
         store, job_list, splits, extra_count = runner.plan_run(run_config, run_dir)
-        if tflops is None:
-            device = "cuda" if __import__("torch").cuda.is_available() else "cpu"
-            tflops = measure_tflops(run_config.unet, run_config.preprocess.size or 256, device)
-            console.print(f"measured {tflops:.3g} TFLOP/s for fine-tuning steps on {device}")
-        cost = estimate_cost(job_list, run_config, splits, tflops, extra_count)
+        if speed is not None:
+            report = load_speed_json(speed)
+            cost = estimate_cost_from_speed(job_list, run_config, splits, report, extra_count)
+            basis = f"images/s measured on {report.device} ({speed})"
+            if (report.size, report.base) != (run_config.preprocess.size or 256, run_config.unet.base):
+                console.print(f"note: {speed} was measured at {report.size}² px, base {report.base}; "
+                              "images/s are scaled by FLOPs per image")
+        else:
+            if tflops is None:
+                device = "cuda" if torch_cuda_available() else "cpu"
+                tflops = measure_tflops(run_config.unet, run_config.preprocess.size or 256, device)
+                console.print(f"measured {tflops:.3g} TFLOP/s for fine-tuning steps on {device}")
+            cost = estimate_cost(job_list, run_config, splits, tflops, extra_count)
+            basis = f"{tflops:.3g} TFLOP/s"
         frame = cost.jobs.assign(state=[store.state(j.key) for j in job_list])
         if jobs:
             _print_frame(frame.drop(columns=["job_key"]), "jobs")
         by_method = frame.groupby(["method", "kind"])[["image_steps", "tflop", "hours"]].sum().reset_index()
-        _print_frame(by_method, f"estimated cost at {tflops:.3g} TFLOP/s")
+        _print_frame(by_method, f"estimated cost at {basis}")
         done = int((frame["state"] == "done").sum())
         console.print(f"{len(job_list)} jobs ({done} already done); {cost.total_hours:.2f} h in all, "
                       f"{frame.loc[frame['state'] != 'done', 'hours'].sum():.2f} h still to run")
+
+
+@app.command()
+def speed(
+    methods: str = typer.Option("all", "--methods", help="Comma-separated methods, 'all', or 'none' (fine-tuning only)."),
+    size: int = typer.Option(256, "--size", help="Image side in pixels."),
+    batch: int = typer.Option(32, "--batch"),
+    base: int = typer.Option(64, "--base", help="UNet base width."),
+    steps: int = typer.Option(20, "--steps", help="Steps per timed block."),
+    warmup: int = typer.Option(3, "--warmup", help="Untimed steps before timing each path."),
+    repeats: int = typer.Option(3, "--repeats", help="Timed blocks per path, taken in turn; the median is kept."),
+    device: str = typer.Option("auto", "--device", help="auto | cuda | cpu."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the harness's training steps."),
+    jobs: Optional[str] = typer.Option(None, "--jobs", help="Also time k concurrent tiny fine-tuning jobs, e.g. 1,2,4."),
+    metrics: bool = typer.Option(False, "--metrics", help="Also time the metrics against the contour reference."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report to this JSON file."),
+) -> None:
+    """Images/s of the harness's training steps against a plain fp32 DataLoader loop, on this machine."""
+    from benchmark.speed import measure_concurrency, measure_metric_speed, measure_speed
+
+    with user_errors():
+        counts = _split_csv(jobs) or []
+        if not all(k.isdigit() and int(k) > 0 for k in counts):
+            raise BenchmarkError(f"--jobs {jobs!r}: give job counts such as 1,2,4")
+        with console.status("timing training steps (harness, then the plain loop, in turn)"):
+            report = measure_speed(methods, size=size, batch=batch, base=base, steps=steps, device=device,
+                                   warmup=warmup, compile=compile, repeats=repeats)
+        if counts:
+            with console.status("timing concurrent fine-tuning jobs"):
+                report = dataclasses.replace(report, concurrency=measure_concurrency([int(k) for k in counts], device=device))
+        if metrics:
+            with console.status("timing metrics"):
+                report = dataclasses.replace(report, metrics=measure_metric_speed())
+        for title, frame in report.tables():
+            _print_frame(frame, title)
+        if json_path:
+            report.to_json(json_path)
+            console.print(f"report: {json_path}")
 
 
 @app.command()

@@ -19,6 +19,7 @@ from benchmark.data.splits import Splits
 from benchmark.jobs import Job
 from benchmark.losses import dice_ce_loss
 from benchmark.nets import UNet, UNetConfig
+from benchmark.training import pretrain_batches
 from methods import registry
 
 COUNT_SIZE = 64
@@ -79,8 +80,10 @@ def job_image_steps(job: Job, config: RunConfig, splits: Splits, extra_images: i
     if job.kind == "pretrain":
         recipe = config.pretrain[job.method]
         n = len(part.pretrain) + extra_images
+        if not n:
+            return 0
         batch = min(recipe.batch_size, n)
-        return recipe.epochs * max(1, n // batch) * batch if n else 0
+        return recipe.epochs * sum(size for _, size in pretrain_batches(n, batch))
     recipe = config.finetune
     per_epoch = max(len(part.finetune_train), recipe.min_samples_per_epoch)
     evals = math.ceil(recipe.epochs / recipe.eval_every)

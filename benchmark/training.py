@@ -3,13 +3,15 @@ with model selection on validation data, and batched evaluation on the test set.
 
 Data live on the training device as tensors (the datasets are small), so no step waits on CPU
 loading; on CUDA steps run under bf16 autocast in channels_last, and the loss is read back to the
-host only every `log_every` steps.
+host only every `log_every` steps. `DeviceOptions(compile=True)` runs the training step through
+`torch.compile`; the first step's wall time, which includes compiling, is logged as `compile_s`.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
@@ -40,6 +42,7 @@ class DeviceOptions:
     bf16: bool | None = None  # None: on for CUDA
     channels_last: bool | None = None  # None: on for CUDA
     log_every: int = 10
+    compile: bool = False  # torch.compile the method's training step / the UNet's forward in training
 
     @property
     def torch_device(self) -> torch.device:
@@ -113,11 +116,29 @@ def _batches(n: int, batch: int, samples: int, generator: torch.Generator) -> It
         yield order[start : start + batch]
 
 
+def _seconds_since(start: float, device: torch.device) -> float:
+    """Wall time since `start`, after waiting for the device's queued work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
 def _check_finite(losses: list[Tensor], where: str) -> list[float]:
     values = torch.stack(losses).float().cpu().tolist()
     if not all(math.isfinite(v) for v in values):
         raise TrainingDiverged(f"{where}: loss became {values[-1]} (NaN/inf)")
     return values
+
+
+def pretrain_batches(n: int, batch: int) -> list[tuple[int, int]]:
+    """(start, size) of each batch of an epoch: full batches, and a last partial one if it holds at
+    least half a batch (a smaller one would be a noisy step at full learning rate, and BatchNorm
+    needs two images); so few images are left out of an epoch."""
+    spans = [(start, batch) for start in range(0, n - batch + 1, batch)]
+    rest = n - len(spans) * batch
+    if rest >= max(2, (batch + 1) // 2):
+        spans.append((len(spans) * batch, rest))
+    return spans or [(0, n)]
 
 
 def pretrain(
@@ -131,37 +152,50 @@ def pretrain(
     """Run the method's pretext task over `images` (N×1×H×W) with the recipe; return the loss curve.
 
     The loop is the same for every method: per-epoch shuffles from `seed`, warm-up then the
-    recipe's schedule, the method's `after_step` after each optimiser step.
+    recipe's schedule, the method's `after_step` after each optimiser step. What the method's
+    `prepare` computes per image (a vessel prior, say) is computed once here, not every step.
     """
     device = options.torch_device
     method.to(device=device, memory_format=options.memory_format()).train()
     images = images.to(device)
+    aux = method.prepare(images)
     n = images.shape[0]
     batch = min(recipe.batch_size, n)
-    steps_per_epoch = max(1, n // batch)
+    batches = pretrain_batches(n, batch)
+    steps_per_epoch = len(batches)
     total = recipe.epochs * steps_per_epoch
     warmup = recipe.warmup_epochs * steps_per_epoch
     optimizer = make_optimizer(method.parameters(), recipe, fused=device.type == "cuda")
     generator = torch.Generator().manual_seed(seed)
+    training_step = torch.compile(method.training_step) if options.compile else method.training_step
+    compile_log: dict[str, float] = {}  # {"compile_s": first-step seconds} when compiling
     curve: list[dict[str, float]] = []
     pending: list[Tensor] = []
     step = 0
     for epoch in range(recipe.epochs):
-        order = torch.randperm(n, generator=generator)[: steps_per_epoch * batch]
-        for index in order.view(steps_per_epoch, batch):
+        order = torch.randperm(n, generator=generator)
+        for start, size in batches:
+            started = time.perf_counter()
             set_lr(optimizer, recipe.lr * lr_factor(step, total, warmup, recipe.schedule))
-            x = images[index.to(device)].contiguous(memory_format=options.memory_format())
+            index = order[start : start + size].to(device)
+            x = images[index].contiguous(memory_format=options.memory_format())
             with options.autocast():
-                loss = method.training_step(x, step, total)["loss"]
+                if aux:
+                    out = training_step(x, step, total, {k: v[index] for k, v in aux.items()})
+                else:
+                    out = training_step(x, step, total)
+                loss = out["loss"]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             method.after_step(step, total)
+            if options.compile and not compile_log:
+                compile_log["compile_s"] = _seconds_since(started, device)
             pending.append(loss.detach())
             step += 1
             if step % options.log_every == 0 or step == total:
                 values = _check_finite(pending, f"pre-training step {step}")
-                curve.append({"step": step, "epoch": epoch, "loss": float(np.mean(values))})
+                curve.append({"step": step, "epoch": epoch, "loss": float(np.mean(values)), **compile_log})
                 pending = []
         if progress:
             progress(epoch + 1, recipe.epochs, f"loss {curve[-1]['loss']:.4f}" if curve else "")
@@ -211,6 +245,8 @@ def finetune(
     optimizer = torch.optim.Adam(
         unet.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay, fused=device.type == "cuda"
     )
+    forward = torch.compile(unet) if options.compile else unet
+    compile_log: dict[str, float] = {}  # {"compile_s": first-step seconds} when compiling
     index_generator = torch.Generator().manual_seed(seed)
     augment_generator = torch.Generator(device=device).manual_seed(seed + 1)
     samples = max(len(train), recipe.min_samples_per_epoch)
@@ -220,20 +256,23 @@ def finetune(
         unet.train()
         losses = []
         for index in _batches(len(train), recipe.batch_size, samples, index_generator):
+            started = time.perf_counter()
             batch = train.subset(index.to(device))
             x, y = augment_batch(batch.images, batch.masks, recipe.augment, augment_generator)
             x = x.contiguous(memory_format=options.memory_format())
             with options.autocast():
-                loss = dice_ce_loss(unet(x), y.reshape(x.shape[0], *x.shape[2:]), recipe.ce_weight)
+                loss = dice_ce_loss(forward(x), y.reshape(x.shape[0], *x.shape[2:]), recipe.ce_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if options.compile and not compile_log:
+                compile_log["compile_s"] = _seconds_since(started, device)
             losses.append(loss.detach())
         if (epoch + 1) % recipe.eval_every and epoch + 1 != recipe.epochs:
             continue
         mean_loss = float(np.mean(_check_finite(losses, f"fine-tuning epoch {epoch + 1}")))
         score = validation_dice(unet, val, options)
-        best.history.append({"epoch": epoch + 1, "loss": mean_loss, "val_dice": score})
+        best.history.append({"epoch": epoch + 1, "loss": mean_loss, "val_dice": score, **compile_log})
         if score > best.best_val_dice:
             best.state = copy.deepcopy(unet.state_dict())
             best.best_epoch, best.best_val_dice, stale = epoch + 1, score, 0

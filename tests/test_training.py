@@ -110,3 +110,13 @@ def test_bf16_autocast_loss_curve_matches_fp32_within_tolerance():
 
     fp32, bf16 = curve(False), curve(True)
     assert np.allclose(fp32, bf16, rtol=0.05, atol=0.02), (fp32, bf16)
+
+
+def test_pretraining_epochs_keep_a_last_batch_of_at_least_half_a_batch():
+    from benchmark.training import pretrain_batches
+
+    assert pretrain_batches(10, 4) == [(0, 4), (4, 4), (8, 2)]  # 2 of 4 is half a batch: kept
+    assert pretrain_batches(11, 4) == [(0, 4), (4, 4), (8, 3)]
+    assert pretrain_batches(790, 256) == [(0, 256), (256, 256), (512, 256)]
+    assert pretrain_batches(900, 256) == [(0, 256), (256, 256), (512, 256), (768, 132)]
+    assert pretrain_batches(3, 16) == [(0, 3)]

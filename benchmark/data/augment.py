@@ -7,6 +7,7 @@ draws its own parameters, from the given generator only, so CPU runs repeat bit 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -47,10 +48,14 @@ def _chosen(n: int, p: float, generator: torch.Generator, device: torch.device) 
     return torch.rand(n, generator=generator, device=device) < p
 
 
-def _gaussian_blur(images: Tensor, sigma: Tensor) -> Tensor:
-    """Separable Gaussian blur with a per-sample sigma (B), via grouped convolutions."""
+def _gaussian_blur(images: Tensor, sigma: Tensor, max_sigma: float) -> Tensor:
+    """Separable Gaussian blur with a per-sample sigma (B), via grouped convolutions.
+
+    The kernel radius comes from the configured largest sigma, not the drawn ones, so no value
+    is read back from the device.
+    """
     b, c, h, w = images.shape
-    radius = int(torch.ceil(3 * sigma.max()).item()) if b else 1
+    radius = max(1, min(math.ceil(3 * max_sigma), (min(h, w) - 1)))
     x = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
     kernel = torch.exp(-0.5 * (x[None] / sigma[:, None].clamp_min(1e-3)) ** 2)
     kernel = kernel / kernel.sum(1, keepdim=True)
@@ -83,8 +88,10 @@ def augment_batch(
     m = masks.reshape(b, 1, h, w).to(images.dtype)
     x = images
 
+    # Each transform runs on the whole batch and `torch.where` keeps it for the chosen samples:
+    # asking whether any sample was chosen would read back from the device every step.
     crop = _chosen(b, cfg.crop_p, generator, device)
-    if crop.any():
+    if cfg.crop_p > 0:
         scale = torch.where(crop, _uniform(b, cfg.crop_scale, generator, device), torch.ones(b, device=device))
         grid = _crop_grid(scale, generator, (h, w)).to(x.dtype)
         x = torch.where(crop[:, None, None, None], F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False), x)
@@ -102,14 +109,15 @@ def augment_batch(
             m = torch.where(sel, torch.rot90(m, turns, (2, 3)), m)
 
     down = _chosen(b, cfg.downscale_p, generator, device)
-    if down.any():
+    if cfg.downscale_p > 0:
+        # One factor per batch (interpolate takes a Python number): the only host read of the step.
         factor = float(_uniform(1, cfg.downscale, generator, device)[0])
         small = F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False, antialias=True)
         x = torch.where(down[:, None, None, None], F.interpolate(small, size=(h, w), mode="nearest"), x)
     blur = _chosen(b, cfg.blur_p, generator, device)
-    if blur.any():
+    if cfg.blur_p > 0:
         sigma = _uniform(b, cfg.blur_sigma, generator, device)
-        x = torch.where(blur[:, None, None, None], _gaussian_blur(x, sigma), x)
+        x = torch.where(blur[:, None, None, None], _gaussian_blur(x, sigma, cfg.blur_sigma[1]), x)
     jitter = _chosen(b, cfg.intensity_p, generator, device)[:, None, None, None]
     shift = _uniform(b, cfg.brightness, generator, device)[:, None, None, None]
     gain = _uniform(b, cfg.contrast, generator, device)[:, None, None, None]

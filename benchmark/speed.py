@@ -1,0 +1,355 @@
+"""How fast the harness trains, measured side by side with a plain training loop on one machine.
+
+For the fine-tuning step and each method's pre-training step: images/s of
+(a) the harness's own code, `benchmark.training.finetune` / `pretrain` themselves (data resident on
+    the device, augmentation batched on the device, bf16 autocast + channels_last + fused Adam(W)
+    on CUDA, the losses read back once, at the end of the timed call), and
+(b) the plain loop of `benchmark.speed_reference` (fp32, DataLoader, CPU augmentation, `.item()`),
+one after the other in this process, each after its own warm-up, the device synchronised around
+every timed block. FLOPs per image are counted (benchmark.cost), which turns images/s into TFLOP/s
+and a share of the matmul peak measured in the same run. Tables and JSON: benchmark.speed_report.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import multiprocessing as mp
+import os
+import platform
+import queue
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Literal, Sequence
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from benchmark.cost import training_flops_per_image
+from benchmark.data.preprocess import zscore
+from benchmark.data.synthetic import synthetic_dataset
+from benchmark.errors import BenchmarkError
+from benchmark.metrics import METRIC_KEYS, segmentation_metrics
+from benchmark.metrics_reference import compare_metric_speed, reference_segmentation_metrics, vessel_like_pair
+from benchmark.nets import UNet, UNetConfig
+from benchmark.speed_reference import PlainLoop, plain_finetune_loop, plain_pretrain_loop
+from benchmark.speed_report import FINETUNE, ConcurrencyRow, MetricSpeed, SpeedReport, SpeedRow
+from benchmark.training import DeviceOptions, FinetuneRecipe, TensorSet, finetune, pretrain
+from methods import registry
+from methods.base import Profile, SSLMethod
+
+DeviceChoice = Literal["auto", "cuda", "cpu"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """One timed block: images trained, and wall-clock start and end (time.time, comparable across processes)."""
+
+    images: int
+    start: float
+    end: float
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / (self.end - self.start)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(call: Callable[[], object], device: torch.device, images: int) -> Window:
+    """Run `call` between two device synchronisations: nothing queued before or left after counts."""
+    synchronize(device)
+    start = time.time()
+    call()
+    synchronize(device)
+    return Window(images, start, time.time())
+
+
+def resolve_device(device: str) -> torch.device:
+    if device not in ("auto", "cuda", "cpu"):
+        raise BenchmarkError(f"--device {device!r} is not one of auto, cuda, cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise BenchmarkError("--device cuda: no CUDA device is available here")
+    return torch.device("cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu")
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+              if line.startswith("model name")] if cpuinfo.exists() else []
+    return f"{models[0] if models else platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def matmul_tflops(device: torch.device, dtype: torch.dtype, n: int, per_block: int, blocks: int) -> float:
+    """TFLOP/s of n×n by n×n matmuls in `dtype`, the best of `blocks` timed blocks of `per_block`
+    matmuls: a peak is what the device can do, and other work on it only ever slows a block down."""
+    a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
+    a @ b
+    windows = [timed(lambda: [a @ b for _ in range(per_block)], device, 0) for _ in range(blocks)]
+    return 2 * n**3 * per_block / min(w.end - w.start for w in windows) / 1e12
+
+
+def measure_peaks(device: torch.device, size: int | None = None) -> dict[str, float]:
+    """bf16 and fp32 matmul peaks: 8192² matmuls on CUDA; 768² on a CPU, where bf16 can be very slow."""
+    n, per_block = (size or 8192, 20) if device.type == "cuda" else (size or 768, 1)
+    return {name: matmul_tflops(device, dtype, n, per_block, blocks=5)
+            for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32))}
+
+
+def method_names(methods: str | Sequence[str]) -> list[str]:
+    """'all' → every pre-training method; 'none' → none (fine-tuning only); else the names, checked."""
+    known = [name for name, cls in registry().items() if cls.pretrains]
+    if isinstance(methods, str):
+        methods = known if methods == "all" else [] if methods == "none" else [m.strip() for m in methods.split(",")]
+    unknown = [m for m in methods if m not in known]
+    if unknown:
+        raise BenchmarkError(f"--methods: {', '.join(unknown)} is not a pre-training method; known: {', '.join(known)}")
+    return list(methods)
+
+
+def check_sizes(size: int, batch: int, base: int, steps: int, warmup: int) -> None:
+    if size < 32 or size % 16:
+        raise BenchmarkError(f"--size {size}: must be a multiple of 16, at least 32")
+    for option, value, least in (("--batch", batch, 2), ("--base", base, 1), ("--steps", steps, 1), ("--warmup", warmup, 1)):
+        if value < least:
+            raise BenchmarkError(f"{option} {value}: must be at least {least}")
+
+
+def image_pool(count: int, size: int) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
+    """`count` synthetic angiograms (uint8) and vessel masks: one batch's worth, drawn from again and again."""
+    data = synthetic_dataset(count, size, seed=0)
+    images, masks = zip(*(data[i] for i in range(count)))
+    return np.stack(images), np.stack(masks)
+
+
+def zscored(images: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """The pool as the harness holds its data: pre-processed (z-scored) floats, N×H×W."""
+    return np.stack([zscore(image) for image in images])
+
+
+def _release(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+Timer = Callable[[], Window]
+
+
+def harness_finetune_timer(
+    unet: UNet, images: NDArray[np.uint8], masks: NDArray[np.bool_], steps: int, warmup: int, options: DeviceOptions
+) -> tuple[Timer, float | None]:
+    """Warm `finetune` up with a `warmup`-step call; return a timer of `steps`-step calls, and the
+    first step's seconds when compiling. Validation runs on one image: one forward pass per call."""
+    batch = len(images)
+    pool = TensorSet.from_numpy(zscored(images), masks, str(options.torch_device))
+    recipe = FinetuneRecipe(batch_size=batch, epochs=1)
+
+    def run(n: int) -> list[dict[str, float]]:
+        return finetune(unet, pool, pool.subset([0]), replace(recipe, min_samples_per_epoch=n * batch), options, 0).history
+
+    compile_s = run(warmup)[0].get("compile_s")
+    return lambda: timed(lambda: run(steps), options.torch_device, steps * batch), compile_s
+
+
+def harness_pretrain_timer(
+    method: SSLMethod, images: NDArray[np.uint8], steps: int, warmup: int, options: DeviceOptions, profile: Profile
+) -> tuple[Timer, float | None]:
+    """As harness_finetune_timer, for `pretrain`: one epoch is one batch, so n epochs are n steps."""
+    pool = torch.from_numpy(zscored(images))[:, None].to(options.torch_device)
+    recipe = replace(type(method).default_recipe(profile), batch_size=len(images), warmup_epochs=0)
+
+    def run(n: int) -> list[dict[str, float]]:
+        return pretrain(method, pool, replace(recipe, epochs=n), options, 0)
+
+    compile_s = run(warmup)[0].get("compile_s")
+    return lambda: timed(lambda: run(steps), options.torch_device, steps * len(images)), compile_s
+
+
+def plain_timer(loop: PlainLoop, batch: int, steps: int, warmup: int, device: torch.device) -> Timer:
+    loop.run(warmup)
+    return lambda: timed(lambda: loop.run(steps), device, steps * batch)
+
+
+def median_rates(harness: Timer, plain: Timer, repeats: int) -> tuple[float, float]:
+    """Median images/s of each path over `repeats` timed blocks, taken in turn (harness, plain, …),
+    so a slow spell of a shared machine hits both paths alike."""
+    rates = [(harness().images_per_second, plain().images_per_second) for _ in range(repeats)]
+    return float(np.median([h for h, _ in rates])), float(np.median([p for _, p in rates]))
+
+
+def default_loader_workers(device: torch.device) -> int:
+    """DataLoader workers of the plain loop: 4 on CUDA (a usual setting); none on a CPU, where
+    workers would take cores from the training step they feed."""
+    return min(4, max(1, (os.cpu_count() or 2) - 1)) if device.type == "cuda" else 0
+
+
+def measure_speed(
+    methods: str | Sequence[str] = "all",
+    size: int = 256,
+    batch: int = 32,
+    base: int = 64,
+    steps: int = 20,
+    device: DeviceChoice = "auto",
+    warmup: int = 3,
+    compile: bool = False,
+    repeats: int = 3,
+    profile: Profile = "paper",
+    loader_workers: int | None = None,
+    peak_size: int | None = None,
+) -> SpeedReport:
+    """Images/s of the harness and of the plain loop for fine-tuning and each method's pre-training.
+
+    Every row starts both loops from the same initial weights (torch seed 0) and the same images;
+    methods use their `profile` settings. Each path is timed `repeats` times, in turn with the
+    other, and its median kept. The share of peak is taken against the matmul peak of the
+    precision the harness computes in here (bf16 on CUDA, fp32 on a CPU).
+    """
+    names = method_names(methods)
+    check_sizes(size, batch, base, steps, warmup)
+    if repeats < 1:
+        raise BenchmarkError(f"--repeats {repeats}: must be at least 1")
+    dev = resolve_device(device)
+    options = DeviceOptions(device=str(dev), log_every=warmup + steps, compile=compile)
+    workers = default_loader_workers(dev) if loader_workers is None else loader_workers
+    images, masks = image_pool(batch, size)
+    config = UNetConfig(base=base)
+
+    total = warmup + repeats * steps  # batches each plain loop draws
+
+    torch.manual_seed(0)
+    initial = UNet(config)
+    harness, compile_s = harness_finetune_timer(copy.deepcopy(initial), images, masks, steps, warmup, options)
+    loop = plain_finetune_loop(copy.deepcopy(initial), images, masks, batch, total, dev, workers)
+    rates = median_rates(harness, plain_timer(loop, batch, steps, warmup, dev), repeats)
+    rows = [SpeedRow(FINETUNE, training_flops_per_image(None, config, size), *rates, compile_s)]
+    del harness, loop
+    _release(dev)
+    for name in names:
+        cls = registry()[name]
+        torch.manual_seed(0)
+        initial = cls(UNet(config), cls.default_config(profile))
+        harness, compile_s = harness_pretrain_timer(copy.deepcopy(initial), images, steps, warmup, options, profile)
+        recipe = replace(cls.default_recipe(profile), batch_size=batch)
+        loop = plain_pretrain_loop(copy.deepcopy(initial), images, recipe, total, dev, workers)
+        rates = median_rates(harness, plain_timer(loop, batch, steps, warmup, dev), repeats)
+        rows.append(SpeedRow(name, training_flops_per_image(name, config, size), *rates, compile_s))
+        del harness, loop
+        _release(dev)
+    return SpeedReport(
+        device=device_name(dev), device_type=dev.type, size=size, batch=batch, base=base, steps=steps,
+        warmup=warmup, repeats=repeats, compile=compile, loader_workers=workers, threads=torch.get_num_threads(),
+        peak_tflops=measure_peaks(dev, peak_size), peak_dtype="bf16" if options.use_bf16 else "fp32",
+        rows=tuple(rows),
+    )
+
+
+def aggregate_images_per_second(windows: Sequence[Window]) -> float:
+    """Images of all jobs over the span from the first start to the last end."""
+    return sum(w.images for w in windows) / (max(w.end for w in windows) - min(w.start for w in windows))
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """One concurrent fine-tuning job (picklable: it crosses into a spawned process)."""
+
+    size: int
+    batch: int
+    base: int
+    steps: int
+    warmup: int
+    device: str
+
+
+def _concurrent_job(settings: JobSettings, barrier, results) -> None:
+    """Warm up, wait for the other jobs, then time `finetune` and send the window back."""
+    device = torch.device(settings.device)
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    images, masks = image_pool(settings.batch, settings.size)
+    torch.manual_seed(0)
+    options = DeviceOptions(device=settings.device, log_every=settings.warmup + settings.steps)
+    timer, _ = harness_finetune_timer(UNet(UNetConfig(base=settings.base)), images, masks, settings.steps,
+                                      settings.warmup, options)
+    barrier.wait(timeout=600)
+    results.put(timer())
+
+
+def measure_concurrency(
+    k_values: Sequence[int] = (1, 2, 4),
+    size: int = 64,
+    batch: int = 8,
+    base: int = 8,
+    steps: int = 20,
+    warmup: int = 2,
+    device: DeviceChoice = "auto",
+) -> tuple[ConcurrencyRow, ...]:
+    """Aggregate images/s of k concurrent tiny fine-tuning jobs, each in its own process, as
+    `--jobs-per-device` runs them. On a CPU each job gets one thread, so k jobs use k cores.
+    All k jobs warm up first and start their timed blocks together (a barrier)."""
+    check_sizes(size, batch, base, steps, warmup)
+    dev = resolve_device(device)
+    context = mp.get_context("spawn")  # CUDA cannot be used in a forked child
+    rows = []
+    for k in k_values:
+        if k < 1:
+            raise BenchmarkError(f"--jobs {k}: must be at least 1")
+        barrier, results = context.Barrier(k), context.Queue()
+        settings = JobSettings(size, batch, base, steps, warmup, str(dev))
+        processes = [context.Process(target=_concurrent_job, args=(settings, barrier, results)) for _ in range(k)]
+        for process in processes:
+            process.start()
+        windows = [_next_result(results, processes) for _ in range(k)]
+        for process in processes:
+            process.join()
+        rows.append(ConcurrencyRow(k, aggregate_images_per_second(windows),
+                                   float(np.mean([w.images_per_second for w in windows])), sum(w.images for w in windows)))
+    return tuple(rows)
+
+
+def _next_result(results, processes: list) -> Window:
+    """The next window sent back; a job that died instead is an error, not a hang."""
+    while True:
+        try:
+            return results.get(timeout=1.0)
+        except queue.Empty:
+            failed = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+            if failed:
+                for process in processes:
+                    process.kill()
+                raise RuntimeError(f"a concurrent fine-tuning job exited with code {failed[0]}")
+
+
+#: How closely the fast metrics must match the contour reference, as tests/test_metrics.py checks:
+#: distances to pixel centres against sub-pixel contour vertices differ by a fraction of a pixel;
+#: the overlap scores share one implementation and must be equal.
+# The reference traces sub-pixel contours, the fast path uses boundary pixels: each boundary may sit
+# up to half a pixel from its contour, so two boundaries' mean distances may differ by up to ~1 px.
+METRIC_TOLERANCE = {"dice": 0.0, "cldice": 0.0, "iou": 0.0, "hd": 1.0, "add": 0.3, "diameter_pred": 0.3, "diameter_gt": 0.3}
+_COMPARED = {"hd": ("hd",), "add": ("add", "diameter_pred", "diameter_gt"), "all": METRIC_KEYS}
+
+
+def metrics_agree(fast: dict[str, float], reference: dict[str, float], keys: Sequence[str]) -> bool:
+    return all(abs(fast[key] - reference[key]) <= METRIC_TOLERANCE[key] for key in keys)
+
+
+def _max_difference(fast: dict[str, float], reference: dict[str, float], keys: Sequence[str]) -> float:
+    return max(abs(fast[key] - reference[key]) for key in keys)
+
+
+def measure_metric_speed(size: int = 512, repeats: int = 5, seed: int = 0) -> tuple[MetricSpeed, ...]:
+    """`compare_metric_speed` (ms per pair, one core) with an `agree` column from the values themselves."""
+    pred, gt = vessel_like_pair(size, seed)
+    fast, reference = segmentation_metrics(pred, gt), reference_segmentation_metrics(pred, gt)
+    return tuple(
+        MetricSpeed(t.metric, t.fast_ms, t.reference_ms, metrics_agree(fast, reference, _COMPARED[t.metric]),
+                    _max_difference(fast, reference, _COMPARED[t.metric]), size)
+        for t in compare_metric_speed(size, repeats, seed)
+    )
