@@ -178,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.device == "cuda":
+        torch.backends.cudnn.benchmark = True  # every step has the same shapes
 
     def report(done: int, total: int, message: str) -> None:
         print(json.dumps({"done": done, "total": total, "message": message}), flush=True)
