@@ -45,7 +45,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise BenchmarkError(f"{where}: expected a table, got {value!r}")
-        return update(tp(), value, where)
+        return build(tp, value, where)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise BenchmarkError(f"{where}: expected a list, got {value!r}")
@@ -64,6 +64,19 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             raise BenchmarkError(f"{where}: expected {tp.__name__}, got {value!r}")
         return value
     return value
+
+
+def build(cls: type, values: dict[str, Any], where: str) -> Any:
+    """A new `cls` from a table; fields the table leaves out take their defaults."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise BenchmarkError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(names))})")
+    try:
+        return cls(**{k: _convert(hints[k], v, f"{where}.{k}") for k, v in values.items()})
+    except TypeError as error:
+        raise BenchmarkError(f"{where}: {error}") from None
 
 
 def update(instance: Any, values: dict[str, Any], where: str) -> Any:

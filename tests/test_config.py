@@ -78,3 +78,10 @@ def test_missing_data_path_is_named():
 def test_empty_seeds_option_is_refused():
     with pytest.raises(BenchmarkError, match="--seeds"):
         resolve_run_config(seeds="")
+
+
+def test_every_methods_settings_survive_the_toml_round_trip(tmp_path):
+    for profile in ("tiny", "paper"):
+        config = build_config({"profile": profile})
+        config.write(tmp_path / "config.toml")
+        assert load_config(tmp_path / "config.toml") == config
