@@ -14,7 +14,7 @@ from PIL import Image
 from benchmark.data.readers import ArcadeDataset, fingerprint_files, load_arcade, load_dataset, load_unlabelled
 from benchmark.errors import BenchmarkError
 
-ARCADE = Path("/work/shared/datasets/arcade")
+ARCADE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "arcade"  # ../shared beside the repo
 
 # pycocotools' compiled decode trips a NumPy 2 deprecation inside itself; nothing to fix on our side.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
