@@ -4,8 +4,10 @@ import dataclasses
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from benchmark.data.augment import AugmentConfig, augment_batch
+from benchmark.errors import BenchmarkError
 
 OFF = AugmentConfig.none()
 
@@ -92,3 +94,73 @@ def test_same_generator_seed_gives_identical_batches():
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     c = augment_batch(images, masks, AugmentConfig(), _gen(8))
     assert not torch.equal(a[0], c[0])
+
+
+def test_vertical_flip_mirrors_image_and_mask_alike():
+    images, masks = _batch()
+    x, m = augment_batch(images, masks, dataclasses.replace(OFF, vflip_p=1.0), _gen())
+    assert torch.equal(x, images.flip(2)) and torch.equal(m, masks.flip(1))
+
+
+def test_geometry_moves_each_mask_pixel_with_the_image_coordinate_it_came_from():
+    # Images are coordinate ramps, which bilinear resampling reproduces exactly; the mask is the
+    # quadrant x < 10.5, y < 6.5 (half-integer bounds, so nearest rounding lands on the same side).
+    size = 24
+    coords = torch.arange(size, dtype=torch.float64)
+    x_ramp = coords[None, None, None, :].expand(6, 1, size, size).contiguous()
+    y_ramp = coords[None, None, :, None].expand(6, 1, size, size).contiguous()
+    masks = (x_ramp[:, 0] < 10.5) & (y_ramp[:, 0] < 6.5)
+    config = dataclasses.replace(OFF, crop_p=1.0, crop_scale=(0.5, 0.9), hflip_p=0.5, vflip_p=0.5, rot90_p=0.5)
+    seen_x, m = augment_batch(x_ramp, masks, config, _gen(5))
+    seen_y, m_again = augment_batch(y_ramp, masks, config, _gen(5))  # same draws: they ignore content
+    assert torch.equal(m, m_again)
+    assert torch.equal(m, (seen_x[:, 0] < 10.5) & (seen_y[:, 0] < 6.5))
+    assert not torch.equal(m, masks)
+
+
+def test_crop_zooms_by_the_drawn_scale():
+    # A crop keeping half the side stretches a unit-slope ramp to slope 1/2 everywhere inside.
+    ramp = torch.arange(32, dtype=torch.float64)[None, None, None, :].expand(3, 1, 32, 32).contiguous()
+    x, _ = augment_batch(ramp, torch.zeros(3, 32, 32, dtype=torch.bool),
+                         dataclasses.replace(OFF, crop_p=1.0, crop_scale=(0.5, 0.5)), _gen())
+    assert torch.allclose(x[..., 2:-2].diff(dim=-1), torch.full_like(x[..., 2:-3], 0.5), atol=1e-9)
+
+
+def test_integer_label_masks_keep_their_dtype_and_labels():
+    images, _ = _batch(b=4, size=16)
+    labels = torch.zeros(4, 1, 16, 16, dtype=torch.long)
+    labels[:, :, 2:6, 3:9] = 1
+    labels[:, :, 9:14, 4:12] = 2
+    config = dataclasses.replace(OFF, crop_p=1.0, hflip_p=0.5, rot90_p=0.5)
+    _, m = augment_batch(images, labels, config, _gen(1))
+    assert m.dtype == torch.long and m.shape == labels.shape
+    assert set(m.unique().tolist()) == {0, 1, 2}
+
+
+def test_downscale_equals_shrinking_and_stretching_back_by_interpolation():
+    images = torch.randn(3, 1, 30, 30, generator=_gen(2))
+    x, _ = augment_batch(images, torch.zeros(3, 30, 30, dtype=torch.bool),
+                         dataclasses.replace(OFF, downscale_p=1.0, downscale=(0.7, 0.7)), _gen())
+    small = F.interpolate(images, size=(21, 21), mode="bilinear", align_corners=False)
+    assert torch.allclose(x, F.interpolate(small, size=(30, 30), mode="bilinear", align_corners=False), atol=1e-5)
+
+
+def test_each_sample_draws_its_own_low_resolution():
+    images = torch.randn(6, 1, 16, 16, generator=_gen(2))
+    x, _ = augment_batch(images, torch.zeros(6, 16, 16, dtype=torch.bool),
+                         dataclasses.replace(OFF, downscale_p=1.0, downscale=(0.2, 1.0)), _gen(4))
+
+    def round_trip(i, side):
+        small = F.interpolate(images[i:i + 1], size=(side, side), mode="bilinear", align_corners=False)
+        return F.interpolate(small, size=(16, 16), mode="bilinear", align_corners=False)[0]
+
+    sides = [[s for s in range(1, 17) if torch.allclose(x[i], round_trip(i, s), atol=1e-5)] for i in range(6)]
+    assert all(len(found) == 1 for found in sides), sides
+    assert len({found[0] for found in sides}) > 1
+
+
+def test_bad_settings_name_the_option():
+    with pytest.raises(BenchmarkError, match="augment.crop_scale"):
+        AugmentConfig(crop_scale=(0.0, 1.0))
+    with pytest.raises(BenchmarkError, match="augment.hflip_p"):
+        AugmentConfig(hflip_p=1.5)

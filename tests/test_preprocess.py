@@ -101,3 +101,52 @@ def test_mismatched_image_and_mask_are_refused():
 def test_bad_settings_name_the_option():
     with pytest.raises(BenchmarkError, match="preprocess.crop"):
         PreprocessConfig(crop=1.5)
+
+
+def test_center_crop_of_a_wide_array_takes_a_square_of_the_shorter_side():
+    a = np.arange(200).reshape(10, 20)
+    assert np.array_equal(center_crop(a, 0.5), a[2:7, 7:12])
+
+
+def test_paper_crop_keeps_475_of_512():
+    assert center_crop(np.zeros((512, 512)), PreprocessConfig.paper().crop).shape == (475, 475)
+
+
+def test_inpainting_continues_the_brightness_of_the_nearby_tissue():
+    image, corners = _with_corners()
+    image[:, 64:][~corners[:, 64:]] += 80.0  # right half brighter: its corners must be filled brighter
+    filled = inpaint_corners(image)
+    left, right = corners.copy(), corners.copy()
+    left[:, 64:], right[:, :64] = False, False
+    assert abs(filled[left].mean() - 150.0) < 15 and abs(filled[right].mean() - 230.0) < 15
+
+
+def test_unsharp_step_overshoot_matches_the_gaussian_tail():
+    # 0.5 px from a step, a sigma-4 blur is Φ(−1/8) ≈ 0.450 away from the step's value,
+    # so amount 1 undershoots to −0.450 on the dark side and overshoots to 1.450 on the bright one.
+    step = np.zeros((64, 64), np.float32)
+    step[:, 32:] = 1.0
+    out = unsharp_mask(step, 4, 1.0)
+    assert out[:, 31] == pytest.approx(-0.450, abs=0.005) and out[:, 32] == pytest.approx(1.450, abs=0.005)
+    assert np.allclose(unsharp_mask(step, 4, 3.0), step + 3.0 * (step - ndimage.gaussian_filter(step, 4)), atol=1e-4)
+
+
+def test_resize_mask_upsampling_repeats_each_pixel():
+    mask = np.array([[True, False], [False, True]])
+    assert np.array_equal(resize_mask(mask, 4), np.kron(mask, np.ones((2, 2), bool)))
+    assert np.allclose(resize_image(np.full((10, 10), 3.0), 7), 3.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("step", ["crop", "inpaint", "unsharp", "zscore", "size"])
+def test_a_pipeline_with_one_step_on_equals_that_step_alone(step):
+    image, _ = _with_corners(size=256)
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    x = image.astype(np.float32)
+    only, expected = {
+        "crop": (dict(crop=0.75), lambda: center_crop(x, 0.75)),
+        "inpaint": (dict(inpaint_corners=True), lambda: inpaint_corners(x, 0.3, scale=0.5)),
+        "unsharp": (dict(unsharp_amount=2.0), lambda: unsharp_mask(x, 30.0, 2.0)),  # radius 60 at 512 → 30 at 256
+        "zscore": (dict(zscore=True), lambda: zscore(x)),
+        "size": (dict(size=64), lambda: resize_image(x, 64)),
+    }[step]
+    assert np.allclose(preprocess_image(image, dataclasses.replace(OFF, **only)), expected(), atol=1e-5)

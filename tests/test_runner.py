@@ -110,3 +110,16 @@ def test_devices_naming_a_missing_gpu_is_refused(tiny_config, tmp_path):
     config = _config(tiny_config, methods="supervised", ratios="70:10")
     with pytest.raises(BenchmarkError, match="GPU 7 does not exist"):
         runner.run_benchmark(config, tmp_path / "run", ExecutorConfig(devices=(7,)))
+
+
+def test_every_registered_method_runs_end_to_end_on_a_tiny_grid(tmp_path):
+    from methods import registry
+
+    names = sorted(registry())
+    path = write_tiny_config(tmp_path, methods=names, ratios=["70:10"],
+                             pretrain={n: {"epochs": 1, "batch_size": 8} for n in names if registry()[n].pretrains})
+    outcome = runner.run_benchmark(_config(path), tmp_path / "run", INLINE)
+    assert not outcome.summary.failed, load_jobs(tmp_path / "run").query("state == 'failed'")["error"].tolist()
+    rows = load_results(tmp_path / "run")
+    assert sorted(rows["method"].unique()) == names
+    assert len(rows) == len(names) * 10

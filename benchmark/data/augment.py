@@ -2,7 +2,8 @@
 
 Geometric transforms (crop, flips, 90° rotations) move image and mask together; intensity
 transforms (noise, blur, brightness/contrast, downscale) touch the image only. Every sample
-draws its own parameters, from the given generator only, so CPU runs repeat bit for bit.
+draws its own parameters, from the given generator only, so CPU runs repeat bit for bit; no step
+reads a value back from the device, so a CUDA batch never waits on the host.
 """
 
 from __future__ import annotations
@@ -14,10 +15,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from benchmark.errors import BenchmarkError
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Probability and strength of each augmentation (images are z-scored)."""
+    """Probability and strength of each augmentation (images are z-scored).
+
+    The paper names the augmentations but not their strengths; these are moderate values of the
+    kind nnU-Net uses. Pairs are uniform ranges drawn per sample. Brightness adds, contrast
+    multiplies around each image's mean; `downscale` is the low-resolution side as a fraction of
+    the input; a rotation is 1, 2 or 3 quarter turns, equally likely.
+    """
 
     noise_p: float = 0.2
     noise_std: float = 0.1
@@ -33,6 +42,19 @@ class AugmentConfig:
     hflip_p: float = 0.5
     vflip_p: float = 0.5
     rot90_p: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("noise_p", "blur_p", "crop_p", "intensity_p", "downscale_p", "hflip_p", "vflip_p", "rot90_p"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise BenchmarkError(f"augment.{name}={getattr(self, name)}: expected a probability in [0, 1]")
+        if not self.noise_std >= 0:
+            raise BenchmarkError(f"augment.noise_std={self.noise_std}: expected 0 or more")
+        ranges = {"blur_sigma": (1e-3, math.inf), "crop_scale": (1e-3, 1.0), "brightness": (-math.inf, math.inf),
+                  "contrast": (0.0, math.inf), "downscale": (1e-3, 1.0)}
+        for name, (low, high) in ranges.items():
+            lo, hi = getattr(self, name)
+            if not low <= lo <= hi <= high:
+                raise BenchmarkError(f"augment.{name}=({lo}, {hi}): expected {low:g} ≤ min ≤ max ≤ {high:g}")
 
     @classmethod
     def none(cls) -> "AugmentConfig":
@@ -78,10 +100,50 @@ def _crop_grid(scale: Tensor, generator: torch.Generator, size: tuple[int, int])
     return F.affine_grid(theta, [b, 1, *size], align_corners=False)
 
 
+def _low_res_axis(factor: Tensor, length: int, canvas: int) -> tuple[Tensor, Tensor]:
+    """Normalised sampling coordinates, along one axis, of a per-sample shrink-and-stretch.
+
+    Sample i shrinks to m_i = round(length·factor_i) points, kept at the start of a canvas of
+    `canvas` points shared by the batch (the tail repeats the last point), then stretches back.
+    Both steps sample where F.interpolate(mode="bilinear", align_corners=False) would.
+    """
+    m = torch.clamp(torch.round(length * factor), 1, length)[:, None]
+    slots = torch.arange(canvas, device=factor.device, dtype=factor.dtype)[None]
+    down = 2 * (torch.minimum(slots, m - 1) + 0.5) / m - 1
+    out = torch.arange(length, device=factor.device, dtype=factor.dtype)[None]
+    source = torch.minimum(((out + 0.5) * m / length - 0.5).clamp_min(0), m - 1)
+    return down, (2 * source + 1) / canvas - 1
+
+
+def _grid(xs: Tensor, ys: Tensor) -> Tensor:
+    """B×len(ys)×len(xs)×2 sampling grid from per-sample x and y coordinates."""
+    b, h, w = xs.shape[0], ys.shape[1], xs.shape[1]
+    return torch.stack((xs[:, None, :].expand(b, h, w), ys[:, :, None].expand(b, h, w)), dim=-1)
+
+
+def _downscale(images: Tensor, factor: Tensor, max_factor: float) -> Tensor:
+    """Shrink each sample by its own factor and stretch it back, bilinear both ways.
+
+    Per-sample sizes cannot go through F.interpolate in one call, so both steps are grid samples
+    on a canvas sized by the configured largest factor: no drawn value is read back.
+    """
+    b, _, h, w = images.shape
+    canvas_h, canvas_w = min(h, round(h * max_factor) + 1), min(w, round(w * max_factor) + 1)
+    down_y, up_y = _low_res_axis(factor, h, canvas_h)
+    down_x, up_x = _low_res_axis(factor, w, canvas_w)
+    sample = dict(mode="bilinear", padding_mode="border", align_corners=False)
+    small = F.grid_sample(images, _grid(down_x, down_y).to(images.dtype), **sample)
+    return F.grid_sample(small, _grid(up_x, up_y).to(images.dtype), **sample)
+
+
 def augment_batch(
     images: Tensor, masks: Tensor, cfg: AugmentConfig, generator: torch.Generator
 ) -> tuple[Tensor, Tensor]:
-    """Augment a batch: images B×1×H×W float, masks B×H×W (or B×1×H×W) bool; returns the same shapes."""
+    """Augment a batch: images B×1×H×W float, masks B×H×W or B×1×H×W, bool or integer labels.
+
+    Returns images and masks in their input shapes and dtypes; masks are resampled by nearest
+    neighbour, so they keep exactly the labels they had.
+    """
     device = images.device
     b, _, h, w = images.shape
     mask_shape = masks.shape
@@ -110,10 +172,8 @@ def augment_batch(
 
     down = _chosen(b, cfg.downscale_p, generator, device)
     if cfg.downscale_p > 0:
-        # One factor per batch (interpolate takes a Python number): the only host read of the step.
-        factor = float(_uniform(1, cfg.downscale, generator, device)[0])
-        small = F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False, antialias=True)
-        x = torch.where(down[:, None, None, None], F.interpolate(small, size=(h, w), mode="nearest"), x)
+        factor = _uniform(b, cfg.downscale, generator, device)
+        x = torch.where(down[:, None, None, None], _downscale(x, factor, cfg.downscale[1]), x)
     blur = _chosen(b, cfg.blur_p, generator, device)
     if cfg.blur_p > 0:
         sigma = _uniform(b, cfg.blur_sigma, generator, device)
@@ -126,4 +186,4 @@ def augment_batch(
     noisy = _chosen(b, cfg.noise_p, generator, device)[:, None, None, None]
     noise = torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype) * cfg.noise_std
     x = torch.where(noisy, x + noise, x)
-    return x, (m > 0.5).reshape(mask_shape)
+    return x, m.round().to(masks.dtype).reshape(mask_shape)

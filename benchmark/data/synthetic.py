@@ -26,7 +26,7 @@ from benchmark.data.dataset import LabelledDataset
 from benchmark.errors import BenchmarkError
 
 # Bump whenever a change to this file changes the pixels generated for a given seed.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 MIN_SIZE = 32
 _REFERENCE_SIZE = 512.0
@@ -41,9 +41,9 @@ class GeneratorKnobs:
     root_radius_512: tuple[float, float] = (4.5, 7.0)
     min_radius_512: float = 1.0
     artery_length: tuple[float, float] = (0.55, 0.95)  # fraction of the image size
-    end_taper: tuple[float, float] = (0.3, 0.5)  # radius at the end / radius at the root, before side branches
+    end_taper: tuple[float, float] = (0.3, 0.5)  # end radius / root radius, before forks and the tip
     max_depth: int = 2
-    branch_spacing_512: tuple[float, float] = (45.0, 85.0)  # arc length between side branches
+    branch_spacing_512: tuple[float, float] = (40.0, 75.0)  # arc length between side branches
     child_radius_ratio: tuple[float, float] = (0.45, 0.85)
     child_length_ratio: tuple[float, float] = (0.25, 0.55)
     branch_angle_deg: tuple[float, float] = (35.0, 80.0)
@@ -56,7 +56,7 @@ class GeneratorKnobs:
     blur_sigma_512: float = 1.0
     photons: tuple[float, float] = (500.0, 1500.0)  # mean detector counts per open background pixel
     read_noise: tuple[float, float] = (1.0, 3.0)  # grey levels
-    background_grey: tuple[float, float] = (105.0, 140.0)  # mean grey level inside the shutter
+    background_grey: tuple[float, float] = (95.0, 125.0)  # mean grey level inside the shutter
     sharpen: tuple[float, float] = (0.3, 0.9)  # unsharp-mask amount, as clinical systems apply
     sharpen_sigma_512: float = 4.0
 
@@ -135,8 +135,12 @@ def _grow(
     if len(points) < 3:
         return
     k = len(points)
-    arc = np.arange(k) / max(k - 1, 1)
+    min_radius = max(knobs.min_radius_512 * scale, _MIN_RADIUS_PX)
+    # Taper over the intended length, so a branch cut off by the image edge leaves it still wide,
+    # and narrow the last quarter down to the minimum so tips fade instead of ending as stubs.
+    arc = np.minimum(np.arange(k) * knobs.step_512 * scale / length, 1.0)
     radii = radius * (1.0 - (1.0 - _uniform(rng, knobs.end_taper)) * arc)
+    radii = min_radius + np.maximum(radii - min_radius, 0.0) * np.clip((1.0 - arc) / 0.25, 0.0, 1.0)
 
     children: list[tuple[int, float, float]] = []  # (index, radius ratio, side)
     if depth < knobs.max_depth:
@@ -145,20 +149,22 @@ def _grow(
         side = rng.choice([-1.0, 1.0])
         while position < 0.9 * k * knobs.step_512 * scale:
             side = -side if rng.random() < 0.7 else side
-            children.append((int(position / (knobs.step_512 * scale)), _uniform(rng, knobs.child_radius_ratio), side))
+            index = int(position / (knobs.step_512 * scale))
+            children.append((index, _uniform(rng, knobs.child_radius_ratio), side))
             position += spacing * rng.uniform(0.6, 1.4)
 
     # Murray's law: r_parent_before^3 = r_parent_after^3 + r_child^3, so the parent narrows at a fork.
     drop = np.ones(k)
-    for index, ratio, _ in children:
+    forks: list[tuple[int, float, float]] = []  # (index, child radius, side)
+    for index, ratio, side in children:
+        forks.append((index, ratio * float(radii[index] * drop[index]), side))  # parent just before the fork
         drop[index:] *= (1.0 - ratio**3) ** (1.0 / 3.0)
-    radii = np.maximum(radii * drop, max(knobs.min_radius_512 * scale, _MIN_RADIUS_PX))
+    radii = np.maximum(radii * drop, min_radius)
     out.append(Branch(points=points, radii=radii, depth=depth))
 
     tangents = np.gradient(points, axis=0)
-    for index, ratio, side in children:
-        child_radius = radii[index] / drop[index] * ratio
-        if child_radius < max(knobs.min_radius_512 * scale, _MIN_RADIUS_PX):
+    for index, child_radius, side in forks:
+        if child_radius < min_radius:
             continue
         angle = np.deg2rad(_uniform(rng, knobs.branch_angle_deg))
         parent_heading = float(np.arctan2(tangents[index, 1], tangents[index, 0]))
@@ -237,7 +243,8 @@ def _catheter_path(ostium: np.ndarray, away: float, size: int, rng: np.random.Ge
     c1 = entry + inward * reach * rng.uniform(0.3, 0.6)
     c2 = ostium + np.array([np.cos(away), np.sin(away)]) * reach * rng.uniform(0.2, 0.5)
     step = 2.0 * size / _REFERENCE_SIZE
-    t = np.linspace(0.0, 1.0, 16 + int(1.5 * reach / step))[:, None]  # a Bézier is at most ~1.5× its chord here
+    # Segments are drawn as exact capsules, so the sampling only has to follow the curve's bends.
+    t = np.linspace(0.0, 1.0, 16 + int(1.5 * reach / step))[:, None]
     return (1 - t) ** 3 * entry + 3 * (1 - t) ** 2 * t * c1 + 3 * (1 - t) * t**2 * c2 + t**3 * ostium
 
 
@@ -333,7 +340,8 @@ def _expose(
     transmission = ndimage.gaussian_filter(np.exp(-attenuation) * shutter, knobs.blur_sigma_512 * scale)
     transmission /= float(transmission[open_].mean())  # 1 = mean open background
     photons = _uniform(rng, knobs.photons)
-    grey = rng.poisson(transmission * photons).astype(np.float32) * (_uniform(rng, knobs.background_grey) / photons)
+    gain = _uniform(rng, knobs.background_grey) / photons
+    grey = rng.poisson(transmission * photons).astype(np.float32) * gain
     grey += _uniform(rng, knobs.read_noise) * rng.standard_normal(grey.shape, dtype=np.float32)
     low_pass = ndimage.gaussian_filter(grey, knobs.sharpen_sigma_512 * scale, truncate=2.5)
     grey += _uniform(rng, knobs.sharpen) * (grey - low_pass)
@@ -348,8 +356,9 @@ def generate_scene(size: int, rng: np.random.Generator, knobs: GeneratorKnobs = 
     vessel_thickness, mask = _draw_tubes([(b.points, b.radii) for b in branches], size)
 
     # The catheter arrives from the side opposite to where the arteries head.
-    reach = np.mean([b.points[-1] - b.points[0] for b in branches if b.depth == 0], axis=0) if branches else np.array([0.0, 1.0])
-    away = float(np.arctan2(-reach[1], -reach[0])) + rng.normal(0.0, 0.4)
+    roots = [b.points[-1] - b.points[0] for b in branches if b.depth == 0]
+    spread = np.mean(roots, axis=0) if roots else np.array([0.0, 1.0])
+    away = float(np.arctan2(-spread[1], -spread[0])) + rng.normal(0.0, 0.4)
     catheter_points = _catheter_path(ostium, away, size, rng)
     catheter_radii = np.full(len(catheter_points), _uniform(rng, knobs.catheter_radius_512) * scale)
     catheter_thickness, catheter = _draw_tubes([(catheter_points, catheter_radii)], size)
@@ -360,6 +369,7 @@ def generate_scene(size: int, rng: np.random.Generator, knobs: GeneratorKnobs = 
     shutter, floor = _shutter(size, rng)
     open_ = shutter > (1.0 + floor) / 2
     image = _expose(attenuation, shutter, open_, rng, knobs, scale)
+    # Under the closed shutter the contrast drowns in noise, and annotators would not label it.
     return Angiogram(image=image, mask=mask & open_, catheter=catheter, shutter_open=open_, branches=tuple(branches))
 
 
@@ -420,10 +430,19 @@ def write_synthetic(out_dir: Path, n: int, size: int, seed: int) -> Path:
     if out_dir.exists() and not out_dir.is_dir():
         raise BenchmarkError(f"synthetic output {out_dir}: exists and is not a directory")
     dataset = synthetic_dataset(n=n, size=size, seed=seed)
-    (out_dir / "imgs").mkdir(parents=True, exist_ok=True)
-    (out_dir / "masks").mkdir(parents=True, exist_ok=True)
+    # Leftovers of an earlier, larger run would be read back as part of this dataset.
+    names = set(dataset.ids)
+    for folder in ("imgs", "masks"):
+        foreign = sorted(p.name for p in (out_dir / folder).glob("*.png") if p.stem not in names)
+        if foreign:
+            raise BenchmarkError(
+                f"synthetic output {out_dir / folder}: holds {foreign[0]}, which is not part of this dataset;"
+                " choose an empty folder"
+            )
+    for folder in ("imgs", "masks"):
+        (out_dir / folder).mkdir(parents=True, exist_ok=True)
     for index, name in enumerate(dataset.ids):
         image, mask = dataset[index]
-        Image.fromarray(image, mode="L").save(out_dir / "imgs" / f"{name}.png")
-        Image.fromarray(mask.astype(np.uint8) * 255, mode="L").save(out_dir / "masks" / f"{name}.png")
+        Image.fromarray(image).save(out_dir / "imgs" / f"{name}.png")
+        Image.fromarray(mask.astype(np.uint8) * 255).save(out_dir / "masks" / f"{name}.png")
     return out_dir
