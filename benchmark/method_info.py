@@ -16,8 +16,8 @@ def describe_methods(base: int = 64) -> pd.DataFrame:
         finetune_params = count_parameters(unet)
         method = cls(unet, cls.default_config("paper"))
         rows.append({
-            "method": name, "description": cls.description,
-            "params_pretrain_M": round(count_parameters(method) / 1e6, 2) if cls.pretrains else 0.0,
-            "params_finetune_M": round(finetune_params / 1e6, 2), "transfers": cls.transfers,
+            "method": name, "transfers": cls.transfers,
+            "pretrain_M": round(count_parameters(method) / 1e6, 2) if cls.pretrains else 0.0,
+            "finetune_M": round(finetune_params / 1e6, 2), "description": cls.description,
         })
     return pd.DataFrame(rows)

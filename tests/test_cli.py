@@ -101,3 +101,14 @@ def test_methods_check_reports_each_contract_check():
     result = _run("methods", "check", "supervised")
     assert result.exit_code == 0 and "transferred UNet loads strictly" in result.output
     _assert_one_line_error(_run("methods", "check", "nope"), "unknown method 'nope'")
+
+
+def test_methods_list_names_every_method_with_its_sizes():
+    from benchmark.method_info import describe_methods
+    from methods import registry
+
+    table = describe_methods(base=64).set_index("method")
+    assert set(table.index) == set(registry())
+    assert (table["finetune_M"] == 31.04).all()
+    assert table.loc["supervised", "pretrain_M"] == 0.0 and table.loc["spark", "pretrain_M"] == 34.18
+    assert table.loc["moco", "transfers"] == "encoder"
