@@ -136,6 +136,12 @@ def _require_run(run_dir: Path | str) -> RunStore:
     return store
 
 
+def _done_frames(store: RunStore, filename: str) -> list[pd.DataFrame]:
+    """The `filename` table of every finished job that has one (a failed job's files never count)."""
+    paths = (store.job_dir(key) / filename for key in store.job_keys() if store.state(key) == "done")
+    return [pd.read_parquet(path) for path in paths if path.is_file()]
+
+
 def load_jobs(run_dir: Path | str) -> pd.DataFrame:
     """One row per job in the folder: identity, state, error, wall time, device."""
     store = _require_run(run_dir)
@@ -161,12 +167,7 @@ def load_results(run_dir: Path | str) -> pd.DataFrame:
     Columns: job_key, method, pt_ratio, ft_ratio, ratio, seed, image_id, the metrics, and
     provenance (git_commit, versions, device, wall_time_s).
     """
-    store = _require_run(run_dir)
-    frames = []
-    for key in store.job_keys():
-        rows = store.job_dir(key) / "rows.parquet"
-        if store.state(key) == "done" and rows.is_file():
-            frames.append(pd.read_parquet(rows))
+    frames = _done_frames(_require_run(run_dir), "rows.parquet")
     if not frames:
         return pd.DataFrame(columns=IDENTITY_COLUMNS + METRIC_COLUMNS)
     return pd.concat(frames, ignore_index=True)
@@ -174,12 +175,7 @@ def load_results(run_dir: Path | str) -> pd.DataFrame:
 
 def load_loss_curves(run_dir: Path | str) -> pd.DataFrame:
     """The loss curve of every finished pre-training job: job_key, method, seed, step, epoch, loss."""
-    store = _require_run(run_dir)
-    frames = []
-    for key in store.job_keys():
-        path = store.job_dir(key) / "loss_curve.parquet"
-        if store.state(key) == "done" and path.is_file():
-            frames.append(pd.read_parquet(path))
+    frames = _done_frames(_require_run(run_dir), "loss_curve.parquet")
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["job_key", "method", "seed", "step", "epoch", "loss"]
     )
