@@ -123,3 +123,24 @@ def test_every_registered_method_runs_end_to_end_on_a_tiny_grid(tmp_path):
     rows = load_results(tmp_path / "run")
     assert sorted(rows["method"].unique()) == names
     assert len(rows) == len(names) * 10
+
+
+def test_ctrl_c_stops_cleanly_and_leaves_no_half_written_job(tmp_path):
+    path = write_tiny_config(tmp_path, methods=["supervised", "mae"], ratios=["70:10"],
+                             pretrain={"mae": {"epochs": 30, "batch_size": 8}})
+    run_dir = tmp_path / "run"
+    command = _cli("run", "--config", str(path), "--profile", "tiny", "--out", str(run_dir), cwd=tmp_path)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = RunStore(run_dir)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(store.state(k) == "running" for k in store.job_keys()):
+        time.sleep(0.2)
+    time.sleep(2)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(60) == 130
+    states = {k: store.state(k) for k in store.job_keys()}
+    assert "running" not in states.values(), states
+    assert all(not (store.job_dir(k) / "rows.parquet").exists() for k, s in states.items() if s != "done")
+    rerun = subprocess.run(command, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert len(load_results(run_dir)) == 2 * 10
