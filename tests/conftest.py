@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+import torch
 
 TINY_TABLE = {
     "profile": "tiny",
@@ -28,3 +29,12 @@ def write_tiny_config(folder: Path, **changes) -> Path:
 @pytest.fixture
 def tiny_config(tmp_path) -> Path:
     return write_tiny_config(tmp_path, methods=["supervised", "mae"], pretrain={"mae": {"epochs": 1, "batch_size": 8}})
+
+
+@pytest.fixture
+def one_thread():
+    """Method tests on tiny tensors run on one thread (faster, and steadier beside other work)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

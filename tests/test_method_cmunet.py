@@ -13,12 +13,7 @@ from benchmark.optim import make_optimizer
 from methods.cmunet import CMUNet, CMUNetConfig, shifted_views
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: threads only add overhead
 
 
 def build(**changes) -> CMUNet:

@@ -1,18 +1,12 @@
 """The contract, run over every registered method: a new file in methods/ is tested with no new test."""
 
 import pytest
-import torch
 
 from benchmark.contract import run_contract
 from methods import registry
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: threads only add overhead
 
 
 @pytest.mark.parametrize("name", sorted(registry()))

@@ -9,12 +9,7 @@ from methods._patches import upsample_mask
 from methods.mae import MAE, MAEConfig, reconstruction_loss
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: threads only add overhead
 
 
 def half_masked_pixels() -> torch.Tensor:

@@ -12,12 +12,7 @@ from benchmark.optim import make_optimizer
 from methods.moco import MoCo, MoCoConfig
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: threads only add overhead
 
 
 def build(queue_size: int = 32) -> MoCo:

@@ -11,12 +11,7 @@ from methods._patches import normalise_patches, random_patch_mask, upsample_mask
 from methods.spark import SparK, SparKConfig, VisibleMask, sparse_batch_norm, sparse_encode, spark_loss
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: threads only add overhead
 
 
 def make_spark() -> SparK:

@@ -28,12 +28,7 @@ from methods.vasomim import VasoMIM, VasoMIMConfig, anatomical_consistency, guid
 SIZE = 128
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: threads only add overhead
 
 
 @pytest.fixture(scope="module")

@@ -137,7 +137,7 @@ def _grow(
     k = len(points)
     min_radius = max(knobs.min_radius_512 * scale, _MIN_RADIUS_PX)
     # Taper over the intended length, so a branch cut off by the image edge leaves it still wide,
-    # and narrow the last quarter down to the minimum so tips fade instead of ending as stubs.
+    # and narrow the last quarter down to the minimum so tips fade instead of ending bluntly.
     arc = np.minimum(np.arange(k) * knobs.step_512 * scale / length, 1.0)
     radii = radius * (1.0 - (1.0 - _uniform(rng, knobs.end_taper)) * arc)
     radii = min_radius + np.maximum(radii - min_radius, 0.0) * np.clip((1.0 - arc) / 0.25, 0.0, 1.0)
