@@ -19,7 +19,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.data.splits import Splits
 from benchmark.jobs import Job, build_jobs
 from benchmark.queue import EventSink, ExecutorConfig, QueueSummary, check_executor, run_queue
-from benchmark.store import RunStore, load_jobs, load_results
+from benchmark.store import RunStore, load_results
 from benchmark.training import Progress
 
 
@@ -71,14 +71,6 @@ def execute(store: RunStore, jobs: list[Job], executor: ExecutorConfig = Executo
     return RunOutcome(store, jobs, summary, time.time() - started)
 
 
-def plan_frame(store: RunStore, jobs: list[Job]) -> pd.DataFrame:
-    """The jobs a run would do, with the state each already has in the folder."""
-    return pd.DataFrame([{
-        "job_key": j.key, "kind": j.kind, "method": j.method, "ratio": j.ratio, "seed": j.seed,
-        "depends_on": ",".join(j.depends_on), "state": store.state(j.key),
-    } for j in jobs])
-
-
 def summary_table(run_dir: Path) -> pd.DataFrame:
     """Mean test Dice per method × ratio (ratios ordered by fine-tuning share, largest first)."""
     rows = load_results(run_dir)
@@ -87,10 +79,6 @@ def summary_table(run_dir: Path) -> pd.DataFrame:
     table = rows.pivot_table(index="method", columns="ratio", values="dice", aggfunc="mean")
     order = rows.drop_duplicates("ratio").sort_values("ft_ratio", ascending=False)["ratio"]
     return table[[r for r in order if r in table.columns]]
-
-
-def status_frame(run_dir: Path) -> pd.DataFrame:
-    return load_jobs(run_dir)
 
 
 def plan_run(config: RunConfig, run_dir: Path) -> tuple[RunStore, list[Job], Splits, int]:

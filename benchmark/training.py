@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from benchmark.data.augment import AugmentConfig, augment_batch
 from benchmark.losses import batch_dice, dice_ce_loss
-from benchmark.metrics import segmentation_metrics
+from benchmark.evaluation import metric_rows
 from benchmark.nets import UNet
 from benchmark.optim import lr_factor, make_optimizer, set_lr
 from methods.base import PretrainRecipe, SSLMethod
@@ -290,8 +290,7 @@ def evaluate(
 ) -> list[dict[str, float | str]]:
     """One row per test image: its id and the segmentation metrics of the prediction."""
     pred = predict(unet, test.images.to(options.torch_device), options).cpu().numpy()
-    gt = test.masks.cpu().numpy()
-    return [{"image_id": i, **segmentation_metrics(p, g)} for i, p, g in zip(ids, pred, gt)]
+    return metric_rows(pred, test.masks.cpu().numpy(), ids)
 
 
 def cross_validate(
