@@ -242,18 +242,26 @@ def speed(
     compile: bool = typer.Option(False, "--compile", help="torch.compile the harness's training steps."),
     jobs: Optional[str] = typer.Option(None, "--jobs", help="Also time k concurrent tiny fine-tuning jobs, e.g. 1,2,4."),
     metrics: bool = typer.Option(False, "--metrics", help="Also time the metrics against the contour reference."),
+    training: bool = typer.Option(True, "--training/--no-training", help="Time the training steps (--no-training: metrics only)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report to this JSON file."),
 ) -> None:
     """Images/s of the harness's training steps against a plain fp32 DataLoader loop, on this machine."""
-    from benchmark.speed import measure_concurrency, measure_metric_speed, measure_speed
+    from benchmark.speed import measure_concurrency, measure_metric_speed, measure_speed, metric_speed_report
 
     with user_errors():
         counts = _split_csv(jobs) or []
         if not all(k.isdigit() and int(k) > 0 for k in counts):
             raise BenchmarkError(f"--jobs {jobs!r}: give job counts such as 1,2,4")
-        with console.status("timing training steps (harness, then the plain loop, in turn)"):
-            report = measure_speed(methods, size=size, batch=batch, base=base, steps=steps, device=device,
-                                   warmup=warmup, compile=compile, repeats=repeats)
+        if not training:
+            if not metrics or counts:
+                raise BenchmarkError("--no-training times the metrics alone: give it with --metrics and without --jobs")
+            with console.status("timing metrics"):
+                report = metric_speed_report()
+            metrics = False
+        else:
+            with console.status("timing training steps (harness, then the plain loop, in turn)"):
+                report = measure_speed(methods, size=size, batch=batch, base=base, steps=steps, device=device,
+                                       warmup=warmup, compile=compile, repeats=repeats)
         if counts:
             with console.status("timing concurrent fine-tuning jobs"):
                 report = dataclasses.replace(report, concurrency=measure_concurrency([int(k) for k in counts], device=device))

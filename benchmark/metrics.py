@@ -9,18 +9,20 @@ Conventions that decide the numbers, stated once for every metric:
   erosion by a 3×3 cross);
 - empty masks follow an explicit policy, given in each docstring: no metric returns NaN or inf.
 
-Speed: vessel masks span the whole image, so each full-image distance transform costs ~25 ms per
+Speed: vessel masks span the whole image, so each full-image distance transform costs ~5–10 ms per
 512² image on one core and four of them would blow the budget. Distances are needed only at
-boundary and skeleton pixels, so they come from exact nearest-neighbour queries (cKDTree) against
-the only pixels that can be nearest. The result equals the distance transform at those pixels.
+boundary and skeleton pixels, so they come from exact nearest-pixel searches around those pixels
+(benchmark.metric_kernels), nearest first, with a KD-tree for the rare far ones. The result equals
+the distance transform at those pixels.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.spatial import cKDTree
 from skimage.morphology import skeletonize
+
+from benchmark.metric_kernels import BOUNDARY_RADIUS, VESSEL_RADIUS, boundary_points, nearest_distances
 
 Mask = NDArray[np.bool_]
 
@@ -174,47 +176,24 @@ def _framed_crop(*masks: Mask) -> tuple[Mask, ...]:
     return tuple(np.pad(mask[box], 1) for mask in masks)
 
 
-def _grow(framed: Mask) -> Mask:
-    """Dilation by the 3×3 cross (the mask plus its 4-neighbours)."""
-    grown = framed.copy()
-    grown[1:] |= framed[:-1]
-    grown[:-1] |= framed[1:]
-    grown[:, 1:] |= framed[:, :-1]
-    grown[:, :-1] |= framed[:, 1:]
-    return grown
-
-
-def _boundary_points(framed: Mask) -> NDArray[np.intp]:
-    """Mask pixels with a background 4-neighbour (mask minus its erosion by the cross), as N×2 indices."""
-    return np.argwhere(framed & _grow(~framed))
-
-
-def _outer_boundary_points(framed: Mask) -> NDArray[np.intp]:
-    """Background pixels with a mask 4-neighbour. The nearest background pixel q of a mask pixel p is
-    always one of these: otherwise the 4-neighbour of q one step towards p would be background and
-    strictly closer to p."""
-    return np.argwhere(_grow(framed) & ~framed)
-
-
-def _nearest_distances(points: NDArray[np.intp], targets: NDArray[np.intp]) -> NDArray[np.float64]:
-    """Exact Euclidean distance from each point to its nearest target. The tree is used once, so it
-    skips the build-time balancing and compaction that only pay off over many queries."""
-    tree = cKDTree(targets, balanced_tree=False, compact_nodes=False)
-    distances, _ = tree.query(points, workers=1)
-    return distances
-
-
 def _modified_hausdorff(framed_pred: Mask, framed_gt: Mask) -> float:
-    boundary_pred, boundary_gt = _boundary_points(framed_pred), _boundary_points(framed_gt)
-    pred_to_gt = _nearest_distances(boundary_pred, boundary_gt).mean()
-    gt_to_pred = _nearest_distances(boundary_gt, boundary_pred).mean()
+    boundary_pred, boundary_gt = boundary_points(framed_pred), boundary_points(framed_gt)
+    image_pred, image_gt = _as_image(boundary_pred, framed_pred.shape), _as_image(boundary_gt, framed_gt.shape)
+    pred_to_gt = nearest_distances(boundary_pred, image_gt, BOUNDARY_RADIUS, boundary_gt).mean()
+    gt_to_pred = nearest_distances(boundary_gt, image_pred, BOUNDARY_RADIUS, boundary_pred).mean()
     return float(max(pred_to_gt, gt_to_pred))
+
+
+def _as_image(points: NDArray[np.int64], shape: tuple[int, ...]) -> Mask:
+    image = np.zeros(shape, dtype=bool)
+    image[points[:, 0], points[:, 1]] = True
+    return image
 
 
 def _mean_diameter(framed: Mask, skeleton: Mask) -> float:
     """Thinning keeps at least one pixel of every connected component, so the skeleton of a
-    non-empty mask is non-empty and the mean is defined."""
-    radii = _nearest_distances(np.argwhere(skeleton), _outer_boundary_points(framed)) - 0.5
+    non-empty mask is non-empty and the mean is defined; the frame gives it a background pixel."""
+    radii = nearest_distances(np.argwhere(skeleton), ~framed, VESSEL_RADIUS) - 0.5
     return float(2.0 * radii.mean())
 
 

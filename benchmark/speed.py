@@ -333,7 +333,8 @@ def _next_result(results, processes: list) -> Window:
 # The reference traces sub-pixel contours, the fast path uses boundary pixels: each boundary may sit
 # up to half a pixel from its contour, so two boundaries' mean distances may differ by up to ~1 px.
 METRIC_TOLERANCE = {"dice": 0.0, "cldice": 0.0, "iou": 0.0, "hd": 1.0, "add": 0.3, "diameter_pred": 0.3, "diameter_gt": 0.3}
-_COMPARED = {"hd": ("hd",), "add": ("add", "diameter_pred", "diameter_gt"), "all": METRIC_KEYS}
+_COMPARED = {"dice": ("dice",), "iou": ("iou",), "cldice": ("cldice",), "hd": ("hd",),
+             "add": ("add", "diameter_pred", "diameter_gt"), "all": METRIC_KEYS}
 
 
 def metrics_agree(fast: dict[str, float], reference: dict[str, float], keys: Sequence[str]) -> bool:
@@ -342,6 +343,13 @@ def metrics_agree(fast: dict[str, float], reference: dict[str, float], keys: Seq
 
 def _max_difference(fast: dict[str, float], reference: dict[str, float], keys: Sequence[str]) -> float:
     return max(abs(fast[key] - reference[key]) for key in keys)
+
+
+def metric_speed_report(size: int = 512, repeats: int = 5, seed: int = 0) -> SpeedReport:
+    """A report of metric timings alone (`angiobench speed --metrics --no-training`): they run on
+    one CPU core whatever the training device."""
+    return SpeedReport(device=device_name(torch.device("cpu")), device_type="cpu", threads=1,
+                       metrics=measure_metric_speed(size, repeats, seed))
 
 
 def measure_metric_speed(size: int = 512, repeats: int = 5, seed: int = 0) -> tuple[MetricSpeed, ...]:

@@ -98,11 +98,13 @@ class SpeedReport:
         return tflops / self.peak_tflops[self.peak_dtype]
 
     def tables(self) -> list[tuple[str, pd.DataFrame]]:
-        """(title, table) for the training steps and, when measured, concurrency and metrics."""
-        peaks = ", ".join(f"{k} {v:.3g}" for k, v in self.peak_tflops.items())
-        tables = [(f"training steps on {self.device}: {self.size}² px, batch {self.batch}, base {self.base}, "
-                   f"median of {self.repeats} × {self.steps} timed steps; % of the {self.peak_dtype} matmul peak (measured TFLOP/s: {peaks})",
-                   self._training_frame())]
+        """(title, table) for what was measured: training steps, concurrency, metrics."""
+        tables = []
+        if self.rows:
+            peaks = ", ".join(f"{k} {v:.3g}" for k, v in self.peak_tflops.items())
+            tables.append((f"training steps on {self.device}: {self.size}² px, batch {self.batch}, base {self.base}, "
+                           f"median of {self.repeats} × {self.steps} timed steps; % of the {self.peak_dtype} matmul peak "
+                           f"(measured TFLOP/s: {peaks})", self._training_frame()))
         if self.concurrency:
             one = next((r.images_per_second for r in self.concurrency if r.jobs == 1), np.nan)
             frame = pd.DataFrame({

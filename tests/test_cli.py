@@ -112,3 +112,14 @@ def test_methods_list_names_every_method_with_its_sizes():
     assert (table["finetune_M"] == 31.04).all()
     assert table.loc["supervised", "pretrain_M"] == 0.0 and table.loc["spark", "pretrain_M"] == 34.18
     assert table.loc["moco", "transfers"] == "encoder"
+
+
+def test_speed_metrics_alone_writes_a_report_without_training_rows(tmp_path):
+    from benchmark.speed_report import load_speed_json
+
+    result = _run("speed", "--metrics", "--no-training", "--json", tmp_path / "speed.json")
+    assert result.exit_code == 0, result.output
+    report = load_speed_json(tmp_path / "speed.json")
+    assert report.rows == () and [m.metric for m in report.metrics] == ["dice", "iou", "cldice", "hd", "add", "all"]
+    assert all(m.agree for m in report.metrics) and "speed-up" in result.output
+    _assert_one_line_error(_run("speed", "--no-training"), "--no-training", "--metrics")

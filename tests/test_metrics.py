@@ -270,7 +270,7 @@ def test_vessel_like_pair_is_reproducible_and_partly_overlapping() -> None:
     assert 0.3 < dice(pred, gt) < 0.95
 
 
-def test_speed_comparison_times_hd_add_and_all_metrics() -> None:
+def test_speed_comparison_times_every_metric_and_all_together() -> None:
     timings = compare_metric_speed(size=48, repeats=1)
-    assert [timing.metric for timing in timings] == ["hd", "add", "all"]
+    assert [timing.metric for timing in timings] == ["dice", "iou", "cldice", "hd", "add", "all"]
     assert all(math.isfinite(t.fast_ms) and math.isfinite(t.reference_ms) for t in timings)
