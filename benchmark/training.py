@@ -106,14 +106,21 @@ class TensorSet:
         )
 
 
-def _batches(n: int, batch: int, samples: int, generator: torch.Generator) -> Iterator[Tensor]:
-    """Index batches covering `samples` draws from concatenated permutations of range(n)."""
+def _batches(n: int, batch: int, samples: int, generator: torch.Generator, device: torch.device) -> Iterator[Tensor]:
+    """Index batches, on `device`, covering `samples` draws from concatenated permutations of range(n)."""
     draws = []
     while sum(len(d) for d in draws) < samples:
         draws.append(torch.randperm(n, generator=generator))
-    order = torch.cat(draws)[:samples]
+    order = to_device(torch.cat(draws)[:samples], device)
     for start in range(0, samples, batch):
         yield order[start : start + batch]
+
+
+def to_device(index: Tensor, device: torch.device) -> Tensor:
+    """An epoch's shuffled indices, drawn on the CPU (the same order on every device), copied once.
+    Non-blocking: a blocking copy from pageable memory waits for all queued GPU work, which would
+    stop the host from running ahead of the device."""
+    return index.to(device, non_blocking=True)
 
 
 def _seconds_since(start: float, device: torch.device) -> float:
@@ -173,11 +180,11 @@ def pretrain(
     pending: list[Tensor] = []
     step = 0
     for epoch in range(recipe.epochs):
-        order = torch.randperm(n, generator=generator)
+        order = to_device(torch.randperm(n, generator=generator), device)
         for start, size in batches:
             started = time.perf_counter()
             set_lr(optimizer, recipe.lr * lr_factor(step, total, warmup, recipe.schedule))
-            index = order[start : start + size].to(device)
+            index = order[start : start + size]
             x = images[index].contiguous(memory_format=options.memory_format())
             with options.autocast():
                 if aux:
@@ -255,9 +262,9 @@ def finetune(
     for epoch in range(recipe.epochs):
         unet.train()
         losses = []
-        for index in _batches(len(train), recipe.batch_size, samples, index_generator):
+        for index in _batches(len(train), recipe.batch_size, samples, index_generator, device):
             started = time.perf_counter()
-            batch = train.subset(index.to(device))
+            batch = train.subset(index)
             x, y = augment_batch(batch.images, batch.masks, recipe.augment, augment_generator)
             x = x.contiguous(memory_format=options.memory_format())
             with options.autocast():

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from benchmark.data.augment import gaussian_blur
 from benchmark.errors import BenchmarkError
 
 
@@ -152,26 +153,6 @@ def random_resized_crop(
     )
 
 
-def gaussian_blur(images: Tensor, sigma: Tensor) -> Tensor:
-    """Separable Gaussian blur with a per-image σ in pixels (B); σ = 0 leaves that image unchanged.
-
-    The kernel is truncated at 3σ of the largest σ in the batch and renormalised; borders reflect.
-    """
-    b, c, h, w = images.shape
-    radius = max(1, math.ceil(3.0 * float(sigma.max())))
-    offsets = torch.arange(-radius, radius + 1, device=images.device, dtype=torch.float32)
-    s = sigma.float().clamp_min(1e-6)[:, None]
-    kernel = torch.exp(-0.5 * (offsets[None] / s) ** 2)
-    kernel = kernel / kernel.sum(dim=1, keepdim=True)
-    # One group per (image, channel): every image gets its own kernel in a single conv call.
-    kernel = kernel.repeat_interleave(c, dim=0).to(images.dtype)
-    x = images.reshape(1, b * c, h, w)
-    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), kernel[:, None, None, :], groups=b * c)
-    x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode="reflect"), kernel[:, None, :, None], groups=b * c)
-    blurred = x.reshape(b, c, h, w)
-    return torch.where((sigma > 0).view(b, 1, 1, 1), blurred, images)
-
-
 def augment_view(images: Tensor, aug: ViewAugment) -> Tensor:
     """One random view of each image, same size as the input: crop+flip, jitter, blur, noise."""
     b, _, h, w = images.shape
@@ -185,7 +166,7 @@ def augment_view(images: Tensor, aug: ViewAugment) -> Tensor:
 
     px_scale = min(h, w) / 224.0
     sigma = _uniform(b, aug.blur_sigma, device) * px_scale * _chance(b, aug.blur_p, device).float()
-    x = gaussian_blur(x, sigma)
+    x = gaussian_blur(x, sigma, aug.blur_sigma[1] * px_scale)
 
     std = _uniform(b, aug.noise_std, device) * _chance(b, aug.noise_p, device).float()
     return x + std.view(b, 1, 1, 1) * torch.randn_like(x)

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark.data.augment import AugmentConfig, augment_batch
+from benchmark.data.augment import AugmentConfig, augment_batch, gaussian_blur
 from benchmark.errors import BenchmarkError
 
 OFF = AugmentConfig.none()
@@ -164,3 +164,23 @@ def test_bad_settings_name_the_option():
         AugmentConfig(crop_scale=(0.0, 1.0))
     with pytest.raises(BenchmarkError, match="augment.hflip_p"):
         AugmentConfig(hflip_p=1.5)
+
+
+def test_blur_of_an_impulse_has_variance_sigma_squared():
+    impulse = torch.zeros(1, 1, 41, 41)
+    impulse[0, 0, 20, 20] = 1.0
+    sigma = 2.0
+    blurred = gaussian_blur(impulse, torch.tensor([sigma]), max_sigma=sigma)[0, 0]
+    offsets = torch.arange(-20, 21, dtype=torch.float32)
+    assert blurred.sum().item() == pytest.approx(1.0, abs=1e-5)
+    variance_x = (blurred.sum(dim=0) * offsets**2).sum().item()
+    assert variance_x == pytest.approx(sigma**2, rel=0.03)  # truncation at 3σ removes ~1 %
+
+
+def test_blur_leaves_unselected_images_and_constant_images_unchanged():
+    torch.manual_seed(0)
+    images = torch.randn(2, 1, 12, 12)
+    images[1] = 0.7
+    out = gaussian_blur(images, torch.tensor([0.0, 1.5]), max_sigma=1.5)
+    assert torch.equal(out[0], images[0])
+    assert torch.allclose(out[1], images[1], atol=1e-6)

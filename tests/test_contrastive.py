@@ -11,7 +11,6 @@ from methods._contrastive import (
     KeyQueue,
     ViewAugment,
     augment_view,
-    gaussian_blur,
     global_pool,
     info_nce,
     projection_mlp,
@@ -119,26 +118,6 @@ def test_quarter_area_crop_sees_a_quarter_of_the_range():
     images = torch.arange(16.0).view(1, 1, 1, 16).expand(1, 1, 16, 16).contiguous()
     crop = random_resized_crop(images, (16, 16), scale=(0.25, 0.25), ratio=(1.0, 1.0), flip_p=0.0)
     assert (crop.amax() - crop.amin()).item() == pytest.approx(8 * 15 / 16, abs=0.05)
-
-
-def test_blur_of_an_impulse_has_variance_sigma_squared():
-    impulse = torch.zeros(1, 1, 41, 41)
-    impulse[0, 0, 20, 20] = 1.0
-    sigma = 2.0
-    blurred = gaussian_blur(impulse, torch.tensor([sigma]))[0, 0]
-    offsets = torch.arange(-20, 21, dtype=torch.float32)
-    assert blurred.sum().item() == pytest.approx(1.0, abs=1e-5)
-    variance_x = (blurred.sum(dim=0) * offsets**2).sum().item()
-    assert variance_x == pytest.approx(sigma**2, rel=0.03)  # truncation at 3σ removes ~1 %
-
-
-def test_blur_leaves_unselected_images_and_constant_images_unchanged():
-    torch.manual_seed(0)
-    images = torch.randn(2, 1, 12, 12)
-    images[1] = 0.7
-    out = gaussian_blur(images, torch.tensor([0.0, 1.5]))
-    assert torch.equal(out[0], images[0])
-    assert torch.allclose(out[1], images[1], atol=1e-6)
 
 
 def test_augmented_views_differ_per_draw_and_repeat_per_seed():

@@ -70,22 +70,23 @@ def _chosen(n: int, p: float, generator: torch.Generator, device: torch.device) 
     return torch.rand(n, generator=generator, device=device) < p
 
 
-def _gaussian_blur(images: Tensor, sigma: Tensor, max_sigma: float) -> Tensor:
-    """Separable Gaussian blur with a per-sample sigma (B), via grouped convolutions.
+def gaussian_blur(images: Tensor, sigma: Tensor, max_sigma: float) -> Tensor:
+    """Separable Gaussian blur with a per-image σ in pixels (B), one grouped convolution per axis;
+    σ = 0 leaves that image unchanged; borders reflect.
 
-    The kernel radius comes from the configured largest sigma, not the drawn ones, so no value
-    is read back from the device.
+    The kernel spans 3 × `max_sigma`, the largest σ the caller can draw, rather than the drawn
+    ones, so no value is read back from the device; each kernel is renormalised.
     """
     b, c, h, w = images.shape
     radius = max(1, min(math.ceil(3 * max_sigma), (min(h, w) - 1)))
-    x = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
-    kernel = torch.exp(-0.5 * (x[None] / sigma[:, None].clamp_min(1e-3)) ** 2)
-    kernel = kernel / kernel.sum(1, keepdim=True)
+    x = torch.arange(-radius, radius + 1, device=images.device, dtype=torch.float32)
+    kernel = torch.exp(-0.5 * (x[None] / sigma.float()[:, None].clamp_min(1e-3)) ** 2)
+    kernel = (kernel / kernel.sum(1, keepdim=True)).to(images.dtype)
     flat = images.reshape(1, b * c, h, w)
     weight = kernel.repeat_interleave(c, 0)
     flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode="reflect"), weight[:, None, None, :], groups=b * c)
     flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode="reflect"), weight[:, None, :, None], groups=b * c)
-    return flat.reshape(b, c, h, w)
+    return torch.where((sigma > 0).view(b, 1, 1, 1), flat.reshape(b, c, h, w), images)
 
 
 def _crop_grid(scale: Tensor, generator: torch.Generator, size: tuple[int, int]) -> Tensor:
@@ -177,7 +178,7 @@ def augment_batch(
     blur = _chosen(b, cfg.blur_p, generator, device)
     if cfg.blur_p > 0:
         sigma = _uniform(b, cfg.blur_sigma, generator, device)
-        x = torch.where(blur[:, None, None, None], _gaussian_blur(x, sigma, cfg.blur_sigma[1]), x)
+        x = torch.where(blur[:, None, None, None], gaussian_blur(x, sigma, cfg.blur_sigma[1]), x)
     jitter = _chosen(b, cfg.intensity_p, generator, device)[:, None, None, None]
     shift = _uniform(b, cfg.brightness, generator, device)[:, None, None, None]
     gain = _uniform(b, cfg.contrast, generator, device)[:, None, None, None]
