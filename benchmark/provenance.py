@@ -1,4 +1,4 @@
-"""Where a result came from: code version, package versions, device."""
+"""Where a result came from: code and package versions (the device: benchmark.hardware)."""
 
 from __future__ import annotations
 
@@ -30,8 +30,3 @@ def git_commit() -> str:
 def versions() -> str:
     return f"angiobench {benchmark.__version__}; torch {torch.__version__}; numpy {np.__version__}; python {platform.python_version()}"
 
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"

@@ -2,8 +2,9 @@
 
 For the fine-tuning step and each method's pre-training step: images/s of
 (a) the harness's own code, `benchmark.training.finetune` / `pretrain` themselves (data resident on
-    the device, augmentation batched on the device, bf16 autocast + channels_last + fused Adam(W)
-    on CUDA, the losses read back once, at the end of the timed call), and
+    the device, augmentation batched on the device, bf16 autocast + channels_last where the device
+    computes bf16 natively, fused Adam(W) on CUDA, the losses read back once, at the end of the
+    timed call), and
 (b) the plain loop of `benchmark.speed_reference` (fp32, DataLoader, CPU augmentation, `.item()`),
 one after the other in this process, each after its own warm-up, the device synchronised around
 every timed block. FLOPs per image are counted (benchmark.cost), which turns images/s into TFLOP/s
@@ -16,11 +17,9 @@ import copy
 import gc
 import multiprocessing as mp
 import os
-import platform
 import queue
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Callable, Literal, Sequence
 
 import numpy as np
@@ -31,6 +30,7 @@ from benchmark.cost import training_flops_per_image
 from benchmark.data.preprocess import zscore
 from benchmark.data.synthetic import synthetic_dataset
 from benchmark.errors import BenchmarkError
+from benchmark.hardware import device_name
 from benchmark.metrics import METRIC_KEYS, segmentation_metrics
 from benchmark.metrics_reference import compare_metric_speed, reference_segmentation_metrics, vessel_like_pair
 from benchmark.nets import UNet, UNetConfig
@@ -76,15 +76,6 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise BenchmarkError("--device cuda: no CUDA device is available here")
     return torch.device("cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu")
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    cpuinfo = Path("/proc/cpuinfo")
-    models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-              if line.startswith("model name")] if cpuinfo.exists() else []
-    return f"{models[0] if models else platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
 def matmul_tflops(device: torch.device, dtype: torch.dtype, n: int, per_block: int, blocks: int) -> float:
@@ -210,7 +201,7 @@ def measure_speed(
     Every row starts both loops from the same initial weights (torch seed 0) and the same images;
     methods use their `profile` settings. Each path is timed `repeats` times, in turn with the
     other, and its median kept. The share of peak is taken against the matmul peak of the
-    precision the harness computes in here (bf16 on CUDA, fp32 on a CPU).
+    precision the harness computes in here (bf16 on CUDA and on CPUs with native bf16, else fp32).
     """
     names = method_names(methods)
     check_sizes(size, batch, base, steps, warmup)

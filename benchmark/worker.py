@@ -25,7 +25,8 @@ from benchmark.config import RunConfig, load_config
 from benchmark.evaluation import metric_rows
 from benchmark.data.splits import Splits
 from benchmark.nets import UNet, count_parameters
-from benchmark.provenance import device_name, git_commit, versions
+from benchmark.hardware import device_name
+from benchmark.provenance import git_commit, versions
 from benchmark.store import RunStore, atomic_write_bytes, atomic_write_parquet
 from benchmark.training import DeviceOptions, Progress, TensorSet, cross_validate, finetune, predict, pretrain
 from methods import registry
@@ -142,14 +143,15 @@ def run_job(run_dir: Path | str, key: str, options: DeviceOptions, progress: Pro
     try:
         config = load_config(store.config_path)
         data, splits = rundata.load(store.prepared_path), Splits.load(store.splits_path)
-        log(f"{job['kind']} {job['method']} ratio {job['ratio']} seed {job['seed']} on {device}")
+        log(f"{job['kind']} {job['method']} ratio {job['ratio']} seed {job['seed']} on {device}, {options.precision}")
         if job["kind"] == "pretrain":
             outcome = _run_pretrain(job, config, data, splits, store, options, log, progress)
         else:
             outcome = _run_finetune(job, config, data, splits, store, options, log, progress,
                                     release, metric_processes)
         wall = time.time() - started
-        provenance = {"git_commit": git_commit(), "versions": versions(), "device": device, "wall_time_s": wall}
+        provenance = {"git_commit": git_commit(), "versions": versions(), "device": device,
+                      "precision": options.precision, "wall_time_s": wall}
         rows = outcome.pop("rows", None)
         if rows is not None:
             frame = pd.DataFrame(rows).assign(
