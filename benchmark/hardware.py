@@ -15,24 +15,31 @@ import torch
 NATIVE_BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 
 
-@cache
-def _cpuinfo() -> tuple[str, frozenset[str]]:
-    """(model name, feature flags) of the first CPU in /proc/cpuinfo; empty where there is none."""
-    path = Path("/proc/cpuinfo")
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return "", frozenset()
-    fields = {}
-    for line in lines:
+def parse_cpuinfo(text: str) -> tuple[str, frozenset[str]]:
+    """(model name, feature flags) of the first processor listed in a /proc/cpuinfo text."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
         key, _, value = line.partition(":")
         fields.setdefault(key.strip(), value.strip())
     return fields.get("model name", ""), frozenset(fields.get("flags", "").split())
 
 
+@cache
+def _cpuinfo() -> tuple[str, frozenset[str]]:
+    """This machine's parse_cpuinfo; empty where there is no /proc/cpuinfo (macOS, Windows)."""
+    try:
+        return parse_cpuinfo(Path("/proc/cpuinfo").read_text())
+    except OSError:
+        return "", frozenset()
+
+
+def has_native_bf16(flags: frozenset[str]) -> bool:
+    return bool(NATIVE_BF16_FLAGS & flags)
+
+
 def native_cpu_bf16() -> bool:
     """Whether this CPU has bf16 matrix units (NATIVE_BF16_FLAGS)."""
-    return bool(NATIVE_BF16_FLAGS & _cpuinfo()[1])
+    return has_native_bf16(_cpuinfo()[1])
 
 
 def device_name(device: torch.device) -> str:

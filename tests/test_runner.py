@@ -14,6 +14,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.queue import ExecutorConfig
 from benchmark.settings import resolve_run_config
 from benchmark.store import METRIC_COLUMNS, RunStore, load_jobs, load_results
+from benchmark.training import DeviceOptions
 from conftest import write_tiny_config
 
 INLINE = ExecutorConfig(kind="inline")
@@ -36,7 +37,8 @@ def test_tiny_grid_gives_one_row_per_job_and_test_image_and_a_rerun_does_nothing
     assert len(rows) == len(finetunes) * 10  # 20 % of 50 images are the test set
     assert rows[METRIC_COLUMNS].notna().all().all()
     assert set(rows["method"]) == {"supervised", "mae"}
-    assert {"git_commit", "versions", "device", "wall_time_s"} <= set(rows.columns)
+    assert {"git_commit", "versions", "device", "precision", "wall_time_s"} <= set(rows.columns)
+    assert set(rows["precision"]) == {DeviceOptions(device="cpu").precision}
     again = runner.run_benchmark(config, tmp_path / "run", INLINE)
     assert again.summary.done == [] and len(again.summary.already_done) == 6
     pd.testing.assert_frame_equal(_sorted(load_results(tmp_path / "run")), _sorted(rows))
