@@ -13,6 +13,11 @@ def patch_grid(height: int, width: int, patch: int) -> tuple[int, int]:
     return height // patch, width // patch
 
 
+def masked_patch_count(n: int, ratio: float) -> int:
+    """How many of an image's n patches a mask of `ratio` covers: the same for every image."""
+    return int(round(ratio * n))
+
+
 def random_patch_mask(
     batch: int, height: int, width: int, patch: int, ratio: float, device: torch.device | str = "cpu"
 ) -> Tensor:
@@ -22,7 +27,7 @@ def random_patch_mask(
     """
     gh, gw = patch_grid(height, width, patch)
     n = gh * gw
-    n_masked = int(round(ratio * n))
+    n_masked = masked_patch_count(n, ratio)
     order = torch.rand(batch, n, device=device).argsort(dim=1)
     mask = torch.zeros(batch, n, dtype=torch.bool, device=device)
     mask.scatter_(1, order[:, :n_masked], True)
@@ -92,7 +97,7 @@ def weighted_patch_mask(weights: Tensor, ratio: float, guided_share: float) -> T
     """
     b, gh, gw = weights.shape
     n = gh * gw
-    n_masked = int(round(ratio * n))
+    n_masked = masked_patch_count(n, ratio)
     n_guided = int(round(guided_share * n_masked))
     if n_guided == 0:
         return random_patch_mask(b, gh, gw, 1, ratio, weights.device)

@@ -19,7 +19,8 @@ from torch import Tensor, nn
 
 from benchmark.errors import BenchmarkError
 from benchmark.nets import Encoder, UNet
-from methods._patches import masked_mse, normalise_patches, patch_mean_std, random_patch_mask, upsample_mask
+from methods._patches import (masked_mse, masked_patch_count, normalise_patches, patch_mean_std, random_patch_mask,
+                              upsample_mask)
 from methods.base import TINY_RECIPE, PretrainRecipe, Profile, SSLMethod
 
 #: SparK's learning-rate rule: lr = base_lr × batch / 256 (SparK pretrain/utils/arg_util.py).
@@ -45,11 +46,14 @@ class SparKConfig:
 class VisibleMask:
     """The visible patches of one batch at any resolution a layer works at, cached per size.
 
-    Built once per batch; masks at coarser scales are the patch grid upsampled to that scale.
+    Built once per batch; masks at coarser scales are the patch grid upsampled to that scale. When
+    every image has the same number of visible patches (`visible_per_image`, as SparK's masks
+    have), the visible positions are computed without a host sync.
     """
 
-    def __init__(self, masked_grid: Tensor) -> None:
+    def __init__(self, masked_grid: Tensor, visible_per_image: int | None = None) -> None:
         self.grid = ~masked_grid
+        self.visible_per_image = visible_per_image
         self._masks: dict[tuple[int, int], Tensor] = {}
         self._indices: dict[tuple[int, int], tuple[Tensor, ...]] = {}
 
@@ -60,10 +64,28 @@ class VisibleMask:
         return self._masks[(height, width)]
 
     def index(self, height: int, width: int) -> tuple[Tensor, ...]:
-        """(batch, row, column) of the visible positions: one host sync per scale, not per layer."""
+        """(batch, row, column) of the visible positions, computed once per scale. Without a known
+        count per image, by `nonzero`, whose output size makes the host wait for the device."""
         if (height, width) not in self._indices:
-            self._indices[(height, width)] = self.at(height, width)[:, 0].nonzero(as_tuple=True)
+            _, rows, cols = self.grid.shape
+            if self.visible_per_image is not None and height % rows == 0 and width % cols == 0:
+                self._indices[(height, width)] = self._positions(height // rows, width // cols)
+            else:
+                self._indices[(height, width)] = self.at(height, width)[:, 0].nonzero(as_tuple=True)
         return self._indices[(height, width)]
+
+    def _positions(self, cell_height: int, cell_width: int) -> tuple[Tensor, ...]:
+        """Every pixel of each image's visible cells, each cell `cell_height`×`cell_width` pixels:
+        the visible cells are the first `visible_per_image` of a stable sort, in the grid's order."""
+        b, _, cols = self.grid.shape
+        device = self.grid.device
+        k = self.visible_per_image
+        cells = self.grid.reshape(b, -1).to(torch.uint8).argsort(dim=1, descending=True, stable=True)[:, :k]
+        shape = (b, k, cell_height, cell_width)
+        rows = (cells // cols)[:, :, None, None] * cell_height + torch.arange(cell_height, device=device)[:, None]
+        columns = (cells % cols)[:, :, None, None] * cell_width + torch.arange(cell_width, device=device)
+        batch = torch.arange(b, device=device)[:, None, None, None]
+        return tuple(t.expand(shape).reshape(-1) for t in (batch, rows, columns))
 
 
 def sparse_batch_norm(bn: nn.BatchNorm2d, x: Tensor, visible: VisibleMask) -> Tensor:
@@ -187,7 +209,8 @@ class SparK(SSLMethod):
 
     def reconstruct(self, images: Tensor, masked_grid: Tensor) -> Tensor:
         """Per-patch-normalised reconstruction, B×1×H×W."""
-        visible = VisibleMask(masked_grid)
+        cells = masked_grid[0].numel()
+        visible = VisibleMask(masked_grid, cells - masked_patch_count(cells, self.cfg.mask_ratio))
         features = sparse_encode(self.unet.encoder, images, visible)
         return self.recon_head(self.unet.decoder(self.densify(features, visible)))
 

@@ -74,6 +74,21 @@ def test_encoder_batch_norms_take_statistics_from_visible_positions():
     assert torch.allclose(bn.running_var, responses.var(dim=0), atol=1e-5)
 
 
+def test_visible_positions_from_a_known_count_are_those_of_nonzero_at_every_scale():
+    _, grid = masked_batch(3)  # 64² px, 16-px patches: 4×4 cells, 10 masked, 6 visible per image
+    by_count, by_nonzero = VisibleMask(grid, visible_per_image=6), VisibleMask(grid)
+    for size in (4, 8, 16, 32, 64):
+        fast, plain = by_count.index(size, size), by_nonzero.index(size, size)
+        assert len(fast[0]) == 3 * 6 * (size // 4) ** 2
+        assert sorted(zip(*(t.tolist() for t in fast))) == sorted(zip(*(t.tolist() for t in plain)))
+    torch.manual_seed(2)
+    x = torch.randn(3, 5, 16, 16)
+    bns = [nn.BatchNorm2d(5), nn.BatchNorm2d(5)]
+    out_fast, out_plain = sparse_batch_norm(bns[0], x, by_count), sparse_batch_norm(bns[1], x, by_nonzero)
+    assert torch.allclose(out_fast, out_plain, atol=1e-6)
+    assert torch.allclose(bns[0].running_var, bns[1].running_var, atol=1e-6)
+
+
 def test_sparse_batch_norm_in_eval_mode_uses_the_running_statistics():
     bn = nn.BatchNorm2d(1).eval()
     bn.running_mean.fill_(2.0)
