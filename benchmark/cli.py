@@ -86,6 +86,7 @@ def run(
     slurm_cluster: str = typer.Option("slurm", "--slurm-cluster", help="slurm, or 'local' to try it locally."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run failed jobs again."),
     force: bool = typer.Option(False, "--force", help="Delete the run folder and start again."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile each job's training step (pays on long GPU jobs)."),
 ) -> None:
     """Run the benchmark grid (every method × ratio × seed); finished jobs are skipped on a re-run."""
     from benchmark import runner
@@ -104,7 +105,7 @@ def run(
         exec_config = ExecutorConfig(
             kind=executor, devices=gpu_list, jobs_per_device=jobs_per_device, cpu_workers=cpu_workers,
             slurm_partition=slurm_partition, slurm_gpus_per_job=slurm_gpus_per_job,
-            slurm_time_min=slurm_time, slurm_cluster=slurm_cluster,
+            slurm_time_min=slurm_time, slurm_cluster=slurm_cluster, compile=compile,
         )
         run_dir = out or runner.default_run_dir(run_config)
         check_executor(exec_config)

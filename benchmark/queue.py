@@ -42,6 +42,7 @@ class ExecutorConfig:
     slurm_time_min: int = 240
     slurm_cluster: str = "slurm"  # "local" runs through submitit's local executor (tests)
     poll_seconds: float = 0.2
+    compile: bool = False  # torch.compile each job's training step: pays on long GPU jobs
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ class LocalHandle:
     """A worker subprocess; a thread forwards its progress lines to the queue's event stream."""
 
     def __init__(self, job: Job, slot: Slot, store: RunStore, threads: int, events: stdqueue.Queue,
-                 metric_processes: int = 1) -> None:
+                 metric_processes: int = 1, compile: bool = False) -> None:
         self.job = job
         env = dict(os.environ)
         device = "cpu"
@@ -132,6 +133,8 @@ class LocalHandle:
             command += ["--threads", str(threads)]
         if metric_processes > 1:
             command += ["--metric-processes", str(metric_processes)]
+        if compile:
+            command.append("--compile")
         self.process = subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
@@ -171,7 +174,7 @@ class LocalHandle:
 class InlineHandle:
     """Runs the job to completion in this process when created (notebooks, tests, `finetune`)."""
 
-    def __init__(self, job: Job, slot: Slot, store: RunStore, events: stdqueue.Queue) -> None:
+    def __init__(self, job: Job, slot: Slot, store: RunStore, events: stdqueue.Queue, compile: bool = False) -> None:
         from benchmark.training import DeviceOptions
         from benchmark.worker import run_job
 
@@ -182,7 +185,7 @@ class InlineHandle:
             events.put(Event("progress", job, done, total, message))
 
         try:
-            run_job(store.root, job.key, DeviceOptions(device=slot.device), report)
+            run_job(store.root, job.key, DeviceOptions(device=slot.device, compile=compile), report)
             self.code = 0
         except KeyboardInterrupt:
             raise
@@ -197,20 +200,20 @@ class InlineHandle:
         """Nothing runs after the constructor returns."""
 
 
-def _slurm_entry(run_dir: str, key: str) -> None:
+def _slurm_entry(run_dir: str, key: str, compile: bool = False) -> None:
     """What a SLURM task runs: the job, on the GPU SLURM gave it (or the CPU)."""
     from benchmark.training import DeviceOptions
     from benchmark.worker import run_job
 
-    run_job(run_dir, key, DeviceOptions(device="cuda" if torch.cuda.is_available() else "cpu"))
+    run_job(run_dir, key, DeviceOptions(device="cuda" if torch.cuda.is_available() else "cpu", compile=compile))
 
 
 class SlurmHandle:
     """A benchmark job submitted as one SLURM job through submitit."""
 
-    def __init__(self, job: Job, executor: object, store: RunStore) -> None:
+    def __init__(self, job: Job, executor: object, store: RunStore, compile: bool = False) -> None:
         self.job = job
-        self.submitted = executor.submit(_slurm_entry, str(store.root), job.key)
+        self.submitted = executor.submit(_slurm_entry, str(store.root), job.key, compile)
 
     def poll(self) -> int | None:
         if not self.submitted.done():
@@ -322,11 +325,11 @@ def run_queue(
                 emit(Event("start", job, message=slot.label if slot else "slurm"))
                 handle: Handle
                 if executor is not None:
-                    handle = SlurmHandle(job, executor, store)
+                    handle = SlurmHandle(job, executor, store, config.compile)
                 elif config.kind == "inline":
-                    handle = InlineHandle(job, slot, store, events)
+                    handle = InlineHandle(job, slot, store, events, config.compile)
                 else:
-                    handle = LocalHandle(job, slot, store, threads, events, metric_processes)
+                    handle = LocalHandle(job, slot, store, threads, events, metric_processes, config.compile)
                 running[job.key] = (handle, slot)
             if not running:
                 break

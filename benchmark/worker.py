@@ -151,7 +151,7 @@ def run_job(run_dir: Path | str, key: str, options: DeviceOptions, progress: Pro
                                     release, metric_processes)
         wall = time.time() - started
         provenance = {"git_commit": git_commit(), "versions": versions(), "device": device,
-                      "precision": options.precision, "wall_time_s": wall}
+                      "precision": options.precision, "compiled": options.compile, "wall_time_s": wall}
         rows = outcome.pop("rows", None)
         if rows is not None:
             frame = pd.DataFrame(rows).assign(
@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--metric-processes", type=int, default=1)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the training step")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -192,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"release": True}), flush=True)
 
     try:
-        run_job(args.run_dir, args.key, DeviceOptions(device=args.device), report, release, args.metric_processes)
+        run_job(args.run_dir, args.key, DeviceOptions(device=args.device, compile=args.compile), report, release,
+                args.metric_processes)
     except BaseException:
         return 1
     return 0

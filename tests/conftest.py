@@ -38,3 +38,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def compiled(monkeypatch) -> list:
+    """torch.compile with Dynamo's eager backend: the harness's compile wiring without minutes of
+    code generation; the list collects what was compiled."""
+    calls = []
+
+    def eager_compile(fn, **kwargs):
+        calls.append(fn)
+        return torch._dynamo.optimize("eager")(fn)
+
+    monkeypatch.setattr(torch, "compile", eager_compile)
+    return calls

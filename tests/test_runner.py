@@ -44,6 +44,14 @@ def test_tiny_grid_gives_one_row_per_job_and_test_image_and_a_rerun_does_nothing
     pd.testing.assert_frame_equal(_sorted(load_results(tmp_path / "run")), _sorted(rows))
 
 
+def test_compile_switch_reaches_every_job_and_is_recorded_in_its_rows(tiny_config, tmp_path, compiled):
+    config = _config(tiny_config, ratios="70:10")  # mae pre-training, then supervised and mae fine-tuning
+    runner.run_benchmark(config, tmp_path / "run", ExecutorConfig(kind="inline", compile=True))
+    rows = load_results(tmp_path / "run")
+    assert len(compiled) == 3 and rows["compiled"].all()
+    assert set(rows["method"]) == {"supervised", "mae"}
+
+
 def test_a_diverging_job_is_recorded_and_its_dependants_skipped_while_others_finish(tmp_path):
     path = write_tiny_config(tmp_path, methods=["supervised", "mae"], ratios=["70:10"],
                              pretrain={"mae": {"epochs": 1, "batch_size": 8, "lr": 1e30}})

@@ -93,20 +93,6 @@ def test_plain_loop_computes_the_harness_mae_losses_without_augmentation(pool):
     assert plain[2] != plain[0]
 
 
-@pytest.fixture
-def compiled(monkeypatch) -> list:
-    """torch.compile with Dynamo's eager backend: the harness's compile wiring without minutes of
-    code generation; the list collects what was compiled."""
-    calls = []
-
-    def eager_compile(fn, **kwargs):
-        calls.append(fn)
-        return torch._dynamo.optimize("eager")(fn)
-
-    monkeypatch.setattr(torch, "compile", eager_compile)
-    return calls
-
-
 def test_compile_option_runs_the_compiled_pretraining_step_and_logs_its_first_step_time(pool, compiled):
     images = _float_images(pool[0])
     plain = _mae_curve(images, DeviceOptions(log_every=1), epochs=2)
