@@ -8,8 +8,8 @@ which for a fair prediction is a pixel or two away. numba compiles each kernel o
 (`cache=True` keeps the machine code beside this file), so a worker process loads it in
 milliseconds.
 
-The distances are exact, not approximate: tests/test_metrics.py checks them against a KD-tree and
-against the Euclidean distance transform.
+The distances are exact, not approximate: tests/test_metric_kernels.py checks them against a
+KD-tree, tests/test_metrics.py against the Euclidean distance transform.
 """
 
 from __future__ import annotations

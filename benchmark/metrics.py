@@ -185,6 +185,7 @@ def _modified_hausdorff(framed_pred: Mask, framed_gt: Mask) -> float:
 
 
 def _as_image(points: NDArray[np.int64], shape: tuple[int, ...]) -> Mask:
+    """The points as a bool image: what the ring search looks its targets up in."""
     image = np.zeros(shape, dtype=bool)
     image[points[:, 0], points[:, 1]] = True
     return image
