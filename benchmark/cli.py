@@ -258,7 +258,6 @@ def speed(
                 raise BenchmarkError("--no-training times the metrics alone: give it with --metrics and without --jobs")
             with console.status("timing metrics"):
                 report = metric_speed_report()
-            metrics = False
         else:
             with console.status("timing training steps (harness, then the plain loop, in turn)"):
                 report = measure_speed(methods, size=size, batch=batch, base=base, steps=steps, device=device,
@@ -266,7 +265,7 @@ def speed(
         if counts:
             with console.status("timing concurrent fine-tuning jobs"):
                 report = dataclasses.replace(report, concurrency=measure_concurrency([int(k) for k in counts], device=device))
-        if metrics:
+        if metrics and training:  # --no-training has timed them already
             with console.status("timing metrics"):
                 report = dataclasses.replace(report, metrics=measure_metric_speed())
         for title, frame in report.tables():
