@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from benchmark.errors import BenchmarkError
+from benchmark.text import split_csv
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Benchmark self-supervised pre-training for coronary-artery segmentation.")
@@ -46,10 +47,6 @@ def _bar_callback(progress: Progress, description: str):
         progress.update(task, completed=done, total=total, info=message)
 
     return update
-
-
-def _split_csv(text: Optional[str]) -> Optional[list[str]]:
-    return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
 def _print_frame(frame, title: str) -> None:
@@ -89,8 +86,8 @@ def run(
     compile: bool = typer.Option(False, "--compile", help="torch.compile each job's training step (pays on long GPU jobs)."),
 ) -> None:
     """Run the benchmark grid (every method × ratio × seed); finished jobs are skipped on a re-run."""
-    from benchmark import runner
-    from benchmark.queue import ExecutorConfig, check_executor
+    from benchmark.run import runner
+    from benchmark.run.queue import ExecutorConfig, check_executor
     from benchmark.settings import resolve_run_config
 
     with user_errors():
@@ -99,8 +96,8 @@ def run(
             console.print(note)
         if executor not in ("local", "inline", "slurm"):
             raise BenchmarkError(f"--executor {executor!r} is not one of local, inline, slurm")
-        gpu_list = tuple(int(d) for d in _split_csv(devices) or [] if d.isdigit())
-        if devices and len(gpu_list) != len(_split_csv(devices) or []):
+        gpu_list = tuple(int(d) for d in split_csv(devices) or [] if d.isdigit())
+        if devices and len(gpu_list) != len(split_csv(devices) or []):
             raise BenchmarkError(f"--devices {devices!r}: give GPU indices such as 0,1")
         exec_config = ExecutorConfig(
             kind=executor, devices=gpu_list, jobs_per_device=jobs_per_device, cpu_workers=cpu_workers,
@@ -159,9 +156,9 @@ def finetune(
     force: bool = typer.Option(False, "--force", help="Delete the folder and start again."),
 ) -> None:
     """Fine-tune the supervised baseline (no pre-training) and evaluate it on the test split."""
-    from benchmark import runner
+    from benchmark.run import runner
     from benchmark.settings import resolve_run_config
-    from benchmark.store import METRIC_COLUMNS
+    from benchmark.run.store import METRIC_COLUMNS
 
     with user_errors():
         if not 0 < ft_ratio <= 100:
@@ -193,10 +190,10 @@ def plan(
     jobs: bool = typer.Option(False, "--jobs", help="List every job, not only the totals."),
 ) -> None:
     """The jobs a run would do, which are already done, and their estimated cost. Runs nothing."""
-    from benchmark import runner
-    from benchmark.cost import estimate_cost, measure_tflops
+    from benchmark.run import runner
+    from benchmark.speed.cost import estimate_cost, measure_tflops
     from benchmark.settings import resolve_run_config
-    from benchmark.speed_report import estimate_cost_from_speed, load_speed_json
+    from benchmark.speed.report import estimate_cost_from_speed, load_speed_json
 
     with user_errors():
         if speed is not None and tflops is not None:
@@ -247,10 +244,10 @@ def speed(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report to this JSON file."),
 ) -> None:
     """Images/s of the harness's training steps against a plain fp32 DataLoader loop, on this machine."""
-    from benchmark.speed import measure_concurrency, measure_metric_speed, measure_speed, metric_speed_report
+    from benchmark.speed.measure import measure_concurrency, measure_metric_speed, measure_speed, metric_speed_report
 
     with user_errors():
-        counts = _split_csv(jobs) or []
+        counts = split_csv(jobs) or []
         if not all(k.isdigit() and int(k) > 0 for k in counts):
             raise BenchmarkError(f"--jobs {jobs!r}: give job counts such as 1,2,4")
         if not training:
@@ -287,7 +284,7 @@ def report(
     from reports import build_report, summary_lines
 
     with user_errors():
-        result = build_report(run_dir, out, ratio, method, tuple(_split_csv(format) or ["png"]))
+        result = build_report(run_dir, out, ratio, method, tuple(split_csv(format) or ["png"]))
         for line in summary_lines(result):
             console.print(line, highlight=False)
 
@@ -295,7 +292,7 @@ def report(
 @app.command()
 def status(run_dir: Path = typer.Argument(..., help="A run folder.")) -> None:
     """Done / running / failed / pending per job, and the error of each failed one."""
-    from benchmark.store import load_jobs
+    from benchmark.run.store import load_jobs
 
     with user_errors():
         jobs = load_jobs(run_dir)
@@ -342,7 +339,7 @@ def data_inspect(
 @methods_app.command("list")
 def methods_list() -> None:
     """Each method: description, parameters during pre-training and at fine-tuning, what transfers."""
-    from benchmark.method_info import describe_methods
+    from benchmark.train.method_info import describe_methods
 
     _print_frame(describe_methods(), "methods (parameters at base width 64)")
 
@@ -350,7 +347,7 @@ def methods_list() -> None:
 @methods_app.command("check")
 def methods_check(name: str = typer.Argument(..., help="A registered method name.")) -> None:
     """Run the method contract on tiny data and report each check."""
-    from benchmark.contract import run_contract
+    from benchmark.train.contract import run_contract
     from methods import registry
 
     with user_errors():

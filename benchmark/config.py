@@ -15,15 +15,14 @@ from typing import Any, Literal
 
 import tomli_w
 
-from benchmark.data.augment import AugmentConfig
 from benchmark.data.preprocess import PreprocessConfig
 from benchmark.data.splits import STUDY_RATIOS, Ratio
 from benchmark.dataclass_io import to_plain, update
 from benchmark.errors import BenchmarkError
+from benchmark.files import atomic_write_text
 from benchmark.nets import UNetConfig
-from benchmark.training import FinetuneRecipe
+from benchmark.recipes import FinetuneRecipe, PretrainRecipe
 from methods import registry
-from methods.base import PretrainRecipe
 
 ProfileName = Literal["tiny", "paper"]
 
@@ -64,9 +63,7 @@ class RunConfig:
         return tomli_w.dumps(to_plain(self))
 
     def write(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_toml())
-        tmp.replace(path)
+        atomic_write_text(path, self.to_toml())
 
 
 def profile_defaults(profile: ProfileName) -> RunConfig:

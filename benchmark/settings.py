@@ -8,10 +8,7 @@ import torch
 
 from benchmark.config import RunConfig, build_config, read_toml, resolve_profile
 from benchmark.errors import BenchmarkError
-
-
-def _csv(text: str | None) -> list[str] | None:
-    return [t.strip() for t in text.split(",") if t.strip()] if text is not None else None
+from benchmark.text import split_csv
 
 
 def resolve_run_config(
@@ -40,13 +37,13 @@ def resolve_run_config(
         table.setdefault("data", {})
         table["data"] = {**table["data"], "source": data if data == "synthetic" else str(Path(data).resolve())}
     if methods is not None:
-        table["methods"] = _csv(methods)
+        table["methods"] = split_csv(methods)
         if not table["methods"]:
             raise BenchmarkError("--methods is empty")
     if ratios is not None:
-        table["ratios"] = _csv(ratios)
+        table["ratios"] = split_csv(ratios)
     if seeds is not None:
-        values = _csv(seeds)
+        values = split_csv(seeds)
         if not values:
             raise BenchmarkError("--seeds is empty: give at least one seed, e.g. 0,1,2")
         try:

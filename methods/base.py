@@ -9,35 +9,16 @@ from __future__ import annotations
 
 import copy
 from abc import abstractmethod
-from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
 
 from benchmark.nets import UNet
+from benchmark.recipes import TINY_PRETRAIN_RECIPE, PretrainRecipe
 
 Transfer = Literal["none", "encoder", "encoder+decoder"]
 Profile = Literal["tiny", "paper"]
-
-
-@dataclass(frozen=True)
-class PretrainRecipe:
-    """How the harness pre-trains a method: optimiser, schedule, batch and length."""
-
-    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
-    lr: float = 1.5e-4
-    weight_decay: float = 0.05
-    betas: tuple[float, float] = (0.9, 0.95)
-    momentum: float = 0.9
-    batch_size: int = 256
-    epochs: int = 300
-    warmup_epochs: int = 40
-    schedule: Literal["cosine", "constant"] = "cosine"
-
-
-#: Short recipe for the tiny profile: enough steps for a loss to fall on a 2-core CPU.
-TINY_RECIPE = PretrainRecipe(lr=1e-3, batch_size=16, epochs=6, warmup_epochs=1)
 
 
 class Method(nn.Module):
@@ -60,8 +41,13 @@ class Method(nn.Module):
 
     @classmethod
     def default_recipe(cls, profile: Profile) -> PretrainRecipe:
-        """The reference pre-training recipe; methods override with their paper's values."""
-        return PretrainRecipe() if profile == "paper" else TINY_RECIPE
+        """The pre-training recipe of a profile: the shared tiny one, or the method's paper recipe."""
+        return TINY_PRETRAIN_RECIPE if profile == "tiny" else cls.paper_recipe()
+
+    @classmethod
+    def paper_recipe(cls) -> PretrainRecipe:
+        """The method's published recipe; methods override this one, never the tiny one."""
+        return PretrainRecipe()
 
     def pretrained_unet(self) -> UNet:
         """A UNet whose transferred parts carry this method's weights; the rest is freshly initialised.
@@ -81,11 +67,11 @@ class SSLMethod(Method):
 
     @abstractmethod
     def training_step(
-        self, images: Tensor, step: int, total_steps: int, aux: dict[str, Tensor] | None = None
+        self, images: Tensor, step: int, total_steps: int, aux: dict[str, Tensor]
     ) -> dict[str, Tensor]:
         """Build views/masks/corruptions of `images` (B×1×H×W, z-scored) and return {"loss": ..., **logs}.
 
-        `aux` holds this batch's rows of what `prepare` computed, or None (then compute on the fly).
+        `aux` holds this batch's rows of what `prepare` computed ({} when it computes nothing).
         """
 
     @torch.no_grad()

@@ -39,7 +39,8 @@ from benchmark.errors import BenchmarkError
 from benchmark.nets import Decoder, UNet
 from methods._contrastive import global_pool, info_nce, projection_mlp, random_resized_crop
 from methods._patches import masked_mse, random_patch_mask, upsample_mask
-from methods.base import TINY_RECIPE, PretrainRecipe, Profile, SSLMethod, momentum_copy
+from benchmark.recipes import PretrainRecipe
+from methods.base import Profile, SSLMethod, momentum_copy
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,7 @@ class CMUNet(SSLMethod):
         return CMUNetConfig(proj_hidden=128, proj_dim=64) if profile == "tiny" else CMUNetConfig()
 
     @classmethod
-    def default_recipe(cls, profile: Profile) -> PretrainRecipe:
-        if profile == "tiny":
-            return TINY_RECIPE
+    def paper_recipe(cls) -> PretrainRecipe:
         # Paper §IV-C: AdamW (0.9, 0.95), wd 0.05, batch 256, 300 epochs, 40 linear warm-up then cosine.
         # lr: "adjusted based on the batch size, update interval and GPU configuration"; the code sets
         # lr = 1.5e-4 × batch 256 × update_interval 1 × gpu_num 16 / 256 = 2.4e-3 (gpu_num is a constant).
@@ -175,7 +174,7 @@ class CMUNet(SSLMethod):
         loss_c = info_nce(z_adp, self.target(view_b), self.cfg.temperature)
         return loss_r, loss_c
 
-    def training_step(self, images: Tensor, step: int, total_steps: int) -> dict[str, Tensor]:
+    def training_step(self, images: Tensor, step: int, total_steps: int, aux: dict[str, Tensor]) -> dict[str, Tensor]:
         loss_r, loss_c = self.losses(images)
         return {
             "loss": loss_r + self.cfg.lambda_c * loss_c,

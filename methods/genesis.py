@@ -27,7 +27,8 @@ from methods._genesis_transforms import (
     random_flip,
     unit_range,
 )
-from methods.base import TINY_RECIPE, PretrainRecipe, Profile, SSLMethod
+from benchmark.recipes import PretrainRecipe
+from methods.base import Profile, SSLMethod
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class ModelsGenesis(SSLMethod):
         return GenesisConfig()  # the corruptions are cheap: the tiny profile keeps them all
 
     @classmethod
-    def default_recipe(cls, profile: Profile) -> PretrainRecipe:
+    def paper_recipe(cls) -> PretrainRecipe:
         """The study's Models Genesis run, not the original paper's.
 
         Models Genesis' own config: SGD lr 1, momentum 0.9, batch 6, StepLR halving every 40
@@ -88,8 +89,6 @@ class ModelsGenesis(SSLMethod):
         64, at most 256 epochs. The harness has no step schedule: cosine without warm-up stands in
         for the halving every 40 epochs.
         """
-        if profile == "tiny":
-            return TINY_RECIPE
         return PretrainRecipe(
             optimizer="sgd", lr=1e-2, momentum=0.9, weight_decay=0.0,
             batch_size=64, epochs=256, warmup_epochs=0, schedule="cosine",
@@ -104,7 +103,7 @@ class ModelsGenesis(SSLMethod):
     def restore(self, corrupted: Tensor) -> Tensor:
         return self.restore_head(self.unet.features(corrupted))
 
-    def training_step(self, images: Tensor, step: int, total_steps: int) -> dict[str, Tensor]:
+    def training_step(self, images: Tensor, step: int, total_steps: int, aux: dict[str, Tensor]) -> dict[str, Tensor]:
         corrupted, target = self.make_pair(images)
         loss = F.mse_loss(self.restore(corrupted).float(), target)
         return {"loss": loss, "input_mse": F.mse_loss(corrupted, target)}

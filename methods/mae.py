@@ -18,15 +18,13 @@ from torch import Tensor, nn
 from benchmark.errors import BenchmarkError
 from benchmark.nets import UNet
 from methods._patches import masked_mse, random_patch_mask, upsample_mask
-from methods.base import TINY_RECIPE, PretrainRecipe, Profile, SSLMethod
+from benchmark.recipes import STUDY_BATCH, STUDY_EPOCHS, STUDY_WARMUP_EPOCHS, PretrainRecipe, scaled_lr
+from methods.base import Profile, SSLMethod
 
 LossOn = Literal["masked", "all"]
 
 #: MAE's learning-rate rule: lr = base_lr × batch / 256 (He et al. 2022, pre-training settings).
 MAE_BASE_LR = 1.5e-4
-#: The CM-UNet study's pre-training batch and length (paper §IV-C, "Experimental settings": batch 256,
-#: 300 epochs, 40 warm-up epochs then cosine). MAE itself ran 800–1600 epochs; we stay within 300.
-STUDY_BATCH, STUDY_EPOCHS, STUDY_WARMUP_EPOCHS = 256, 300, 40
 
 
 @dataclass(frozen=True)
@@ -72,12 +70,10 @@ class MAE(SSLMethod):
         return MAEConfig()  # the mechanism is cheap: tiny keeps the paper's masking
 
     @classmethod
-    def default_recipe(cls, profile: Profile) -> PretrainRecipe:
-        if profile == "tiny":
-            return TINY_RECIPE
+    def paper_recipe(cls) -> PretrainRecipe:
         return PretrainRecipe(
             optimizer="adamw",
-            lr=MAE_BASE_LR * STUDY_BATCH / 256,
+            lr=scaled_lr(MAE_BASE_LR, STUDY_BATCH),
             weight_decay=0.05,  # MAE and the study
             betas=(0.9, 0.95),  # MAE and the study
             batch_size=STUDY_BATCH,
@@ -96,7 +92,7 @@ class MAE(SSLMethod):
     def reconstruct(self, masked: Tensor) -> Tensor:
         return self.recon_head(self.unet.features(masked))
 
-    def training_step(self, images: Tensor, step: int, total_steps: int) -> dict[str, Tensor]:
+    def training_step(self, images: Tensor, step: int, total_steps: int, aux: dict[str, Tensor]) -> dict[str, Tensor]:
         masked, pixels = self.mask(images)
         loss = reconstruction_loss(self.reconstruct(masked), images, pixels, self.cfg.loss_on)
         return {"loss": loss}

@@ -33,7 +33,8 @@ from torch import Tensor, nn
 from benchmark.errors import BenchmarkError
 from benchmark.nets import UNet
 from methods._contrastive import KeyQueue, ViewAugment, augment_view, global_pool, info_nce, projection_mlp
-from methods.base import TINY_RECIPE, PretrainRecipe, Profile, SSLMethod, momentum_copy
+from benchmark.recipes import PretrainRecipe
+from methods.base import Profile, SSLMethod, momentum_copy
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,7 @@ class MoCo(SSLMethod):
         return MoCoConfig()
 
     @classmethod
-    def default_recipe(cls, profile: Profile) -> PretrainRecipe:
-        if profile == "tiny":
-            return TINY_RECIPE
+    def paper_recipe(cls) -> PretrainRecipe:
         # MoCo v2: SGD, lr 0.03 × batch/256, momentum 0.9, wd 1e-4, 200 epochs, cosine, no warm-up.
         # 200 is within the study's 300 pre-training epochs (DESIGN.md), so no cap applies.
         batch = 256
@@ -117,7 +116,7 @@ class MoCo(SSLMethod):
     def views(self, images: Tensor) -> tuple[Tensor, Tensor]:
         return augment_view(images, self.cfg.augment), augment_view(images, self.cfg.augment)
 
-    def training_step(self, images: Tensor, step: int, total_steps: int) -> dict[str, Tensor]:
+    def training_step(self, images: Tensor, step: int, total_steps: int, aux: dict[str, Tensor]) -> dict[str, Tensor]:
         view_q, view_k = self.views(images)
         q = self.query(view_q)
         k = self.key(view_k)

@@ -21,13 +21,11 @@ from benchmark.errors import BenchmarkError
 from benchmark.nets import Encoder, UNet
 from methods._patches import (masked_mse, masked_patch_count, normalise_patches, patch_mean_std, random_patch_mask,
                               upsample_mask)
-from methods.base import TINY_RECIPE, PretrainRecipe, Profile, SSLMethod
+from benchmark.recipes import STUDY_BATCH, STUDY_EPOCHS, STUDY_WARMUP_EPOCHS, PretrainRecipe, scaled_lr
+from methods.base import Profile, SSLMethod
 
 #: SparK's learning-rate rule: lr = base_lr × batch / 256 (SparK pretrain/utils/arg_util.py).
 SPARK_BASE_LR = 2e-4
-#: The CM-UNet study's pre-training batch and length (paper §IV-C, "Experimental settings").
-#: SparK itself ran 1600 epochs on ImageNet; we stay within the study's 300.
-STUDY_BATCH, STUDY_EPOCHS, STUDY_WARMUP_EPOCHS = 256, 300, 40
 
 
 @dataclass(frozen=True)
@@ -177,14 +175,12 @@ class SparK(SSLMethod):
         return SparKConfig()  # the mechanism is cheap: tiny keeps the paper's masking
 
     @classmethod
-    def default_recipe(cls, profile: Profile) -> PretrainRecipe:
-        if profile == "tiny":
-            return TINY_RECIPE
+    def paper_recipe(cls) -> PretrainRecipe:
         # SparK used LAMB (betas 0.9/0.95) with weight decay annealed 0.04 → 0.2; the harness offers
         # AdamW/Adam/SGD and one constant weight decay, so: AdamW, same lr rule and betas, wd 0.04.
         return PretrainRecipe(
             optimizer="adamw",
-            lr=SPARK_BASE_LR * STUDY_BATCH / 256,
+            lr=scaled_lr(SPARK_BASE_LR, STUDY_BATCH),
             weight_decay=0.04,
             betas=(0.9, 0.95),
             batch_size=STUDY_BATCH,
@@ -214,7 +210,7 @@ class SparK(SSLMethod):
         features = sparse_encode(self.unet.encoder, images, visible)
         return self.recon_head(self.unet.decoder(self.densify(features, visible)))
 
-    def training_step(self, images: Tensor, step: int, total_steps: int) -> dict[str, Tensor]:
+    def training_step(self, images: Tensor, step: int, total_steps: int, aux: dict[str, Tensor]) -> dict[str, Tensor]:
         grid = self.draw_mask(images)
         prediction = self.reconstruct(images, grid)
         return {"loss": spark_loss(prediction, images, grid, self.cfg.patch, self.cfg.eps)}

@@ -53,7 +53,8 @@ from methods._vessel_prior import (
     ridge_response,
     vessel_maps,
 )
-from methods.base import PretrainRecipe, Profile, SSLMethod
+from benchmark.recipes import PretrainRecipe
+from methods.base import Profile, SSLMethod
 from methods.mae import MAE, reconstruction_loss
 
 
@@ -134,8 +135,8 @@ class VasoMIM(SSLMethod):
         return VasoMIMConfig()  # the filter and the masking are cheap: tiny keeps the paper's mechanism
 
     @classmethod
-    def default_recipe(cls, profile: Profile) -> PretrainRecipe:
-        return MAE.default_recipe(profile)  # a MAE variant: same optimiser, batch and length
+    def paper_recipe(cls) -> PretrainRecipe:
+        return MAE.paper_recipe()  # a MAE variant: same optimiser, batch and length
 
     def mask(self, images: Tensor, share: float, maps: VesselMaps) -> Tensor:
         """B×1×H×W pixel mask, True = masked; a `share` of the masked patches drawn ∝ vessel mass."""
@@ -156,7 +157,7 @@ class VasoMIM(SSLMethod):
             "prior": torch.cat([m.prior for m in parts]),
         }
 
-    def _maps(self, images: Tensor, aux: dict[str, Tensor] | None) -> VesselMaps:
+    def _maps(self, images: Tensor, aux: dict[str, Tensor]) -> VesselMaps:
         if not aux:
             return vessel_maps(images, self.cfg.prior)
         _, _, h, w = images.shape
@@ -165,7 +166,7 @@ class VasoMIM(SSLMethod):
         return VesselMaps(self.cfg.prior.sigmas(side), aux["response"], aux["threshold"], inside, aux["prior"])
 
     def _masked_reconstruction(
-        self, images: Tensor, share: float, aux: dict[str, Tensor] | None = None
+        self, images: Tensor, share: float, aux: dict[str, Tensor]
     ) -> tuple[Tensor, Tensor, Tensor, VesselMaps]:
         """(masked input, pixel mask, float32 reconstruction, vessel maps of the input)."""
         maps = self._maps(images, aux)
@@ -174,7 +175,7 @@ class VasoMIM(SSLMethod):
         return masked, pixels, self.reconstruct(masked).float(), maps
 
     def training_step(
-        self, images: Tensor, step: int, total_steps: int, aux: dict[str, Tensor] | None = None
+        self, images: Tensor, step: int, total_steps: int, aux: dict[str, Tensor]
     ) -> dict[str, Tensor]:
         share = guided_share(step, total_steps, self.cfg.max_guided_share)
         _, pixels, prediction, maps = self._masked_reconstruction(images, share, aux)
@@ -190,5 +191,5 @@ class VasoMIM(SSLMethod):
     @torch.no_grad()
     def preview(self, images: Tensor) -> dict[str, Tensor]:
         """Masks as at the end of pre-training (the full guided share)."""
-        masked, pixels, prediction, _ = self._masked_reconstruction(images, self.cfg.max_guided_share)
+        masked, pixels, prediction, _ = self._masked_reconstruction(images, self.cfg.max_guided_share, {})
         return {"input": masked, "output": torch.where(pixels, prediction, images.float())}

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from benchmark.data.splits import Ratio
 from benchmark.errors import BenchmarkError
-from benchmark.store import atomic_write_bytes
+from benchmark.files import atomic_write_bytes
 from reports.labels import BASELINE, DICE, method_label, order_methods, order_ratios
 from reports.run import RunContents, read_run
 from reports import figures, galleries, status, tables

@@ -11,7 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.patches import Patch
 
-from benchmark.store import RunStore
+from benchmark.run.store import RunStore
 from reports.labels import method_label, order_methods
 from reports.run import read_previews
 from reports.style import new_figure, styled

@@ -16,7 +16,7 @@ import pandas as pd
 
 from benchmark.data.splits import Ratio, Splits
 from benchmark.errors import BenchmarkError
-from benchmark.store import RunStore, load_jobs, load_loss_curves, load_results
+from benchmark.run.store import RunStore, load_jobs, load_loss_curves, load_results
 from reports.labels import order_ratios
 
 

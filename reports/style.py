@@ -20,7 +20,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from benchmark.errors import BenchmarkError
-from benchmark.store import atomic_write_bytes
+from benchmark.files import atomic_write_bytes
 from reports.labels import BASELINE, METHOD_ORDER
 
 DPI = 200

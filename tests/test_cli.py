@@ -104,7 +104,7 @@ def test_methods_check_reports_each_contract_check():
 
 
 def test_methods_list_names_every_method_with_its_sizes():
-    from benchmark.method_info import describe_methods
+    from benchmark.train.method_info import describe_methods
     from methods import registry
 
     table = describe_methods(base=64).set_index("method")
@@ -115,7 +115,7 @@ def test_methods_list_names_every_method_with_its_sizes():
 
 
 def test_speed_metrics_alone_writes_a_report_without_training_rows(tmp_path):
-    from benchmark.speed_report import load_speed_json
+    from benchmark.speed.report import load_speed_json
 
     result = _run("speed", "--metrics", "--no-training", "--json", tmp_path / "speed.json")
     assert result.exit_code == 0, result.output

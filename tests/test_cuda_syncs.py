@@ -12,8 +12,10 @@ import pytest
 import torch
 
 from benchmark.nets import UNet, UNetConfig
-from benchmark.speed import image_pool, zscored
-from benchmark.training import DeviceOptions, FinetuneRecipe, TensorSet, finetune, pretrain
+from benchmark.speed.measure import image_pool, zscored
+from benchmark.recipes import FinetuneRecipe
+from benchmark.train.device import DeviceOptions
+from benchmark.train.loops import TensorSet, finetune, pretrain
 from methods import registry
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -1,7 +1,7 @@
 """CPU detection and the precision defaults that follow from it."""
 
-from benchmark.hardware import has_native_bf16, native_cpu_bf16, parse_cpuinfo
-from benchmark.training import DeviceOptions
+from benchmark.train.hardware import has_native_bf16, native_cpu_bf16, parse_cpuinfo
+from benchmark.train.device import DeviceOptions
 
 CPUINFO = """processor\t: 0
 vendor_id\t: GenuineIntel

@@ -9,7 +9,7 @@ import torch
 
 from benchmark.errors import BenchmarkError
 from benchmark.nets import UNet, UNetConfig, count_parameters
-from benchmark.optim import make_optimizer
+from benchmark.train.optim import make_optimizer
 from methods.cmunet import CMUNet, CMUNetConfig, shifted_views
 
 
@@ -90,7 +90,7 @@ def test_adapter_is_one_module_with_the_same_weights_across_forward_passes():
 
 def test_loss_is_reconstruction_plus_weighted_contrast():
     method = build(lambda_c=0.3)
-    out = method.training_step(batch(), 0, 1)
+    out = method.training_step(batch(), 0, 1, {})
     assert {"loss", "loss_recon", "loss_contrast"} <= set(out)
     expected = out["loss_recon"].item() + 0.3 * out["loss_contrast"].item()
     assert out["loss"].item() == pytest.approx(expected, rel=1e-6)
@@ -132,7 +132,7 @@ def test_z_bp_reaches_no_momentum_weight_only_the_adapter():
 
 def test_only_online_weights_and_the_adapter_learn():
     method = build()
-    method.training_step(batch(), 0, 1)["loss"].backward()
+    method.training_step(batch(), 0, 1, {})["loss"].backward()
     assert method.adapter.weight.grad is not None and method.adapter.weight.grad.abs().sum() > 0
     for module in (method.feature_decoder, method.projector, method.predictor, method.recon_head):
         assert all(p.grad is not None for p in module.parameters())
@@ -143,7 +143,7 @@ def test_only_online_weights_and_the_adapter_learn():
 def test_momentum_branch_moves_by_ema_of_encoder_and_projector():
     method = build()
     optimizer = make_optimizer(method.parameters(), CMUNet.default_recipe("tiny"))
-    method.training_step(batch(), 0, 1)["loss"].backward()
+    method.training_step(batch(), 0, 1, {})["loss"].backward()
     optimizer.step()
     targets = list(method.momentum_encoder.parameters()) + list(method.momentum_projector.parameters())
     online = list(method.unet.encoder.parameters()) + list(method.projector.parameters())

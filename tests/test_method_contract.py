@@ -2,7 +2,7 @@
 
 import pytest
 
-from benchmark.contract import run_contract
+from benchmark.train.contract import run_contract
 from methods import registry
 
 

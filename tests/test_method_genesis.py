@@ -158,7 +158,7 @@ def test_loss_is_the_mse_between_restoration_and_the_uncorrupted_original(bias, 
     certain = replace(CFG, flip_p=1.0, shuffle_p=1.0, nonlinear_p=1.0, paint_p=1.0)
     # Target pixels are 0 and 1, half each (flips keep that); a constant restoration c gives
     # ((c − 0)² + (c − 1)²) / 2, whatever the corruption did to the input.
-    out = genesis(certain, bias).training_step(two_level_images(), 0, 1)
+    out = genesis(certain, bias).training_step(two_level_images(), 0, 1, {})
     assert out["loss"].item() == pytest.approx(expected, abs=1e-6)
     assert out["input_mse"].item() > 0.05  # the input was corrupted
 
@@ -167,7 +167,7 @@ def test_restoring_the_corrupted_input_is_what_the_loss_measures():
     method = ModelsGenesis(UNet(UNetConfig(base=4)))
     images = torch.randn(2, 1, 64, 64)
     torch.manual_seed(7)
-    loss = method.training_step(images, 0, 1)["loss"]
+    loss = method.training_step(images, 0, 1, {})["loss"]
     torch.manual_seed(7)
     corrupted, target = method.make_pair(images)
     manual = ((method.restore(corrupted) - target) ** 2).mean()

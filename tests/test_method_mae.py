@@ -74,7 +74,7 @@ def test_training_step_reconstructs_with_its_own_one_channel_head():
     method = make_mae(loss_on="all")
     images = torch.randn(2, 1, 64, 64)
     assert method.reconstruct(images).shape == (2, 1, 64, 64)
-    method.training_step(images, 0, 1)["loss"].backward()
+    method.training_step(images, 0, 1, {})["loss"].backward()
     assert method.recon_head.weight.grad.abs().sum() > 0
     assert method.unet.head.weight.grad is None  # the 2-class segmentation head plays no part
 

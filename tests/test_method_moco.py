@@ -8,7 +8,7 @@ import torch
 
 from benchmark.errors import BenchmarkError
 from benchmark.nets import UNet, UNetConfig
-from benchmark.optim import make_optimizer
+from benchmark.train.optim import make_optimizer
 from methods.moco import MoCo, MoCoConfig
 
 
@@ -45,12 +45,12 @@ def test_training_step_enqueues_this_steps_unit_keys_after_scoring():
     method = build(queue_size=10)
     before = method.queue.keys.clone()
     images = batch(6)
-    method.training_step(images, 0, 1)
+    method.training_step(images, 0, 1, {})
     assert method.queue.ptr.item() == 6
     assert not torch.allclose(method.queue.keys[:6], before[:6])
     assert torch.equal(method.queue.keys[6:], before[6:])
     assert torch.allclose(method.queue.keys[:6].norm(dim=1), torch.ones(6), atol=1e-6)
-    method.training_step(images, 1, 2)  # 6 more keys into 10 rows: rows 6–9, then 0–1
+    method.training_step(images, 1, 2, {})  # 6 more keys into 10 rows: rows 6–9, then 0–1
     assert method.queue.ptr.item() == 2
 
 
@@ -61,7 +61,7 @@ def test_enqueued_keys_are_the_key_encoders_embeddings_of_the_second_view():
     view_q, view_k = method.views(images)
     expected = torch.nn.functional.normalize(method.key(view_k), dim=1)
     torch.manual_seed(5)
-    method.training_step(images, 0, 1)
+    method.training_step(images, 0, 1, {})
     assert torch.allclose(method.queue.keys[:4], expected, atol=1e-5)
 
 
@@ -74,7 +74,7 @@ def test_key_shuffle_restores_the_batch_order():
 
 def test_queue_and_pointer_are_checkpointed_buffers():
     method = build()
-    method.training_step(batch(6), 0, 1)
+    method.training_step(batch(6), 0, 1, {})
     state = method.state_dict()
     restored = build()
     restored.load_state_dict(state)
@@ -85,7 +85,7 @@ def test_queue_and_pointer_are_checkpointed_buffers():
 def test_key_branch_gets_no_gradient_and_moves_by_ema_only():
     method = build()
     optimizer = make_optimizer(method.parameters(), MoCo.default_recipe("tiny"))
-    method.training_step(batch(6), 0, 1)["loss"].backward()
+    method.training_step(batch(6), 0, 1, {})["loss"].backward()
     key_params = list(method.key_encoder.parameters()) + list(method.key_head.parameters())
     assert all(p.grad is None and not p.requires_grad for p in key_params)
     before = [p.clone() for p in key_params]

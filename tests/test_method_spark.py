@@ -101,7 +101,7 @@ def test_sparse_batch_norm_in_eval_mode_uses_the_running_statistics():
 def test_mask_tokens_are_learned():
     method = make_spark()
     images, _ = masked_batch()
-    method.training_step(images, 0, 1)["loss"].backward()
+    method.training_step(images, 0, 1, {})["loss"].backward()
     assert len(method.mask_tokens) == 5
     for token in method.mask_tokens:
         assert token.grad is not None and token.grad.abs().sum() > 0
@@ -146,7 +146,7 @@ def test_per_patch_normalisation_treats_patches_independently():
 def test_transferred_encoder_is_a_plain_unet_encoder_with_sparse_statistics():
     method = make_spark()
     images, _ = masked_batch()
-    method.training_step(images, 0, 1)
+    method.training_step(images, 0, 1, {})
     stem_bn = method.unet.encoder.stem[1]
     assert isinstance(stem_bn, nn.BatchNorm2d) and stem_bn.num_batches_tracked.item() == 1
     transferred = method.pretrained_unet()

@@ -220,7 +220,7 @@ def test_consistency_gradient_reaches_the_reconstruction(angiograms):
 
 def test_loss_is_masked_mse_plus_weighted_consistency():
     images = torch.randn(2, 1, 64, 64)
-    out = make_vasomim(consistency_weight=0.3).training_step(images, 5, 10)
+    out = make_vasomim(consistency_weight=0.3).training_step(images, 5, 10, {})
     expected = out["reconstruction"].item() + 0.3 * out["consistency"].item()
     assert out["loss"].item() == pytest.approx(expected, rel=1e-6)
     assert out["consistency"].item() > 0  # an untrained reconstruction loses the vessels' curvature
@@ -230,7 +230,7 @@ def test_training_step_reconstructs_with_its_own_one_channel_head():
     method = make_vasomim()
     images = torch.randn(2, 1, 64, 64)
     assert method.reconstruct(images).shape == (2, 1, 64, 64)
-    method.training_step(images, 3, 10)["loss"].backward()
+    method.training_step(images, 3, 10, {})["loss"].backward()
     assert method.recon_head.weight.grad.abs().sum() > 0
     assert method.unet.head.weight.grad is None  # the 2-class segmentation head plays no part
 
@@ -260,7 +260,7 @@ def test_bad_options_are_user_errors_naming_the_option():
 
 
 def test_prior_prepared_once_gives_the_same_loss_as_filtering_every_step():
-    from benchmark.contract import fixed_batch
+    from benchmark.train.contract import fixed_batch
 
     images = fixed_batch(size=64, batch=6)
     torch.manual_seed(0)
@@ -269,7 +269,7 @@ def test_prior_prepared_once_gives_the_same_loss_as_filtering_every_step():
     assert aux["prior"].shape == (6, 1, 64, 64)
     index = torch.tensor([4, 1, 2])
     torch.manual_seed(3)
-    on_the_fly = method.training_step(images[index], 10, 20)
+    on_the_fly = method.training_step(images[index], 10, 20, {})
     torch.manual_seed(3)
     cached = method.training_step(images[index], 10, 20, {k: v[index] for k, v in aux.items()})
     for key in ("loss", "reconstruction", "consistency"):

@@ -10,8 +10,8 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 from skimage.morphology import skeletonize
 
-from benchmark.metric_kernels import boundary_points, nearest_distances, ring_offsets
-from benchmark.metrics import mean_diameter, modified_hausdorff
+from benchmark.evaluate.kernels import boundary_points, nearest_distances, ring_offsets
+from benchmark.evaluate.metrics import mean_diameter, modified_hausdorff
 
 
 def test_ring_offsets_visit_the_centre_then_each_ring_nearest_first() -> None:

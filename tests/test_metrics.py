@@ -9,7 +9,7 @@ import pytest
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
-from benchmark.metrics import (
+from benchmark.evaluate.metrics import (
     METRIC_KEYS,
     cldice,
     diameter_difference,
@@ -19,7 +19,7 @@ from benchmark.metrics import (
     modified_hausdorff,
     segmentation_metrics,
 )
-from benchmark.metrics_reference import (
+from benchmark.evaluate.reference import (
     compare_metric_speed,
     reference_mean_diameter,
     reference_segmentation_metrics,

@@ -16,7 +16,8 @@ from PIL import Image
 
 from benchmark.data.splits import Ratio, make_splits
 from benchmark.errors import BenchmarkError
-from benchmark.store import RunStore, atomic_write_bytes, atomic_write_json, atomic_write_parquet
+from benchmark.files import atomic_write_bytes, atomic_write_json, atomic_write_parquet
+from benchmark.run.store import RunStore
 from reports import build_report, summary_lines
 from reports.galleries import BACKGROUND_LEVEL, FN_COLOUR, FP_COLOUR, TP_COLOUR, error_overlay
 from reports.style import DPI

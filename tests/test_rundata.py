@@ -4,7 +4,7 @@ import shutil
 
 import numpy as np
 
-from benchmark import rundata
+from benchmark.run import rundata
 from benchmark.data.synthetic import write_synthetic
 from benchmark.settings import resolve_run_config
 from conftest import write_tiny_config

@@ -1,6 +1,5 @@
 """The grid end to end: rows, resume, failures, SIGKILL, SLURM through submitit's local executor."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -9,12 +8,12 @@ import time
 import pandas as pd
 import pytest
 
-from benchmark import runner
+from benchmark.run import runner
 from benchmark.errors import BenchmarkError
-from benchmark.queue import ExecutorConfig
+from benchmark.run.queue import ExecutorConfig
 from benchmark.settings import resolve_run_config
-from benchmark.store import METRIC_COLUMNS, RunStore, load_jobs, load_results
-from benchmark.training import DeviceOptions
+from benchmark.run.store import METRIC_COLUMNS, RunStore, load_jobs, load_results
+from benchmark.train.device import DeviceOptions
 from conftest import write_tiny_config
 
 INLINE = ExecutorConfig(kind="inline")

@@ -11,26 +11,27 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark import runner
-from benchmark.cost import job_image_steps, training_flops_per_image
+from benchmark.run import runner
+from benchmark.speed.cost import job_image_steps, training_flops_per_image
 from benchmark.data.augment import AugmentConfig
 from benchmark.errors import BenchmarkError
-from benchmark.hardware import native_cpu_bf16
-from benchmark.metrics import segmentation_metrics
-from benchmark.metrics_reference import reference_segmentation_metrics, vessel_like_pair
+from benchmark.train.hardware import native_cpu_bf16
+from benchmark.evaluate.metrics import segmentation_metrics
+from benchmark.evaluate.reference import reference_segmentation_metrics, vessel_like_pair
 from benchmark.nets import UNet, UNetConfig
 from benchmark.settings import resolve_run_config
-from benchmark.speed import (
+from benchmark.speed.measure import (
     Window, aggregate_images_per_second, check_sizes, image_pool, measure_concurrency, measure_metric_speed, measure_speed,
     median_rates, method_names, metrics_agree, resolve_device, zscored,
 )
-from benchmark.speed_reference import plain_finetune_loop, plain_pretrain_loop
-from benchmark.speed_report import (
+from benchmark.speed.reference_loop import plain_finetune_loop, plain_pretrain_loop
+from benchmark.speed.report import (
     ConcurrencyRow, MetricSpeed, SpeedReport, SpeedRow, estimate_cost_from_speed, images_per_second_for,
     load_speed_json,
 )
-from benchmark.training import DeviceOptions, FinetuneRecipe, TensorSet, finetune, pretrain
-from methods.base import PretrainRecipe
+from benchmark.recipes import FinetuneRecipe, PretrainRecipe
+from benchmark.train.device import DeviceOptions
+from benchmark.train.loops import TensorSet, finetune, pretrain
 from methods.mae import MAE
 
 CPU = torch.device("cpu")

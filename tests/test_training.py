@@ -9,9 +9,12 @@ import torch
 from benchmark.data.augment import AugmentConfig
 from benchmark.data.preprocess import PreprocessConfig, preprocess_pair
 from benchmark.data.synthetic import synthetic_dataset
-from benchmark.losses import batch_dice, dice_ce_loss, soft_dice_loss
+from benchmark.train.losses import batch_dice, dice_ce_loss, soft_dice_loss
 from benchmark.nets import UNet, UNetConfig, count_parameters
-from benchmark.training import DeviceOptions, FinetuneRecipe, TensorSet, cross_validate, evaluate, finetune
+from benchmark.evaluate.rows import evaluate
+from benchmark.recipes import FinetuneRecipe
+from benchmark.train.device import DeviceOptions
+from benchmark.train.loops import TensorSet, cross_validate, finetune
 
 
 def test_unet_at_base_64_has_the_studys_31_04_million_parameters():
@@ -113,7 +116,7 @@ def test_bf16_autocast_loss_curve_matches_fp32_within_tolerance():
 
 
 def test_pretraining_epochs_keep_a_last_batch_of_at_least_half_a_batch():
-    from benchmark.training import pretrain_batches
+    from benchmark.train.loops import pretrain_batches
 
     assert pretrain_batches(10, 4) == [(0, 4), (4, 4), (8, 2)]  # 2 of 4 is half a batch: kept
     assert pretrain_batches(11, 4) == [(0, 4), (4, 4), (8, 3)]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.errors import BenchmarkError
+from benchmark.files import atomic_write_text
 
 STUDY_RATIOS = ("50:30", "60:20", "70:10", "75:5", "79:1")
 
@@ -76,10 +77,7 @@ class Splits:
         return self.ratios[label]
 
     def save(self, path: Path) -> None:
-        payload = asdict(self)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(payload, indent=1))
-        tmp.replace(path)
+        atomic_write_text(path, json.dumps(asdict(self), indent=1))
 
     @classmethod
     def load(cls, path: Path) -> "Splits":

@@ -5,7 +5,7 @@ The boundary here is the sub-pixel contour (skimage.measure.find_contours at lev
 half-way between mask and background pixel centres), and nearest points come from a KD-tree
 over its vertices. The fast metrics use whole pixels instead, so the two agree closely, not
 exactly: on axis-aligned edges the distances are identical, on slanted edges they differ by a
-fraction of a pixel. As in benchmark.metrics, the outside of the image is background: the mask is
+fraction of a pixel. As in benchmark.evaluate.metrics, the outside of the image is background: the mask is
 padded before the contour is traced, so every contour is closed.
 """
 
@@ -24,8 +24,8 @@ from skimage.draw import bezier_curve
 from skimage.measure import find_contours
 from skimage.morphology import skeletonize
 
-from benchmark import metrics
-from benchmark.metrics import Mask
+from benchmark.evaluate import metrics
+from benchmark.evaluate.metrics import Mask
 
 
 def contour_points(mask: Mask) -> NDArray[np.float64]:

@@ -12,84 +12,24 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Iterator
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from benchmark.data.augment import AugmentConfig, augment_batch
-from benchmark.losses import batch_dice, dice_ce_loss
-from benchmark.evaluation import metric_rows
-from benchmark.hardware import native_cpu_bf16
+from benchmark.data.augment import augment_batch
+from benchmark.train.losses import batch_dice, dice_ce_loss
 from benchmark.nets import UNet
-from benchmark.optim import lr_factor, make_optimizer, set_lr
-from methods.base import PretrainRecipe, SSLMethod
-
-#: progress(done, total, message) — the CLI turns it into a bar; library callers may pass None.
-Progress = Callable[[int, int, str], None]
-
+from benchmark.train.optim import lr_factor, make_optimizer, set_lr
+from benchmark.progress import Progress
+from benchmark.recipes import FinetuneRecipe, PretrainRecipe
+from benchmark.train.device import DeviceOptions
+from methods.base import SSLMethod
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite: the job is recorded as failed, its dependants skipped."""
-
-
-@dataclass(frozen=True)
-class DeviceOptions:
-    """Where and how steps run; the defaults follow the device: bf16 autocast and channels_last on
-    CUDA and on CPUs with bf16 matrix units (benchmark.hardware), where they trained the UNet 1.4×
-    (base 8, 64²) to 4.5× (base 32, 256²) as fast as fp32; fp32 on other CPUs, where bf16 would be
-    emulated."""
-
-    device: str = "cpu"
-    bf16: bool | None = None  # None: on for CUDA and for CPUs with native bf16
-    channels_last: bool | None = None  # None: as bf16
-    log_every: int = 10
-    compile: bool = False  # torch.compile the method's training step / the UNet's forward in training
-
-    @property
-    def torch_device(self) -> torch.device:
-        return torch.device(self.device)
-
-    @property
-    def use_bf16(self) -> bool:
-        if self.bf16 is not None:
-            return self.bf16
-        return self.torch_device.type == "cuda" or native_cpu_bf16()
-
-    @property
-    def use_channels_last(self) -> bool:
-        return self.channels_last if self.channels_last is not None else self.use_bf16
-
-    @property
-    def precision(self) -> str:
-        """"bf16" (autocast) or "fp32": what a result's provenance records."""
-        return "bf16" if self.use_bf16 else "fp32"
-
-    def autocast(self):
-        return torch.autocast(self.torch_device.type, dtype=torch.bfloat16, enabled=self.use_bf16)
-
-    def memory_format(self) -> torch.memory_format:
-        return torch.channels_last if self.use_channels_last else torch.contiguous_format
-
-
-@dataclass(frozen=True)
-class FinetuneRecipe:
-    """The fixed fine-tuning recipe every method gets (Dice + λ·CE, Adam)."""
-
-    lr: float = 1e-4
-    batch_size: int = 16
-    epochs: int = 128
-    min_samples_per_epoch: int = 0  # tiny fine-tuning sets still see this many samples an epoch
-    ce_weight: float = 1.0
-    weight_decay: float = 0.0
-    eval_every: int = 1  # epochs between validation passes
-    patience: int = 0  # validation passes without improvement before stopping; 0 = never stop early
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    cv_folds: int = 0  # k-fold CV over (lr, batch) grid on the FT set; 0 = use lr/batch as given
-    lr_grid: tuple[float, ...] = ()
-    batch_grid: tuple[int, ...] = ()
 
 
 @dataclass
@@ -198,10 +138,7 @@ def pretrain(
             index = order[start : start + size]
             x = images[index].contiguous(memory_format=options.memory_format())
             with options.autocast():
-                if aux:
-                    out = training_step(x, step, total, {k: v[index] for k, v in aux.items()})
-                else:
-                    out = training_step(x, step, total)
+                out = training_step(x, step, total, {k: v[index] for k, v in aux.items()})
                 loss = out["loss"]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -301,14 +238,6 @@ def finetune(
         if recipe.patience and stale >= recipe.patience:
             break
     return best
-
-
-def evaluate(
-    unet: UNet, test: TensorSet, ids: list[str], options: DeviceOptions
-) -> list[dict[str, float | str]]:
-    """One row per test image: its id and the segmentation metrics of the prediction."""
-    pred = predict(unet, test.images.to(options.torch_device), options).cpu().numpy()
-    return metric_rows(pred, test.masks.cpu().numpy(), ids)
 
 
 def cross_validate(

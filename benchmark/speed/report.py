@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 
 from benchmark.config import RunConfig
-from benchmark.cost import CostEstimate, estimate_cost, training_flops_per_image
+from benchmark.speed.cost import CostEstimate, estimate_cost, training_flops_per_image
 from benchmark.dataclass_io import to_plain, update
 from benchmark.data.splits import Splits
 from benchmark.errors import BenchmarkError
-from benchmark.jobs import Job
+from benchmark.run.jobs import Job
 from benchmark.nets import UNetConfig
 
 #: The row of the fine-tuning step; every other row is named after the method it pre-trains.
@@ -175,7 +175,7 @@ def images_per_second_for(
 
     At another UNet width or image size than measured, scaled by FLOPs per image, i.e. by
     (measured base / base)² · (measured size / size)²: the constant-TFLOP/s assumption of
-    benchmark.cost, applied to a measured rate.
+    benchmark.speed.cost, applied to a measured rate.
     """
     step = FINETUNE if method is None else method
     row = next((r for r in report.rows if r.step == step), None)

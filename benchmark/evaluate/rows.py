@@ -1,7 +1,7 @@
 """Per-image metric rows from predicted and true masks, in parallel CPU processes when asked.
 
 Metrics are CPU work (skeletons, distances); on a GPU machine the job hands the device back
-before computing them, so they overlap the next job's training (see benchmark.worker).
+before computing them, so they overlap the next job's training (see benchmark.run.worker).
 """
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from benchmark.metrics import segmentation_metrics
+from benchmark.evaluate.metrics import segmentation_metrics
+from benchmark.nets import UNet
+from benchmark.train.device import DeviceOptions
+from benchmark.train.loops import TensorSet, predict
 
 
 def _row(args: tuple[str, np.ndarray, np.ndarray]) -> dict[str, float | str]:
@@ -25,3 +28,11 @@ def metric_rows(pred: np.ndarray, gt: np.ndarray, ids: list[str], processes: int
         return [_row(item) for item in items]
     with ProcessPoolExecutor(processes) as pool:
         return list(pool.map(_row, items, chunksize=max(1, len(items) // (4 * processes))))
+
+
+def evaluate(
+    unet: UNet, test: TensorSet, ids: list[str], options: DeviceOptions
+) -> list[dict[str, float | str]]:
+    """One row per test image: its id and the segmentation metrics of the prediction."""
+    pred = predict(unet, test.images.to(options.torch_device), options).cpu().numpy()
+    return metric_rows(pred, test.masks.cpu().numpy(), ids)

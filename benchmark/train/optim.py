@@ -8,7 +8,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from methods.base import PretrainRecipe
+from benchmark.recipes import PretrainRecipe
 
 
 def make_optimizer(

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark import rundata
+from benchmark.run import rundata
 from benchmark.config import RunConfig
 from benchmark.errors import BenchmarkError
 from benchmark.data.splits import Splits
-from benchmark.jobs import Job, build_jobs
-from benchmark.queue import EventSink, ExecutorConfig, QueueSummary, check_executor, run_queue
-from benchmark.store import RunStore, load_results
-from benchmark.training import Progress
+from benchmark.run.jobs import Job, build_jobs
+from benchmark.run.queue import EventSink, ExecutorConfig, QueueSummary, check_executor, run_queue
+from benchmark.run.store import RunStore, load_results
+from benchmark.progress import Progress
 
 
 @dataclass
@@ -99,7 +99,7 @@ def run_finetune(config: RunConfig, out: Path, ft_ratio: float, seed: int, force
     A one-job run in `out` (so it is resumable like any run), evaluated on the run's test split.
     """
     from benchmark.data.splits import Ratio
-    from benchmark.store import atomic_write_parquet
+    from benchmark.files import atomic_write_parquet
 
     ratio = Ratio.parse(f"0:{ft_ratio:g}")
     single = dataclasses.replace(config, methods=("supervised",), ratios=(ratio.label,), seeds=(seed,),

@@ -20,8 +20,9 @@ from benchmark.data.readers import load_dataset, load_unlabelled
 from benchmark.data.splits import Splits, make_splits
 from benchmark.data.synthetic import synthetic_dataset
 from benchmark.errors import BenchmarkError
-from benchmark.store import RunStore, atomic_write_bytes
-from benchmark.training import Progress
+from benchmark.files import atomic_write_bytes
+from benchmark.progress import Progress
+from benchmark.run.store import RunStore
 
 
 @dataclass

@@ -12,7 +12,7 @@ Conventions that decide the numbers, stated once for every metric:
 Speed: vessel masks span the whole image, so each full-image distance transform costs ~5–10 ms per
 512² image on one core and four of them would blow the budget. Distances are needed only at
 boundary and skeleton pixels, so they come from exact nearest-pixel searches around those pixels
-(benchmark.metric_kernels), nearest first, with a KD-tree for the rare far ones. The result equals
+(benchmark.evaluate.kernels), nearest first, with a KD-tree for the rare far ones. The result equals
 the distance transform at those pixels.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 from skimage.morphology import skeletonize
 
-from benchmark.metric_kernels import BOUNDARY_RADIUS, VESSEL_RADIUS, boundary_points, nearest_distances
+from benchmark.evaluate.kernels import BOUNDARY_RADIUS, VESSEL_RADIUS, boundary_points, nearest_distances
 
 Mask = NDArray[np.bool_]
 

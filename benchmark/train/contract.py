@@ -11,7 +11,7 @@ import torch
 from scipy import ndimage
 
 from benchmark.nets import UNet, UNetConfig
-from benchmark.optim import make_optimizer
+from benchmark.train.optim import make_optimizer
 from methods.base import Method, SSLMethod
 
 CHECK_SIZE = 64
@@ -47,14 +47,19 @@ def build(cls: type[Method], seed: int = 0) -> Method:
     return cls(unet, cls.default_config("tiny"))
 
 
+def _step(method: SSLMethod, images: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+    """One training step called as the harness calls it, with what `prepare` computes."""
+    return method.training_step(images, step, LOSS_STEPS, method.prepare(images))
+
+
 def _first_loss(cls: type[SSLMethod], images: torch.Tensor) -> float:
     method = build(cls)
     torch.manual_seed(1)
-    return float(method.training_step(images, 0, LOSS_STEPS)["loss"].detach())
+    return float(_step(method, images, 0)["loss"].detach())
 
 
 def check_finite_scalar_loss(cls: type[SSLMethod], images: torch.Tensor) -> str:
-    out = build(cls).training_step(images, 0, LOSS_STEPS)
+    out = _step(build(cls), images, 0)
     loss = out["loss"]
     assert loss.ndim == 0, f"loss has shape {tuple(loss.shape)}, expected a scalar"
     assert torch.isfinite(loss), f"loss is {loss.item()}"
@@ -63,7 +68,7 @@ def check_finite_scalar_loss(cls: type[SSLMethod], images: torch.Tensor) -> str:
 
 def check_gradients_reach_encoder(cls: type[SSLMethod], images: torch.Tensor) -> str:
     method = build(cls)
-    method.training_step(images, 0, LOSS_STEPS)["loss"].backward()
+    _step(method, images, 0)["loss"].backward()
     grads = [p.grad for p in method.unet.encoder.parameters() if p.grad is not None]
     assert grads, "no encoder parameter received a gradient"
     norm = float(sum(g.abs().sum() for g in grads))
@@ -77,7 +82,7 @@ def check_loss_falls(cls: type[SSLMethod], images: torch.Tensor) -> str:
     optimizer = make_optimizer(method.parameters(), recipe)
     losses = []
     for step in range(LOSS_STEPS):
-        loss = method.training_step(images, step, LOSS_STEPS)["loss"]
+        loss = _step(method, images, step)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -94,7 +99,7 @@ def check_momentum_branches(cls: type[SSLMethod], images: torch.Tensor) -> str:
     if not pairs:
         return "no momentum branch"
     optimizer = make_optimizer(method.parameters(), cls.default_recipe("tiny"))
-    method.training_step(images, 0, LOSS_STEPS)["loss"].backward()
+    _step(method, images, 0)["loss"].backward()
     for _, target in pairs:
         bad = [n for n, p in target.named_parameters() if p.grad is not None or p.requires_grad]
         assert not bad, f"momentum parameters take gradients: {bad[:3]}"

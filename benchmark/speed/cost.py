@@ -16,10 +16,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmark.config import RunConfig
 from benchmark.data.splits import Splits
-from benchmark.jobs import Job
-from benchmark.losses import dice_ce_loss
+from benchmark.run.jobs import Job
+from benchmark.train.losses import dice_ce_loss
 from benchmark.nets import UNet, UNetConfig
-from benchmark.training import pretrain_batches
+from benchmark.train.loops import pretrain_batches
 from methods import registry
 
 COUNT_SIZE = 64
@@ -43,7 +43,7 @@ def training_flops_per_image(method: str | None, config: UNetConfig, size: int) 
         else:
             cls = registry()[method]
             model = cls(unet, cls.default_config("tiny"))
-            model.training_step(images, 0, 1)["loss"].backward()
+            model.training_step(images, 0, 1, model.prepare(images))["loss"].backward()
     return counter.get_total_flops() / COUNT_BATCH * _scale(config, size)
 
 

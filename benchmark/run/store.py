@@ -10,9 +10,7 @@ written last, so a killed process never leaves a partial file that counts as don
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict
@@ -22,30 +20,12 @@ from typing import Any, Literal
 import pandas as pd
 
 from benchmark.errors import BenchmarkError
+from benchmark.evaluate.metrics import METRIC_KEYS
+from benchmark.files import atomic_write_bytes, atomic_write_json
 
 JobState = Literal["pending", "running", "done", "failed", "skipped"]
-METRIC_COLUMNS = ["dice", "cldice", "iou", "hd", "add", "diameter_pred", "diameter_gt"]
+METRIC_COLUMNS = list(METRIC_KEYS)
 IDENTITY_COLUMNS = ["job_key", "method", "pt_ratio", "ft_ratio", "ratio", "seed", "image_id"]
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
-
-
-def atomic_write_json(path: Path, payload: Any) -> None:
-    atomic_write_bytes(path, json.dumps(payload, indent=1, default=str).encode())
-
-
-def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 class RunStore:

@@ -1,6 +1,6 @@
 """A dependency-aware queue that runs ready jobs on free devices, locally or on SLURM.
 
-Local: each job runs in its own subprocess (`python -m benchmark.worker`), one slot per visible GPU
+Local: each job runs in its own subprocess (`python -m benchmark.run.worker`), one slot per visible GPU
 (× jobs per device, with CUDA_VISIBLE_DEVICES set) or N CPU slots. SLURM: one SLURM job per
 benchmark job through submitit, submitted once its dependencies are done. A job that crashes, runs
 out of memory or diverges is recorded as failed; its dependants are skipped with the reason; every
@@ -17,16 +17,14 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Literal, Protocol
 
 import torch
 
 from benchmark.errors import BenchmarkError
-from benchmark.jobs import Job
-from benchmark.store import RunStore
+from benchmark.run.jobs import Job
+from benchmark.run.store import RunStore
 
 
 @dataclass(frozen=True)
@@ -128,7 +126,7 @@ class LocalHandle:
         if slot.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = str(slot.gpu)
             device = "cuda"
-        command = [sys.executable, "-m", "benchmark.worker", str(store.root), job.key, "--device", device]
+        command = [sys.executable, "-m", "benchmark.run.worker", str(store.root), job.key, "--device", device]
         if threads:
             command += ["--threads", str(threads)]
         if metric_processes > 1:
@@ -175,8 +173,8 @@ class InlineHandle:
     """Runs the job to completion in this process when created (notebooks, tests, `finetune`)."""
 
     def __init__(self, job: Job, slot: Slot, store: RunStore, events: stdqueue.Queue, compile: bool = False) -> None:
-        from benchmark.training import DeviceOptions
-        from benchmark.worker import run_job
+        from benchmark.train.device import DeviceOptions
+        from benchmark.run.worker import run_job
 
         self.job = job
         self.stderr: list[str] = []
@@ -202,8 +200,8 @@ class InlineHandle:
 
 def _slurm_entry(run_dir: str, key: str, compile: bool = False) -> None:
     """What a SLURM task runs: the job, on the GPU SLURM gave it (or the CPU)."""
-    from benchmark.training import DeviceOptions
-    from benchmark.worker import run_job
+    from benchmark.train.device import DeviceOptions
+    from benchmark.run.worker import run_job
 
     run_job(run_dir, key, DeviceOptions(device="cuda" if torch.cuda.is_available() else "cpu", compile=compile))
 

@@ -21,9 +21,10 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from benchmark.data.preprocess import zscore
-from benchmark.losses import dice_ce_loss
-from benchmark.optim import make_optimizer
-from methods.base import PretrainRecipe, SSLMethod
+from benchmark.train.losses import dice_ce_loss
+from benchmark.train.optim import make_optimizer
+from benchmark.recipes import PretrainRecipe
+from methods.base import SSLMethod
 
 
 def augment_sample(arrays: list[NDArray], rng: np.random.Generator) -> list[NDArray]:
@@ -140,5 +141,5 @@ def plain_pretrain_loop(
     method.to(device).train()
     loader = plain_loader(PlainImages(images, None, augment), recipe.batch_size, total_steps, workers, seed)
     optimizer = make_optimizer(method.parameters(), recipe, fused=False)
-    return PlainLoop(lambda b, step: method.training_step(b[0], step, total_steps)["loss"], optimizer, loader,
+    return PlainLoop(lambda b, step: method.training_step(b[0], step, total_steps, {})["loss"], optimizer, loader,
                      device, lambda step: method.after_step(step, total_steps))

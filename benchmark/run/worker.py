@@ -20,15 +20,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmark import rundata
+from benchmark.run import rundata
 from benchmark.config import RunConfig, load_config
-from benchmark.evaluation import metric_rows
+from benchmark.evaluate.rows import metric_rows
 from benchmark.data.splits import Splits
 from benchmark.nets import UNet, count_parameters
-from benchmark.hardware import device_name
-from benchmark.provenance import git_commit, versions
-from benchmark.store import RunStore, atomic_write_bytes, atomic_write_parquet
-from benchmark.training import DeviceOptions, Progress, TensorSet, cross_validate, finetune, predict, pretrain
+from benchmark.train.hardware import device_name
+from benchmark.run.provenance import git_commit, versions
+from benchmark.files import atomic_write_bytes, atomic_write_parquet
+from benchmark.run.store import RunStore
+from benchmark.progress import Progress
+from benchmark.train.device import DeviceOptions
+from benchmark.train.loops import TensorSet, cross_validate, finetune, predict, pretrain
 from methods import registry
 
 PREVIEW_COUNT = 4

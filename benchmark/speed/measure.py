@@ -5,9 +5,9 @@ For the fine-tuning step and each method's pre-training step: images/s of
     the device, augmentation batched on the device, bf16 autocast + channels_last where the device
     computes bf16 natively, fused Adam(W) on CUDA, the losses read back once, at the end of the
     timed call), and
-(b) the plain loop of `benchmark.speed_reference` (fp32, DataLoader, CPU augmentation, `.item()`),
+(b) the plain loop of `benchmark.speed.reference_loop` (fp32, DataLoader, CPU augmentation, `.item()`),
 one after the other in this process, each after its own warm-up, the device synchronised around
-every timed block. FLOPs per image are counted (benchmark.cost), which turns images/s into TFLOP/s
+every timed block. FLOPs per image are counted (benchmark.speed.cost), which turns images/s into TFLOP/s
 and a share of the matmul peak measured in the same run. Tables and JSON: benchmark.speed_report.
 """
 
@@ -26,17 +26,19 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from benchmark.cost import training_flops_per_image
+from benchmark.speed.cost import training_flops_per_image
 from benchmark.data.preprocess import zscore
 from benchmark.data.synthetic import synthetic_dataset
 from benchmark.errors import BenchmarkError
-from benchmark.hardware import device_name
-from benchmark.metrics import METRIC_KEYS, segmentation_metrics
-from benchmark.metrics_reference import compare_metric_speed, reference_segmentation_metrics, vessel_like_pair
+from benchmark.train.hardware import device_name
+from benchmark.evaluate.metrics import METRIC_KEYS, segmentation_metrics
+from benchmark.evaluate.reference import compare_metric_speed, reference_segmentation_metrics, vessel_like_pair
 from benchmark.nets import UNet, UNetConfig
-from benchmark.speed_reference import PlainLoop, plain_finetune_loop, plain_pretrain_loop
-from benchmark.speed_report import FINETUNE, ConcurrencyRow, MetricSpeed, SpeedReport, SpeedRow
-from benchmark.training import DeviceOptions, FinetuneRecipe, TensorSet, finetune, pretrain
+from benchmark.speed.reference_loop import PlainLoop, plain_finetune_loop, plain_pretrain_loop
+from benchmark.speed.report import FINETUNE, ConcurrencyRow, MetricSpeed, SpeedReport, SpeedRow
+from benchmark.recipes import FinetuneRecipe
+from benchmark.train.device import DeviceOptions
+from benchmark.train.loops import TensorSet, finetune, pretrain
 from methods import registry
 from methods.base import Profile, SSLMethod
 

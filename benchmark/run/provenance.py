@@ -1,4 +1,4 @@
-"""Where a result came from: code and package versions (the device: benchmark.hardware)."""
+"""Where a result came from: code and package versions (the device: benchmark.train.hardware)."""
 
 from __future__ import annotations
 
