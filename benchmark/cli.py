@@ -87,20 +87,15 @@ def run(
 ) -> None:
     """Run the benchmark grid (every method × ratio × seed); finished jobs are skipped on a re-run."""
     from benchmark.run import runner
-    from benchmark.run.queue import ExecutorConfig, check_executor
-    from benchmark.settings import resolve_run_config
+    from benchmark.run.executors import check_executor
+    from benchmark.settings import resolve_executor, resolve_run_config
 
     with user_errors():
         run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile)
         if note:
             console.print(note)
-        if executor not in ("local", "inline", "slurm"):
-            raise BenchmarkError(f"--executor {executor!r} is not one of local, inline, slurm")
-        gpu_list = tuple(int(d) for d in split_csv(devices) or [] if d.isdigit())
-        if devices and len(gpu_list) != len(split_csv(devices) or []):
-            raise BenchmarkError(f"--devices {devices!r}: give GPU indices such as 0,1")
-        exec_config = ExecutorConfig(
-            kind=executor, devices=gpu_list, jobs_per_device=jobs_per_device, cpu_workers=cpu_workers,
+        exec_config = resolve_executor(
+            executor, devices, jobs_per_device=jobs_per_device, cpu_workers=cpu_workers,
             slurm_partition=slurm_partition, slurm_gpus_per_job=slurm_gpus_per_job,
             slurm_time_min=slurm_time, slurm_cluster=slurm_cluster, compile=compile,
         )

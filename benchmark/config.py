@@ -50,14 +50,11 @@ class RunConfig:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     unet: UNetConfig = field(default_factory=UNetConfig)
     methods: tuple[str, ...] = ()
-    ratios: tuple[str, ...] = STUDY_RATIOS
+    ratios: tuple[Ratio, ...] = tuple(Ratio.parse(r) for r in STUDY_RATIOS)  # written as labels in TOML
     seeds: tuple[int, ...] = (0,)
     finetune: FinetuneRecipe = field(default_factory=FinetuneRecipe)
     pretrain: dict[str, PretrainRecipe] = field(default_factory=dict)
     method: dict[str, Any] = field(default_factory=dict)  # each method's settings dataclass (or None)
-
-    def ratio_objects(self) -> list[Ratio]:
-        return [Ratio.parse(r) for r in self.ratios]
 
     def to_toml(self) -> str:
         return tomli_w.dumps(to_plain(self))
@@ -131,8 +128,7 @@ def build_config(table: dict[str, Any], where: str = "config") -> RunConfig:
     if not config.ratios:
         raise BenchmarkError(f"{where}: no ratios given")
     for ratio in config.ratios:
-        parsed = Ratio.parse(ratio)
-        if parsed.pt + parsed.ft > 100 * (1 - config.data.test_fraction) + 1e-9:
+        if ratio.pt + ratio.ft > 100 * (1 - config.data.test_fraction) + 1e-9:
             raise BenchmarkError(
                 f"ratio {ratio}: PT+FT exceeds the {100 * (1 - config.data.test_fraction):g} % left "
                 f"by the {100 * config.data.test_fraction:g} % test split"
@@ -154,7 +150,7 @@ def build_config(table: dict[str, Any], where: str = "config") -> RunConfig:
         elif method_table.get(name):
             raise BenchmarkError(f"{where}: method {name!r} has no settings to set")
     return dataclasses.replace(
-        config, methods=tuple(methods), ratios=tuple(Ratio.parse(r).label for r in config.ratios),
+        config, methods=tuple(methods),
         pretrain=pretrain, method=settings,
     )
 

@@ -14,18 +14,24 @@ from typing import Any
 from benchmark.errors import BenchmarkError
 
 
-def to_plain(value: Any) -> Any:
-    """Dataclass → dict (recursively), tuples → lists, None dropped (TOML has no null)."""
+def to_plain(value: Any, keep_none: bool = False) -> Any:
+    """Dataclass → dict (recursively), tuples → lists; None dropped (TOML has no null) unless
+    `keep_none` (JSON, where a None that differs from a field's default must survive).
+
+    A value with a `to_plain()` method (a `Ratio`) is written as what that returns.
+    """
+    if hasattr(value, "to_plain") and not isinstance(value, type):
+        return value.to_plain()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
-            f.name: to_plain(getattr(value, f.name))
+            f.name: to_plain(getattr(value, f.name), keep_none)
             for f in dataclasses.fields(value)
-            if getattr(value, f.name) is not None
+            if keep_none or getattr(value, f.name) is not None
         }
     if isinstance(value, dict):
-        return {str(k): to_plain(v) for k, v in value.items() if v is not None}
+        return {str(k): to_plain(v, keep_none) for k, v in value.items() if keep_none or v is not None}
     if isinstance(value, (list, tuple)):
-        return [to_plain(v) for v in value]
+        return [to_plain(v, keep_none) for v in value]
     return value
 
 
@@ -42,6 +48,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             except BenchmarkError as error:
                 errors.append(str(error))
         raise BenchmarkError(errors[0] if errors else f"{where}: unexpected value {value!r}")
+    if isinstance(tp, type) and hasattr(tp, "from_plain"):
+        return value if isinstance(value, tp) else tp.from_plain(value, where)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise BenchmarkError(f"{where}: expected a table, got {value!r}")

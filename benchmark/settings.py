@@ -1,8 +1,10 @@
-"""From command-line options (and an optional TOML file) to one resolved RunConfig."""
+"""From command-line options (and an optional TOML file) to one resolved RunConfig and ExecutorConfig."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -52,3 +54,43 @@ def resolve_run_config(
             raise BenchmarkError(f"--seeds {seeds!r}: seeds must be integers") from None
     where = str(config_path) if config_path else "options"
     return build_config(table, where), note
+
+
+EXECUTOR_KINDS = ("local", "inline", "slurm")
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """Where jobs run; chosen once per run (see benchmark.run.executors)."""
+
+    kind: Literal["local", "inline", "slurm"] = "local"  # inline: in this process, one job at a time
+    devices: tuple[int, ...] = ()  # GPU indices to use; () = every visible GPU
+    jobs_per_device: int = 1
+    cpu_workers: int = 1  # slots when there is no GPU
+    threads_per_worker: int = 0  # torch threads per CPU job; 0 = cores / workers
+    slurm_partition: str = ""
+    slurm_gpus_per_job: int = 1
+    slurm_cpus_per_job: int = 8
+    slurm_time_min: int = 240
+    slurm_cluster: str = "slurm"  # "local" runs through submitit's local executor (tests)
+    poll_seconds: float = 0.2
+    compile: bool = False  # torch.compile each job's training step: pays on long GPU jobs
+
+
+def parse_devices(devices: str | None) -> tuple[int, ...]:
+    """`--devices 0,1` → (0, 1); anything but GPU indices is an error naming the option."""
+    parts = split_csv(devices) or []
+    if not all(p.isdigit() for p in parts):
+        raise BenchmarkError(f"--devices {devices!r}: give GPU indices such as 0,1")
+    return tuple(int(p) for p in parts)
+
+
+def resolve_executor(kind: str = "local", devices: str | None = None, **options: object) -> ExecutorConfig:
+    """The executor config from command-line values; `options` are ExecutorConfig fields."""
+    if kind not in EXECUTOR_KINDS:
+        raise BenchmarkError(f"--executor {kind!r} is not one of {', '.join(EXECUTOR_KINDS)}")
+    config = ExecutorConfig(kind=kind, devices=parse_devices(devices), **options)  # type: ignore[arg-type]
+    for name in ("jobs_per_device", "cpu_workers"):
+        if getattr(config, name) < 1:
+            raise BenchmarkError(f"--{name.replace('_', '-')} must be at least 1")
+    return config

@@ -6,7 +6,7 @@ and everything that has none is listed as missing, on the page and in the result
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +21,7 @@ from reports import figures, galleries, status, tables
 from reports.html import Page, PageFigure, render_page
 from reports.significance import compare_methods
 from reports.stats import best_method, cell_means
+from reports.result import ReportResult
 from reports.summary import headline
 from reports.style import FORMATS, check_formats, save_figure
 from reports.table_format import TABLE_FILES, Table, write_table
@@ -28,16 +29,6 @@ from reports.table_format import TABLE_FILES, Table, write_table
 DIAMETER_DEFAULT_METHOD = "cmunet"
 FIGURE_NAMES = ("curves", "diameters", "gallery_predictions", "gallery_pretext", "loss_curves")
 TABLE_NAMES = ("table1", "data_efficiency", "significance")
-
-
-@dataclass(frozen=True)
-class ReportResult:
-    out_dir: Path
-    index_html: Path
-    figures: list[Path] = field(default_factory=list)
-    tables: list[Path] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)  # results without rows, failed jobs, figures not drawn
-    summary: list[str] = field(default_factory=list)  # headline numbers, one line each
 
 
 @dataclass(frozen=True)

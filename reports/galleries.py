@@ -13,7 +13,6 @@ from matplotlib.patches import Patch
 
 from benchmark.run.store import RunStore
 from reports.labels import method_label, order_methods
-from reports.run import read_previews
 from reports.style import new_figure, styled
 
 TP_COLOUR = (1.0, 1.0, 1.0)
@@ -71,7 +70,7 @@ def finetune_previews(store: RunStore, rows: pd.DataFrame, ratio: str) -> dict[s
     found = {}
     for method, jobs in rows[rows["ratio"] == ratio].groupby("method"):
         key = str(jobs.sort_values(["seed", "job_key"])["job_key"].iloc[0])
-        saved = read_previews(store, key)
+        saved = store.read_previews(key)
         if {"ids", "image", "mask", "pred"} <= saved.keys():
             found[str(method)] = Prediction(key, [str(i) for i in saved["ids"]], saved["image"],
                                             saved["mask"].astype(bool), saved["pred"].astype(bool))
@@ -133,7 +132,7 @@ def pretrain_previews(store: RunStore, jobs: pd.DataFrame) -> dict[str, dict[str
     found = {}
     for method, mine in done.groupby("method"):
         key = mine.sort_values(["pt_ratio", "seed", "job_key"], ascending=[False, True, True])["job_key"].iloc[0]
-        previews = read_previews(store, key)
+        previews = store.read_previews(key)
         if "target" in previews:
             found[str(method)] = {k: np.asarray(v)[:, 0] if np.ndim(v) == 4 else v for k, v in previews.items()}
     return found

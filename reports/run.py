@@ -135,12 +135,3 @@ def _npz_shape(path: Path, name: str) -> tuple[int, ...]:
         read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, _, _ = read(handle)
     return tuple(int(s) for s in shape)
-
-
-def read_previews(store: RunStore, key: str) -> dict[str, np.ndarray]:
-    """A job's previews.npz as arrays ({} when the job saved none)."""
-    path = store.job_dir(key) / "previews.npz"
-    if not path.is_file():
-        return {}
-    with np.load(path) as archive:
-        return {name: archive[name] for name in archive.files}

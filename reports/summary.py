@@ -3,17 +3,14 @@ and what is missing."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pandas as pd
 
 from reports import status
+from reports.result import ReportResult
 from reports.labels import DICE, method_label, order_methods
 from reports.run import RunContents
 from reports.stats import best_method, cell_means, relative_change
 
-if TYPE_CHECKING:
-    from reports.build import ReportResult
 
 
 def headline(contents: RunContents, table_ratio: str | None) -> list[str]:

@@ -39,7 +39,7 @@ def test_command_line_values_override_the_file(tmp_path):
     path.write_text('profile = "tiny"\nseeds = [5]\nratios = ["79:1"]\n[finetune]\nepochs = 3\n')
     config, _ = resolve_run_config(path, methods="supervised", seeds="0,1")
     assert config.seeds == (0, 1)
-    assert config.ratios == ("79:1",)
+    assert [r.label for r in config.ratios] == ["79:1"]
     assert config.finetune.epochs == 3
     assert config.methods == ("supervised",)
 

@@ -9,7 +9,7 @@ IDS = [f"i{n:03d}" for n in range(200)]
 
 def _grid(**table):
     config = build_config({"profile": "tiny", **table})
-    splits = make_splits(IDS, config.ratio_objects(), seed=0)
+    splits = make_splits(IDS, list(config.ratios), seed=0)
     return config, splits
 
 

@@ -16,7 +16,10 @@ from PIL import Image
 
 from benchmark.data.splits import Ratio, make_splits
 from benchmark.errors import BenchmarkError
-from benchmark.files import atomic_write_bytes, atomic_write_json, atomic_write_parquet
+from benchmark.files import atomic_write_bytes, atomic_write_parquet
+from benchmark.data.preprocess import PreprocessConfig
+from benchmark.nets import UNetConfig
+from benchmark.run.jobs import Job
 from benchmark.run.store import RunStore
 from reports import build_report, summary_lines
 from reports.galleries import BACKGROUND_LEVEL, FN_COLOUR, FP_COLOUR, TP_COLOUR, error_overlay
@@ -50,10 +53,8 @@ def write_job(root: Path, key: str, kind: str, method: str, ratio: str, seed: in
               depends_on: tuple[str, ...] = (), **status: object) -> Path:
     parsed = Ratio.parse(ratio)
     store = RunStore(root)
-    atomic_write_json(store.job_dir(key) / "job.json", {
-        "key": key, "kind": kind, "method": method, "seed": seed, "job_seed": 1000 + seed, "pt_ratio": parsed.pt,
-        "ft_ratio": parsed.ft, "ratio": parsed.label, "depends_on": list(depends_on), "spec": {"ratio": parsed.label},
-    })
+    store.write_job(Job(key, kind, method, seed, 1000 + seed, parsed.pt, parsed.ft, parsed.label, tuple(depends_on),
+                        "test", UNetConfig(base=4), PreprocessConfig(size=SIZE)))
     extra = {**PROVENANCE, "wall_time_s": 1.5} if state == "done" else {}
     store.write_status(key, state, **extra, **status)
     return store.job_dir(key)

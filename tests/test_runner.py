@@ -10,7 +10,7 @@ import pytest
 
 from benchmark.run import runner
 from benchmark.errors import BenchmarkError
-from benchmark.run.queue import ExecutorConfig
+from benchmark.settings import ExecutorConfig
 from benchmark.settings import resolve_run_config
 from benchmark.run.store import METRIC_COLUMNS, RunStore, load_jobs, load_results
 from benchmark.train.device import DeviceOptions

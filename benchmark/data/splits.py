@@ -17,7 +17,7 @@ import numpy as np
 from benchmark.errors import BenchmarkError
 from benchmark.files import atomic_write_text
 
-STUDY_RATIOS = ("50:30", "60:20", "70:10", "75:5", "79:1")
+STUDY_RATIOS = ("50:30", "60:20", "70:10", "75:5", "79:1")  # PT:FT, % of the whole dataset
 
 
 @dataclass(frozen=True, order=True)
@@ -39,6 +39,16 @@ class Ratio:
         if ratio.ft <= 0:
             raise BenchmarkError(f"ratio {text!r}: the fine-tuning share must be above 0")
         return ratio
+
+    @classmethod
+    def from_plain(cls, value: object, where: str = "ratio") -> "Ratio":
+        """A ratio read from a config or job file, where it is written as its label."""
+        if not isinstance(value, str):
+            raise BenchmarkError(f"{where}: expected a ratio such as '79:1', got {value!r}")
+        return cls.parse(value)
+
+    def to_plain(self) -> str:
+        return self.label
 
     @property
     def label(self) -> str:

@@ -1,20 +1,27 @@
 """The job graph: pre-training jobs and the fine-tune+evaluate jobs that depend on them.
 
-A job's key is a hash of everything that determines its result (method, recipe, settings, data
-fingerprint, the image ids it sees, seed, sizes), so two configs never share a result by accident
-and identical work is done once: two ratios with the same pre-training set share one checkpoint.
+A `Job` is the one typed carrier from plan to worker: it holds everything the worker trains from
+(method, settings, recipe, image ids, seeds, sizes), and the worker reads nothing else but the
+prepared data. Its key is a hash of exactly those inputs, so two configs never share a result by
+accident and identical work is done once: two ratios with the same pre-training set share one
+checkpoint.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from benchmark.config import RunConfig
+from benchmark.data.preprocess import PreprocessConfig
 from benchmark.data.splits import Splits
-from benchmark.dataclass_io import to_plain
+from benchmark.dataclass_io import build, to_plain
+from benchmark.errors import BenchmarkError
+from benchmark.nets import UNetConfig
+from benchmark.recipes import FinetuneRecipe, PretrainRecipe
 from methods import registry
 
 JobKind = Literal["pretrain", "finetune"]
@@ -32,6 +39,32 @@ def derive_seed(base_seed: int, method: str, ratio: str, stage: str) -> int:
     return int(stable_hash([base_seed, method, ratio, stage], 8), 16) % (2**31 - 1)
 
 
+def ids_digest(ids: tuple[str, ...] | list[str]) -> str:
+    """A short hash of an ordered id list: what a key hashes instead of hundreds of ids."""
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class PretrainSpec:
+    """What a pre-training job trains: the method's settings and recipe on these images."""
+
+    recipe: PretrainRecipe
+    image_ids: tuple[str, ...]  # the labelled images it pre-trains on (labels unused), in split order
+    unlabelled: str = ""  # the run's extra unlabelled pool, also pre-trained on ("" = none)
+    settings: Any = None  # the method's settings dataclass; None for a method without settings
+
+
+@dataclass(frozen=True)
+class FinetuneSpec:
+    """What a fine-tune job trains and scores: the recipe, its start, and its three id lists."""
+
+    recipe: FinetuneRecipe
+    train_ids: tuple[str, ...]
+    val_ids: tuple[str, ...]
+    test_ids: tuple[str, ...]
+    pretrained: str | None = None  # key of the pre-training job it starts from
+
+
 @dataclass(frozen=True)
 class Job:
     key: str
@@ -43,51 +76,72 @@ class Job:
     ft_ratio: float
     ratio: str  # the ratio label ("79:1"); for a pre-training job, the first ratio that uses it
     depends_on: tuple[str, ...]
-    spec: dict[str, Any]  # what the key hashes; the worker reads its inputs from here
+    data: str  # fingerprint of the prepared data the job reads
+    unet: UNetConfig
+    preprocess: PreprocessConfig
+    pretrain: PretrainSpec | None = None
+    finetune: FinetuneSpec | None = None
 
     @property
     def label(self) -> str:
         stage = "pre-train" if self.kind == "pretrain" else "fine-tune"
         return f"{self.method} {stage} {self.ratio} seed {self.seed}"
 
+    def to_json(self) -> dict[str, Any]:
+        return to_plain(self, keep_none=True)
+
+    @classmethod
+    def from_json(cls, table: dict[str, Any], where: str) -> "Job":
+        """The Job a `to_json` table describes; the method's settings get their own dataclass back."""
+        job = build(cls, table, where)
+        if job.pretrain is not None and isinstance(job.pretrain.settings, dict):
+            methods = registry()
+            if job.method not in methods:
+                raise BenchmarkError(f"{where}: method {job.method!r} is not registered")
+            default = methods[job.method].default_config("tiny")
+            if default is None:
+                raise BenchmarkError(f"{where}: method {job.method!r} has no settings, but the job names some")
+            settings = build(type(default), job.pretrain.settings, f"{where}.pretrain.settings")
+            job = dataclasses.replace(job, pretrain=dataclasses.replace(job.pretrain, settings=settings))
+        return job
+
 
 def build_jobs(config: RunConfig, splits: Splits, data_fingerprint: str) -> list[Job]:
     """Every job of the grid, pre-training jobs first, each listed once."""
     methods = registry()
-    common = {
-        "harness": HARNESS_VERSION,
-        "data": data_fingerprint,
-        "preprocess": config.preprocess,
-        "unet": config.unet,
-    }
+    shared = {"data": data_fingerprint, "preprocess": config.preprocess, "unet": config.unet}
+    common = {"harness": HARNESS_VERSION, **shared}  # what every key hashes
     jobs: dict[str, Job] = {}
     finetunes: list[Job] = []
     for seed in config.seeds:
         for name in config.methods:
             cls = methods[name]
-            for ratio in config.ratio_objects():
+            for ratio in config.ratios:
                 part = splits.ratio(ratio)
                 depends: tuple[str, ...] = ()
                 if cls.pretrains:
-                    pt_ids = hashlib.sha256("\n".join(part.pretrain).encode()).hexdigest()[:16]
+                    pt_ids = ids_digest(part.pretrain)
                     pt_seed = derive_seed(seed, name, pt_ids, "pretrain")
-                    spec = {
-                        **common, "kind": "pretrain", "method": name, "seed": pt_seed,
-                        "recipe": config.pretrain[name], "settings": config.method.get(name),
-                        "pretrain_ids": pt_ids, "unlabelled": config.data.unlabelled,
+                    recipe, settings = config.pretrain[name], config.method.get(name)
+                    hashed = {
+                        **common, "kind": "pretrain", "method": name, "seed": pt_seed, "recipe": recipe,
+                        "settings": settings, "pretrain_ids": pt_ids, "unlabelled": config.data.unlabelled,
                     }
-                    key = f"pretrain-{name}-{stable_hash(spec)}"
+                    key = f"pretrain-{name}-{stable_hash(hashed)}"
                     if key not in jobs:
-                        jobs[key] = Job(key, "pretrain", name, seed, pt_seed, ratio.pt, ratio.ft,
-                                        ratio.label, (), {**to_plain(spec), "ratio": ratio.label})
+                        spec = PretrainSpec(recipe, tuple(part.pretrain), config.data.unlabelled, settings)
+                        jobs[key] = Job(key, "pretrain", name, seed, pt_seed, ratio.pt, ratio.ft, ratio.label, (),
+                                        **shared, pretrain=spec)
                     depends = (key,)
                 ft_seed = derive_seed(seed, name, ratio.label, "finetune")
-                spec = {
+                hashed = {
                     **common, "kind": "finetune", "method": name, "seed": ft_seed,
                     "recipe": config.finetune, "pretrained": depends[0] if depends else None,
                     "train_ids": part.finetune_train, "val_ids": part.finetune_val, "test_ids": splits.test,
                 }
-                key = f"finetune-{name}-{stable_hash(spec)}"
-                finetunes.append(Job(key, "finetune", name, seed, ft_seed, ratio.pt, ratio.ft,
-                                     ratio.label, depends, {**to_plain(spec), "ratio": ratio.label}))
+                key = f"finetune-{name}-{stable_hash(hashed)}"
+                spec = FinetuneSpec(config.finetune, tuple(part.finetune_train), tuple(part.finetune_val),
+                                    tuple(splits.test), depends[0] if depends else None)
+                finetunes.append(Job(key, "finetune", name, seed, ft_seed, ratio.pt, ratio.ft, ratio.label,
+                                     depends, **shared, finetune=spec))
     return list(jobs.values()) + finetunes

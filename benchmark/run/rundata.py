@@ -119,7 +119,7 @@ def draw_splits(config: RunConfig, data: RunData | SourceIndex) -> Splits:
     if config.data.test_split == "dataset" and "test" in data.groups:
         test_ids = [i for i, g in zip(data.ids, data.groups) if g == "test"]
     return make_splits(
-        data.ids, config.ratio_objects(), seed=config.data.split_seed,
+        data.ids, list(config.ratios), seed=config.data.split_seed,
         test_fraction=config.data.test_fraction, val_fraction=config.data.val_fraction,
         fingerprint=data.fingerprint, test_ids=test_ids,
     )

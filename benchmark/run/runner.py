@@ -18,7 +18,9 @@ from benchmark.config import RunConfig
 from benchmark.errors import BenchmarkError
 from benchmark.data.splits import Splits
 from benchmark.run.jobs import Job, build_jobs
-from benchmark.run.queue import EventSink, ExecutorConfig, QueueSummary, check_executor, run_queue
+from benchmark.run.executors import EventSink, check_executor
+from benchmark.run.queue import QueueSummary, run_queue
+from benchmark.settings import ExecutorConfig
 from benchmark.run.store import RunStore, load_results
 from benchmark.progress import Progress
 
@@ -102,7 +104,7 @@ def run_finetune(config: RunConfig, out: Path, ft_ratio: float, seed: int, force
     from benchmark.files import atomic_write_parquet
 
     ratio = Ratio.parse(f"0:{ft_ratio:g}")
-    single = dataclasses.replace(config, methods=("supervised",), ratios=(ratio.label,), seeds=(seed,),
+    single = dataclasses.replace(config, methods=("supervised",), ratios=(ratio,), seeds=(seed,),
                                  pretrain={}, method={})
     outcome = run_benchmark(single, out, ExecutorConfig(kind="inline"), force, True, on_event, progress)
     if outcome.summary.failed:

@@ -1,27 +1,31 @@
 """The run folder: config, splits, and one folder per job, every file written atomically.
 
 Each file is written to a temporary name and renamed into place, and a job's `status.json` is
-written last, so a killed process never leaves a partial file that counts as done.
+written last, so a killed process never leaves a partial file that counts as done. This module is
+the only one that spells a file name of the run folder:
 
     RUN_DIR/config.toml, splits.json, data/prepared.npz
-    RUN_DIR/jobs/<key>/job.json, status.json, log.txt, checkpoint.pt,
-                        rows.parquet (fine-tune), loss_curve.parquet (pre-train), previews.npz
+    RUN_DIR/jobs/<key>/job.json, status.json, log.txt, checkpoint.pt, previews.npz,
+                        rows.parquet + history.parquet (fine-tune), loss_curve.parquet (pre-train)
 """
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import time
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
+import numpy as np
 import pandas as pd
+import torch
 
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate.metrics import METRIC_KEYS
-from benchmark.files import atomic_write_bytes, atomic_write_json
+from benchmark.files import atomic_write_bytes, atomic_write_json, atomic_write_parquet
+from benchmark.run.jobs import Job
 
 JobState = Literal["pending", "running", "done", "failed", "skipped"]
 METRIC_COLUMNS = list(METRIC_KEYS)
@@ -88,16 +92,75 @@ class RunStore:
     def state(self, key: str) -> JobState:
         return self.read_status(key).get("state", "pending")
 
-    def write_job(self, job: Any) -> None:
+    def write_job(self, job: Job) -> None:
         path = self.job_dir(job.key) / "job.json"
         if not path.exists():
-            atomic_write_json(path, asdict(job))
+            atomic_write_json(path, job.to_json())
 
-    def read_job(self, key: str) -> dict[str, Any]:
+    def read_job(self, key: str) -> Job:
+        path = self.job_dir(key) / "job.json"
         try:
-            return json.loads((self.job_dir(key) / "job.json").read_text())
+            table = json.loads(path.read_text())
         except (OSError, ValueError) as error:
             raise BenchmarkError(f"{self.job_dir(key)}: no readable job.json ({error})") from None
+        return Job.from_json(table, str(path))
+
+    # --- what a job makes: named here only ------------------------------------------------------
+
+    def checkpoint_path(self, key: str) -> Path:
+        return self.job_dir(key) / "checkpoint.pt"
+
+    def previews_path(self, key: str) -> Path:
+        return self.job_dir(key) / "previews.npz"
+
+    def rows_path(self, key: str) -> Path:
+        return self.job_dir(key) / "rows.parquet"
+
+    def loss_curve_path(self, key: str) -> Path:
+        return self.job_dir(key) / "loss_curve.parquet"
+
+    def history_path(self, key: str) -> Path:
+        return self.job_dir(key) / "history.parquet"
+
+    def log_path(self, key: str) -> Path:
+        return self.job_dir(key) / "log.txt"
+
+    def write_checkpoint(self, key: str, state: dict[str, torch.Tensor]) -> None:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write_bytes(self.checkpoint_path(key), buffer.getvalue())
+
+    def read_checkpoint(self, key: str) -> dict[str, torch.Tensor]:
+        return torch.load(self.checkpoint_path(key), map_location="cpu")
+
+    def write_previews(self, key: str, **arrays: np.ndarray) -> None:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        atomic_write_bytes(self.previews_path(key), buffer.getvalue())
+
+    def read_previews(self, key: str) -> dict[str, np.ndarray]:
+        """A job's previews as arrays ({} when the job saved none)."""
+        path = self.previews_path(key)
+        if not path.is_file():
+            return {}
+        with np.load(path) as arrays:
+            return {name: arrays[name] for name in arrays.files}
+
+    def write_rows(self, key: str, frame: pd.DataFrame) -> None:
+        atomic_write_parquet(self.rows_path(key), frame)
+
+    def write_loss_curve(self, key: str, frame: pd.DataFrame) -> None:
+        atomic_write_parquet(self.loss_curve_path(key), frame)
+
+    def write_history(self, key: str, frame: pd.DataFrame) -> None:
+        atomic_write_parquet(self.history_path(key), frame)
+
+    def log(self, key: str, message: str) -> None:
+        """Appends a timestamped line to the job's log (a log is never a completion marker)."""
+        path = self.log_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:
+            handle.write(f"{time.strftime('%H:%M:%S')} {message}\n")
 
     def reset_job(self, key: str) -> None:
         """Forget a job's outputs (for a retry); its job.json stays."""
@@ -116,9 +179,9 @@ def _require_run(run_dir: Path | str) -> RunStore:
     return store
 
 
-def _done_frames(store: RunStore, filename: str) -> list[pd.DataFrame]:
-    """The `filename` table of every finished job that has one (a failed job's files never count)."""
-    paths = (store.job_dir(key) / filename for key in store.job_keys() if store.state(key) == "done")
+def _done_frames(store: RunStore, path_of: Callable[[str], Path]) -> list[pd.DataFrame]:
+    """The table at `path_of(key)` of every finished job that has one (a failed job's files never count)."""
+    paths = (path_of(key) for key in store.job_keys() if store.state(key) == "done")
     return [pd.read_parquet(path) for path in paths if path.is_file()]
 
 
@@ -130,9 +193,9 @@ def load_jobs(run_dir: Path | str) -> pd.DataFrame:
         job = store.read_job(key)
         status = store.read_status(key)
         rows.append({
-            "job_key": key, "kind": job["kind"], "method": job["method"], "ratio": job["ratio"],
-            "pt_ratio": job["pt_ratio"], "ft_ratio": job["ft_ratio"], "seed": job["seed"],
-            "depends_on": ",".join(job["depends_on"]), "state": status.get("state", "pending"),
+            "job_key": key, "kind": job.kind, "method": job.method, "ratio": job.ratio,
+            "pt_ratio": job.pt_ratio, "ft_ratio": job.ft_ratio, "seed": job.seed,
+            "depends_on": ",".join(job.depends_on), "state": status.get("state", "pending"),
             "error": status.get("error", ""), "wall_time_s": status.get("wall_time_s"),
             "device": status.get("device", ""),
         })
@@ -147,7 +210,8 @@ def load_results(run_dir: Path | str) -> pd.DataFrame:
     Columns: job_key, method, pt_ratio, ft_ratio, ratio, seed, image_id, the metrics, and
     provenance (git_commit, versions, device, wall_time_s).
     """
-    frames = _done_frames(_require_run(run_dir), "rows.parquet")
+    store = _require_run(run_dir)
+    frames = _done_frames(store, store.rows_path)
     if not frames:
         return pd.DataFrame(columns=IDENTITY_COLUMNS + METRIC_COLUMNS)
     return pd.concat(frames, ignore_index=True)
@@ -155,7 +219,8 @@ def load_results(run_dir: Path | str) -> pd.DataFrame:
 
 def load_loss_curves(run_dir: Path | str) -> pd.DataFrame:
     """The loss curve of every finished pre-training job: job_key, method, seed, step, epoch, loss."""
-    frames = _done_frames(_require_run(run_dir), "loss_curve.parquet")
+    store = _require_run(run_dir)
+    frames = _done_frames(store, store.loss_curve_path)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["job_key", "method", "seed", "step", "epoch", "loss"]
     )

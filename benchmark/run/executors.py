@@ -1,0 +1,392 @@
+"""Where jobs run: one class per executor, each with the same small interface.
+
+An executor offers `slots()`, `start(job, slot)` returns a `Handle` to `poll()` and `stop()`, and
+`close()` ends whatever it keeps alive. The queue (benchmark.run.queue) only schedules.
+
+- `LocalExecutor`: on GPUs, each job in its own subprocess (CUDA_VISIBLE_DEVICES set per slot), so
+  a crash or a leak never outlives its job. On CPUs, one persistent worker process per slot that
+  imports torch and loads the prepared data once, then runs job after job (importing torch alone
+  takes 2–5 s on a 2-core machine, as long as a tiny job's training); a worker that dies is
+  replaced, and its job is recorded as failed.
+- `InlineExecutor`: in this process, one job at a time (notebooks, tests, `finetune`).
+- `SlurmExecutor`: one SLURM job per benchmark job through submitit.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import json
+import os
+import queue as stdqueue
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Callable, Literal, Protocol
+
+import torch
+
+from benchmark.errors import BenchmarkError
+from benchmark.run import rundata
+from benchmark.run.jobs import Job
+from benchmark.run.store import RunStore
+from benchmark.settings import ExecutorConfig
+from benchmark.train.device import DeviceOptions
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where a job runs: a GPU index, the CPU, or a SLURM allocation."""
+
+    device: Literal["cuda", "cpu", "slurm"]
+    gpu: int | None = None
+    index: int = 0  # tells apart slots on the same device (a persistent CPU worker belongs to one)
+
+    @property
+    def label(self) -> str:
+        return f"cuda:{self.gpu}" if self.gpu is not None else self.device
+
+
+@dataclass(frozen=True)
+class Event:
+    """What the queue tells its caller: a job started, progressed, finished, failed or was skipped."""
+
+    kind: Literal["start", "progress", "release", "done", "failed", "skipped"]
+    job: Job
+    done: int = 0
+    total: int = 0
+    message: str = ""
+
+
+EventSink = Callable[[Event], None]
+
+
+class Handle(Protocol):
+    job: Job
+
+    def poll(self) -> int | None:
+        """None while running, else the exit code (0: the job ran; its status.json says how)."""
+
+    def stop(self) -> None: ...
+
+    def error_tail(self) -> str:
+        """The last lines the job wrote to stderr, for a failure that left no status."""
+
+
+class Executor(Protocol):
+    def slots(self) -> list[Slot]: ...
+    def start(self, job: Job, slot: Slot) -> Handle: ...
+    def close(self) -> None: ...
+
+
+def plan_slots(config: ExecutorConfig) -> list[Slot]:
+    """The local slots: every chosen GPU × jobs per device, else CPU workers."""
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if config.devices:
+        missing = [d for d in config.devices if d >= visible]
+        if missing:
+            raise BenchmarkError(
+                f"--devices {','.join(map(str, config.devices))}: GPU {missing[0]} does not exist "
+                f"({visible} visible)"
+            )
+        gpus = list(config.devices)
+    else:
+        gpus = list(range(visible))
+    if gpus:
+        return [Slot("cuda", g, i) for i, g in enumerate(g for g in gpus for _ in range(config.jobs_per_device))]
+    return [Slot("cpu", None, i) for i in range(config.cpu_workers)]
+
+
+def _die_with_parent() -> None:
+    """Linux: the worker gets SIGKILL when the queue process dies, so no orphan writes later."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _spawn(command: list[str], env: dict[str, str], stdin: bool = False) -> subprocess.Popen:
+    return subprocess.Popen(
+        command, env=env, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+    )
+
+
+def _worker_command(store: RunStore, device: str, threads: int, metric_processes: int, compile: bool) -> list[str]:
+    command = [sys.executable, "-m", "benchmark.run.worker", str(store.root), "--device", device]
+    if threads:
+        command += ["--threads", str(threads)]
+    if metric_processes > 1:
+        command += ["--metric-processes", str(metric_processes)]
+    if compile:
+        command.append("--compile")
+    return command
+
+
+class _Process:
+    """A worker subprocess whose stdout carries JSON lines; stderr's tail is kept for errors."""
+
+    def __init__(self, command: list[str], env: dict[str, str], on_line: Callable[[dict], None],
+                 stdin: bool = False) -> None:
+        self.process = _spawn(command, env, stdin)
+        self.stderr: list[str] = []
+        threading.Thread(target=self._read_stdout, args=(on_line,), daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    def _read_stdout(self, on_line: Callable[[dict], None]) -> None:
+        for line in self.process.stdout:
+            try:
+                on_line(json.loads(line))
+            except (ValueError, KeyError, TypeError):
+                continue
+
+    def _read_stderr(self) -> None:
+        for line in self.process.stderr:
+            self.stderr = (self.stderr + [line])[-20:]
+
+    def tail(self) -> str:
+        return "".join(self.stderr[-3:]).strip().replace("\n", " | ")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _forward(events: stdqueue.Queue, job: Job, info: dict) -> None:
+    if info.get("release"):
+        events.put(Event("release", job))
+    elif "done" in info:
+        events.put(Event("progress", job, info["done"], info["total"], info["message"]))
+
+
+class _SubprocessHandle:
+    """One job in its own worker subprocess (GPU slots)."""
+
+    def __init__(self, job: Job, command: list[str], env: dict[str, str], events: stdqueue.Queue) -> None:
+        self.job = job
+        self.worker = _Process(command + ["--key", job.key], env, lambda info: _forward(events, job, info))
+
+    def poll(self) -> int | None:
+        return self.worker.process.poll()
+
+    def stop(self) -> None:
+        self.worker.stop()
+
+    def error_tail(self) -> str:
+        return self.worker.tail()
+
+
+class _PersistentWorker:
+    """A worker process that runs the job keys it is sent, one after another (CPU slots)."""
+
+    def __init__(self, command: list[str], env: dict[str, str], events: stdqueue.Queue) -> None:
+        self.events = events
+        self.job: Job | None = None
+        self.finished: dict[str, int] = {}
+        self.worker = _Process(command + ["--serve"], env, self._on_line, stdin=True)
+
+    def _on_line(self, info: dict) -> None:
+        if "finished" in info:
+            self.finished[info["finished"]] = int(info["code"])
+        elif self.job is not None:
+            _forward(self.events, self.job, info)
+
+    def alive(self) -> bool:
+        return self.worker.process.poll() is None
+
+    def send(self, job: Job) -> None:
+        self.job = job
+        self.worker.process.stdin.write(job.key + "\n")
+        self.worker.process.stdin.flush()
+
+    def close(self) -> None:
+        if self.alive():
+            try:
+                self.worker.process.stdin.close()
+                self.worker.process.wait(10)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.worker.stop()
+
+
+class _PersistentHandle:
+    def __init__(self, job: Job, worker: _PersistentWorker) -> None:
+        self.job = job
+        self.worker = worker
+        worker.send(job)
+
+    def poll(self) -> int | None:
+        if self.job.key in self.worker.finished:
+            return self.worker.finished.pop(self.job.key)
+        code = self.worker.worker.process.poll()
+        if code is None:
+            return None
+        return self.worker.finished.pop(self.job.key, code or 1)  # died mid-job: a failure
+
+    def stop(self) -> None:
+        self.worker.worker.stop()
+
+    def error_tail(self) -> str:
+        return self.worker.worker.tail()
+
+
+class LocalExecutor:
+    """Jobs on this machine's GPUs (a subprocess each) or CPUs (persistent workers)."""
+
+    def __init__(self, config: ExecutorConfig, store: RunStore, events: stdqueue.Queue) -> None:
+        self.config, self.store, self.events = config, store, events
+        self._slots = plan_slots(config)
+        cores = os.cpu_count() or 1
+        self.threads = config.threads_per_worker or max(1, cores // len(self._slots))
+        on_gpu = self._slots[0].gpu is not None
+        # On GPUs a fine-tune job hands its slot back before its CPU-side metrics, so those overlap the
+        # next job; the CPU cores are shared by the metric processes of the jobs in flight.
+        self.metric_processes = max(1, min(8, cores // len(self._slots))) if on_gpu else 1
+        self.workers: dict[int, _PersistentWorker] = {}  # CPU slot index → its worker
+
+    def slots(self) -> list[Slot]:
+        return list(self._slots)
+
+    def start(self, job: Job, slot: Slot) -> Handle:
+        env = dict(os.environ)
+        if slot.gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = str(slot.gpu)
+            command = _worker_command(self.store, "cuda", self.threads, self.metric_processes, self.config.compile)
+            return _SubprocessHandle(job, command, env, self.events)
+        worker = self.workers.get(slot.index)
+        if worker is None or not worker.alive():
+            env["CUDA_VISIBLE_DEVICES"] = ""
+            command = _worker_command(self.store, "cpu", self.threads, 1, self.config.compile)
+            worker = self.workers[slot.index] = _PersistentWorker(command, env, self.events)
+        return _PersistentHandle(job, worker)
+
+    def close(self) -> None:
+        for worker in self.workers.values():
+            worker.close()
+        self.workers.clear()
+
+
+class _DoneHandle:
+    """A job that ran to completion in this process before its handle was made."""
+
+    def __init__(self, job: Job, code: int, error: str = "") -> None:
+        self.job, self.code, self.error = job, code, error
+
+    def poll(self) -> int | None:
+        return self.code
+
+    def stop(self) -> None:
+        """Nothing runs after the job returned."""
+
+    def error_tail(self) -> str:
+        return self.error
+
+
+class InlineExecutor:
+    """Runs each job to completion in this process when started (notebooks, tests, `finetune`)."""
+
+    def __init__(self, config: ExecutorConfig, store: RunStore, events: stdqueue.Queue) -> None:
+        self.config, self.store, self.events = config, store, events
+        self._slots = plan_slots(ExecutorConfig(devices=config.devices))[:1]
+        self.load_data = functools.lru_cache(maxsize=1)(rundata.load)  # read once for all its jobs
+
+    def slots(self) -> list[Slot]:
+        return list(self._slots)
+
+    def start(self, job: Job, slot: Slot) -> Handle:
+        from benchmark.run.worker import run_job
+
+        def report(done: int, total: int, message: str) -> None:
+            self.events.put(Event("progress", job, done, total, message))
+
+        try:
+            run_job(self.store.root, job.key, DeviceOptions(device=slot.device, compile=self.config.compile),
+                    report, load_data=self.load_data)
+            return _DoneHandle(job, 0)
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:  # recorded in status.json by run_job; the queue goes on
+            return _DoneHandle(job, 1, f"{type(error).__name__}: {error}")
+
+    def close(self) -> None:
+        self.load_data.cache_clear()
+
+
+def _slurm_entry(run_dir: str, key: str, compile: bool = False) -> None:
+    """What a SLURM task runs: the job, on the GPU SLURM gave it (or the CPU)."""
+    from benchmark.run.worker import run_job
+
+    run_job(run_dir, key, DeviceOptions(device="cuda" if torch.cuda.is_available() else "cpu", compile=compile))
+
+
+class _SlurmHandle:
+    def __init__(self, job: Job, submitted: object) -> None:
+        self.job, self.submitted = job, submitted
+
+    def poll(self) -> int | None:
+        if not self.submitted.done():
+            return None
+        return 1 if self.submitted.exception() is not None else 0
+
+    def stop(self) -> None:
+        self.submitted.cancel(check=False)
+
+    def error_tail(self) -> str:
+        return ""
+
+
+def _import_submitit():
+    try:
+        import submitit
+    except ImportError:
+        raise BenchmarkError("--executor slurm needs submitit: pip install submitit") from None
+    return submitit
+
+
+class SlurmExecutor:
+    """One SLURM job per benchmark job, submitted as its dependencies finish; as many slots as jobs."""
+
+    def __init__(self, config: ExecutorConfig, store: RunStore, events: stdqueue.Queue, jobs: int = 1) -> None:
+        submitit = _import_submitit()
+        self.config, self.store = config, store
+        self.executor = submitit.AutoExecutor(folder=store.root / "slurm", cluster=config.slurm_cluster)
+        params: dict[str, object] = {"timeout_min": config.slurm_time_min, "cpus_per_task": config.slurm_cpus_per_job}
+        if config.slurm_cluster == "slurm":
+            params.update(gpus_per_node=config.slurm_gpus_per_job)
+            if config.slurm_partition:
+                params["slurm_partition"] = config.slurm_partition
+        self.executor.update_parameters(**params)
+        self._slots = [Slot("slurm", None, i) for i in range(max(1, jobs))]
+
+    def slots(self) -> list[Slot]:
+        return list(self._slots)
+
+    def start(self, job: Job, slot: Slot) -> Handle:
+        return _SlurmHandle(job, self.executor.submit(_slurm_entry, str(self.store.root), job.key, self.config.compile))
+
+    def close(self) -> None:
+        """SLURM jobs finish on their own; nothing is kept here."""
+
+
+def check_executor(config: ExecutorConfig) -> None:
+    """Refuse an impossible executor before anything is written: a missing GPU, no submitit."""
+    if config.kind == "slurm":
+        _import_submitit()
+    else:
+        plan_slots(config)
+
+
+def make_executor(config: ExecutorConfig, store: RunStore, events: stdqueue.Queue, jobs: int) -> Executor:
+    """The executor `config` names, chosen once for the whole run."""
+    if config.kind == "slurm":
+        return SlurmExecutor(config, store, events, jobs)
+    if config.kind == "inline":
+        return InlineExecutor(config, store, events)
+    return LocalExecutor(config, store, events)

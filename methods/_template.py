@@ -1,0 +1,64 @@
+"""A template for a new SSL method: copy this file to `methods/<name>.py`, rename the class and
+`name`, and replace the pretext task. Discovery skips files whose names start with '_', so this one
+never joins a run; `tests/test_template_method.py` runs it through the contract so it stays runnable.
+
+The example pretext task is denoising: add Gaussian noise, reconstruct the clean image with the whole
+UNet. It is a real (if plain) method, chosen because it is the shortest complete example.
+
+What the harness owns (do not write these here): the training loop, the optimiser and schedule,
+precision, checkpoints, seeds, data loading, fine-tuning and evaluation. What a method owns: its
+settings, the modules it builds once, `training_step`, and optionally `prepare`, `after_step`
+(momentum branches), `preview` (report figures) and `pretrained_unet` (what is transferred).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from benchmark.nets import UNet
+from benchmark.recipes import STUDY_BATCH, STUDY_EPOCHS, STUDY_WARMUP_EPOCHS, PretrainRecipe, scaled_lr
+from methods.base import Profile, SSLMethod
+
+
+@dataclass(frozen=True)
+class DenoisingConfig:
+    """The method's own settings, each with where its value comes from; `[method.NAME]` in a run
+    config overrides them."""
+
+    noise_sd: float = 0.5  # in units of the z-scored image's SD; an illustrative value, not a paper's
+
+
+class DenoisingTemplate(SSLMethod):
+    name = "template-denoising"  # the registry key: what `--methods` and the result rows say
+    description = "Template: reconstruct the clean image from a noisy copy (whole UNet transferred)."
+    transfers = "encoder+decoder"  # "encoder" or "encoder+decoder": what fine-tuning starts from
+
+    def __init__(self, unet: UNet, cfg: DenoisingConfig | None = None) -> None:
+        super().__init__(unet, cfg)
+        # Build every module once, here (never inside training_step): heads, decoders, momentum copies.
+        self.recon_head = nn.Conv2d(unet.cfg.base, 1, kernel_size=1)
+
+    @classmethod
+    def default_config(cls, profile: Profile) -> DenoisingConfig:
+        return DenoisingConfig()
+
+    @classmethod
+    def paper_recipe(cls) -> PretrainRecipe:
+        # Override only the paper recipe: the tiny profile's recipe is the harness's, shared by all.
+        return PretrainRecipe(optimizer="adamw", lr=scaled_lr(1.5e-4, STUDY_BATCH), batch_size=STUDY_BATCH,
+                              epochs=STUDY_EPOCHS, warmup_epochs=STUDY_WARMUP_EPOCHS)
+
+    def training_step(self, images: Tensor, step: int, total_steps: int, aux: dict[str, Tensor]) -> dict[str, Tensor]:
+        # images: B×1×H×W, z-scored, already on the device; aux: this batch's rows of `prepare` ({}).
+        # Draw randomness from torch's generator (seeded by the harness) and per image, never per batch.
+        noisy = images + self.cfg.noise_sd * torch.randn_like(images)
+        restored = self.recon_head(self.unet.features(noisy)).float()
+        return {"loss": torch.mean((restored - images.float()) ** 2)}
+
+    @torch.no_grad()
+    def preview(self, images: Tensor) -> dict[str, Tensor]:
+        noisy = images + self.cfg.noise_sd * torch.randn_like(images)
+        return {"input": noisy, "output": self.recon_head(self.unet.features(noisy))}

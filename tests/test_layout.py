@@ -1,0 +1,95 @@
+"""The tree shows the data flow: every module imports only from its own stage or an earlier one,
+and no two modules import each other, directly or through others."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Stages in the order data flows; a module may import from its own rank or a lower one.
+STAGES: list[tuple[str, ...]] = [
+    ("benchmark.errors", "benchmark.dataclass_io", "benchmark.files", "benchmark.progress", "benchmark.text"),
+    ("benchmark.data",),
+    ("benchmark.nets", "benchmark.recipes"),
+    ("methods",),
+    ("benchmark.train",),
+    ("benchmark.evaluate",),
+    ("benchmark.config", "benchmark.settings"),
+    ("benchmark.run",),
+    ("benchmark.speed",),
+    ("reports",),
+    ("benchmark.cli",),
+]
+
+
+def rank(module: str) -> int:
+    if module == "benchmark":  # the package's own __init__: its version, nothing else
+        return 0
+    best = None
+    for index, prefixes in enumerate(STAGES):
+        for prefix in prefixes:
+            if module == prefix or module.startswith(prefix + "."):
+                if best is None or len(prefix) > best[1]:
+                    best = (index, len(prefix))
+    assert best is not None, f"{module} belongs to no stage: add it to STAGES"
+    return best[0]
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path, modules: set[str]) -> set[str]:
+    """Project modules `path` imports anywhere in its body (lazy imports count too).
+
+    `from a import b` imports module a.b when there is one, else a name from package a.
+    """
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if sub in modules else node.module)
+    return found & modules
+
+
+def project_graph() -> dict[str, set[str]]:
+    files = [p for package in ("benchmark", "methods", "reports") for p in (ROOT / package).rglob("*.py")]
+    modules = {module_name(p): p for p in files}
+    return {name: imports(path, set(modules)) - {name} for name, path in modules.items()}
+
+
+def test_no_module_imports_from_a_later_stage():
+    upward = [f"{a} → {b}" for a, targets in project_graph().items() for b in targets
+              if rank(b) > rank(a)]
+    assert not upward, "imports from a later stage:\n" + "\n".join(sorted(upward))
+
+
+def test_no_import_cycles():
+    graph = project_graph()
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for target in graph[node]:
+            if state.get(target) == 1:
+                cycles.append(" → ".join(path[path.index(target):] + [target]) if target in path else target)
+            elif target not in state:
+                visit(target, path + [target])
+        state[node] = 2
+
+    for node in graph:
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_the_rank_table_catches_an_upward_import():
+    assert rank("benchmark.train.loops") < rank("benchmark.evaluate.rows")
+    assert rank("benchmark.run.store") > rank("benchmark.evaluate.metrics")
+    assert rank("benchmark.nets") < rank("methods.mae") < rank("benchmark.train.loops")
