@@ -68,6 +68,7 @@ class ExecutorConfig:
     jobs_per_device: int = 1
     cpu_workers: int = 1  # slots when there is no GPU
     threads_per_worker: int = 0  # torch threads per CPU job; 0 = cores / workers
+    persistent_cpu_workers: bool = True  # False: a fresh subprocess per CPU job, as on GPUs
     slurm_partition: str = ""
     slurm_gpus_per_job: int = 1
     slurm_cpus_per_job: int = 8

@@ -93,3 +93,10 @@ def test_the_rank_table_catches_an_upward_import():
     assert rank("benchmark.train.loops") < rank("benchmark.evaluate.rows")
     assert rank("benchmark.run.store") > rank("benchmark.evaluate.metrics")
     assert rank("benchmark.nets") < rank("methods.mae") < rank("benchmark.train.loops")
+
+
+def test_the_readers_are_importable_from_the_data_package():
+    from benchmark.data import load_dataset, load_unlabelled, synthetic_dataset
+    from benchmark.data.readers import load_dataset as direct
+
+    assert load_dataset is direct and callable(load_unlabelled) and callable(synthetic_dataset)

@@ -153,3 +153,14 @@ def test_ctrl_c_stops_cleanly_and_leaves_no_half_written_job(tmp_path):
     rerun = subprocess.run(command, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
     assert len(load_results(run_dir)) == 2 * 10
+
+
+def test_persistent_cpu_workers_give_the_rows_of_a_subprocess_per_job(tiny_config, tmp_path):
+    config = _config(tiny_config, ratios="70:10")
+    rows = {}
+    for persistent in (True, False):
+        run_dir = tmp_path / f"persistent-{persistent}"
+        outcome = runner.run_benchmark(config, run_dir, ExecutorConfig(persistent_cpu_workers=persistent))
+        assert len(outcome.summary.done) == 3, outcome.summary
+        rows[persistent] = _sorted(load_results(run_dir))[["job_key", "image_id", *METRIC_COLUMNS]]
+    pd.testing.assert_frame_equal(rows[True], rows[False])

@@ -1,1 +1,26 @@
-"""Data: readers, the synthetic generator, pre-processing, splits and augmentation."""
+"""Data: readers, the synthetic generator, pre-processing, splits and augmentation.
+
+The readers are importable from the package (`from benchmark.data import load_dataset`); they load
+on first use, so importing a light module of the package (splits, say) does not import them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "load_dataset": "benchmark.data.readers",
+    "load_unlabelled": "benchmark.data.readers",
+    "scan_dataset": "benchmark.data.readers",
+    "synthetic_dataset": "benchmark.data.synthetic",
+    "LabelledDataset": "benchmark.data.dataset",
+    "UnlabelledDataset": "benchmark.data.dataset",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'benchmark.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

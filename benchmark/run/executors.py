@@ -260,10 +260,12 @@ class LocalExecutor:
             env["CUDA_VISIBLE_DEVICES"] = str(slot.gpu)
             command = _worker_command(self.store, "cuda", self.threads, self.metric_processes, self.config.compile)
             return _SubprocessHandle(job, command, env, self.events)
+        env["CUDA_VISIBLE_DEVICES"] = ""
+        command = _worker_command(self.store, "cpu", self.threads, 1, self.config.compile)
+        if not self.config.persistent_cpu_workers:
+            return _SubprocessHandle(job, command, env, self.events)
         worker = self.workers.get(slot.index)
         if worker is None or not worker.alive():
-            env["CUDA_VISIBLE_DEVICES"] = ""
-            command = _worker_command(self.store, "cpu", self.threads, 1, self.config.compile)
             worker = self.workers[slot.index] = _PersistentWorker(command, env, self.events)
         return _PersistentHandle(job, worker)
 
