@@ -186,32 +186,20 @@ def plan(
 ) -> None:
     """The jobs a run would do, which are already done, and their estimated cost. Runs nothing."""
     from benchmark.run import runner
-    from benchmark.speed.cost import estimate_cost, measure_tflops
     from benchmark.settings import resolve_run_config
-    from benchmark.speed.report import estimate_cost_from_speed, load_speed_json
+    from benchmark.speed.planning import plan_cost
 
     with user_errors():
-        if speed is not None and tflops is not None:
-            raise BenchmarkError("give --speed or --tflops, not both")
         run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile)
         if note:
             console.print(note)
         run_dir = out or runner.default_run_dir(run_config)
-        store, job_list, splits, extra_count = runner.plan_run(run_config, run_dir)
-        if speed is not None:
-            report = load_speed_json(speed)
-            cost = estimate_cost_from_speed(job_list, run_config, splits, report, extra_count)
-            basis = f"images/s measured on {report.device} ({speed})"
-            if (report.size, report.base) != (run_config.preprocess.size or 256, run_config.unet.base):
-                console.print(f"note: {speed} was measured at {report.size}² px, base {report.base}; "
-                              "images/s are scaled by FLOPs per image")
-        else:
-            if tflops is None:
-                device = "cuda" if torch_cuda_available() else "cpu"
-                tflops = measure_tflops(run_config.unet, run_config.preprocess.size or 256, device)
-                console.print(f"measured {tflops:.3g} TFLOP/s for fine-tuning steps on {device}")
-            cost = estimate_cost(job_list, run_config, splits, tflops, extra_count)
-            basis = f"{tflops:.3g} TFLOP/s"
+        store, job_list, _, extra_count = runner.plan_run(run_config, run_dir)
+        planned = plan_cost(job_list, run_config, extra_count, tflops, speed,
+                            "cuda" if torch_cuda_available() else "cpu")
+        for line in planned.notes:
+            console.print(line)
+        cost, basis = planned.cost, planned.basis
         frame = cost.jobs.assign(state=[store.state(j.key) for j in job_list])
         if jobs:
             _print_frame(frame.drop(columns=["job_key"]), "jobs")

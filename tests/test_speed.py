@@ -269,11 +269,11 @@ def test_unknown_methods_devices_and_sizes_are_user_errors_naming_the_option():
 
 def test_cost_from_measured_speed_takes_each_jobs_hours_from_its_steps_images_per_second(tiny_config, tmp_path):
     config = resolve_run_config(tiny_config)[0]  # supervised + mae at 32 px, base 4
-    _, jobs, splits, extra = runner.plan_run(config, tmp_path / "run")
+    _, jobs, _, extra = runner.plan_run(config, tmp_path / "run")
     report = SpeedReport(size=32, base=4, rows=(SpeedRow("finetune", 1e9, 100.0, 50.0), SpeedRow("mae", 1e9, 20.0, 10.0)))
-    cost = estimate_cost_from_speed(jobs, config, splits, report, extra)
+    cost = estimate_cost_from_speed(jobs, config, report, extra)
     assert cost.jobs["job_key"].tolist() == [job.key for job in jobs]
     for job, hours in zip(jobs, cost.jobs["hours"]):
         rate = 20.0 if job.kind == "pretrain" else 100.0
-        assert hours == pytest.approx(job_image_steps(job, config, splits, extra) / rate / 3600)
+        assert hours == pytest.approx(job_image_steps(job, extra) / rate / 3600)
     assert cost.tflops == pytest.approx(cost.jobs["tflop"].sum() / (cost.total_hours * 3600))

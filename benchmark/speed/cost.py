@@ -15,7 +15,6 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmark.config import RunConfig
-from benchmark.data.splits import Splits
 from benchmark.run.jobs import Job
 from benchmark.train.losses import dice_ce_loss
 from benchmark.nets import UNet, UNetConfig
@@ -74,20 +73,21 @@ def measure_tflops(config: UNetConfig, size: int, device: str, batch: int = 2, s
     return training_flops_per_image(None, config, size) * batch / elapsed / 1e12
 
 
-def job_image_steps(job: Job, config: RunConfig, splits: Splits, extra_images: int = 0) -> int:
-    """Images passed through a training step by the job (validation forward passes count 1/3 each)."""
-    part = splits.ratio(job.ratio)
-    if job.kind == "pretrain":
-        recipe = config.pretrain[job.method]
-        n = len(part.pretrain) + extra_images
+def job_image_steps(job: Job, extra_images: int = 0) -> int:
+    """Images passed through a training step by the job (validation forward passes count 1/3 each),
+    from what the job itself says it trains."""
+    if job.pretrain is not None:
+        recipe = job.pretrain.recipe
+        n = len(job.pretrain.image_ids) + extra_images
         if not n:
             return 0
         batch = min(recipe.batch_size, n)
         return recipe.epochs * sum(size for _, size in pretrain_batches(n, batch))
-    recipe = config.finetune
-    per_epoch = max(len(part.finetune_train), recipe.min_samples_per_epoch)
+    spec = job.finetune
+    recipe = spec.recipe
+    per_epoch = max(len(spec.train_ids), recipe.min_samples_per_epoch)
     evals = math.ceil(recipe.epochs / recipe.eval_every)
-    steps = recipe.epochs * per_epoch + evals * len(part.finetune_val) / 3
+    steps = recipe.epochs * per_epoch + evals * len(spec.val_ids) / 3
     if recipe.cv_folds:
         grid = max(1, len(recipe.lr_grid)) * max(1, len(recipe.batch_grid))
         steps *= 1 + grid
@@ -104,7 +104,7 @@ class CostEstimate:
         return float(self.jobs["hours"].sum())
 
 
-def estimate_cost(jobs: list[Job], config: RunConfig, splits: Splits, tflops: float, extra_images: int = 0) -> CostEstimate:
+def estimate_cost(jobs: list[Job], config: RunConfig, tflops: float, extra_images: int = 0) -> CostEstimate:
     size = config.preprocess.size or 256
     flops = {None: training_flops_per_image(None, config.unet, size)}
     rows = []
@@ -112,7 +112,7 @@ def estimate_cost(jobs: list[Job], config: RunConfig, splits: Splits, tflops: fl
         method = job.method if job.kind == "pretrain" else None
         if method not in flops:
             flops[method] = training_flops_per_image(method, config.unet, size)
-        steps = job_image_steps(job, config, splits, extra_images)
+        steps = job_image_steps(job, extra_images)
         total = steps * flops[method] / 1e12
         rows.append({"job_key": job.key, "kind": job.kind, "method": job.method, "ratio": job.ratio,
                      "seed": job.seed, "image_steps": steps, "tflop": total, "hours": total / tflops / 3600})

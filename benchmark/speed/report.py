@@ -17,7 +17,6 @@ import pandas as pd
 from benchmark.config import RunConfig
 from benchmark.speed.cost import CostEstimate, estimate_cost, training_flops_per_image
 from benchmark.dataclass_io import to_plain, update
-from benchmark.data.splits import Splits
 from benchmark.errors import BenchmarkError
 from benchmark.run.jobs import Job
 from benchmark.nets import UNetConfig
@@ -188,7 +187,7 @@ def images_per_second_for(
 
 
 def estimate_cost_from_speed(
-    jobs: list[Job], config: RunConfig, splits: Splits, report: SpeedReport, extra_images: int = 0
+    jobs: list[Job], config: RunConfig, report: SpeedReport, extra_images: int = 0
 ) -> CostEstimate:
     """benchmark.cost.estimate_cost with each job's hours from the measured images/s of its step.
 
@@ -200,7 +199,7 @@ def estimate_cost_from_speed(
     for method in dict.fromkeys(job.method if job.kind == "pretrain" else None for job in jobs):
         group = [job for job in jobs if (job.method if job.kind == "pretrain" else None) == method]
         tflops = training_flops_per_image(method, config.unet, size) * images_per_second_for(report, method, config.unet, size) / 1e12
-        parts.append(estimate_cost(group, config, splits, tflops, extra_images).jobs)
+        parts.append(estimate_cost(group, config, tflops, extra_images).jobs)
     order = {job.key: i for i, job in enumerate(jobs)}
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["job_key", "tflop", "hours"])
     frame = frame.sort_values("job_key", key=lambda keys: keys.map(order)).reset_index(drop=True)
