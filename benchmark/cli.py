@@ -323,7 +323,7 @@ def data_synth(
 @data_app.command("inspect")
 def data_inspect(
     path: Path = typer.Argument(..., help="Dataset folder."),
-    format: str = typer.Option("auto", "--format", help="auto | folder | arcade."),
+    format: str = typer.Option("auto", "--format", help="auto | folder | arcade | nnunet."),
 ) -> None:
     """Count, sizes, vessel fraction and every problem found in a dataset."""
     from benchmark.data.inspect import inspect_dataset
