@@ -306,7 +306,7 @@ def data_synth(
 @data_app.command("inspect")
 def data_inspect(
     path: Path = typer.Argument(..., help="Dataset folder."),
-    format: str = typer.Option("auto", "--format", help="auto | folder | arcade."),
+    format: str = typer.Option("auto", "--format", help="auto | folder | arcade | nnunet."),
 ) -> None:
     """Count, sizes, vessel fraction and every problem found in a dataset."""
     from benchmark.data.inspect import inspect_dataset
@@ -317,6 +317,23 @@ def data_inspect(
             console.print(line, highlight=False)
         if not report.ok:
             raise typer.Exit(1)
+
+
+@data_app.command("export-nnunet")
+def data_export_nnunet(
+    run_dir: Path = typer.Argument(..., help="A run folder (config.toml, splits.json, data/prepared.npz)."),
+    out: Path = typer.Argument(..., help="New folder, e.g. $nnUNet_raw/Dataset501_Angio."),
+) -> None:
+    """The run's images, masks and fine-tuning splits in nnU-Net raw format (see README)."""
+    from benchmark.run.nnunet_export import export_nnunet
+
+    with user_errors():
+        export = export_nnunet(run_dir, out)
+        console.print(f"wrote {export.train_cases} training and {export.test_cases} test cases to {export.root}",
+                      highlight=False)
+        for fold in export.folds:
+            console.print(f"fold {fold.fold}: ratio {fold.ratio} ({fold.train} train, {fold.val} val)", highlight=False)
+        console.print("copy splits_final.json into nnUNet_preprocessed/<dataset>/ before training", highlight=False)
 
 
 @methods_app.command("list")

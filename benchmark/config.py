@@ -32,7 +32,7 @@ class DataConfig:
     """Where the images come from and how the splits are drawn."""
 
     source: str = "synthetic"  # "synthetic" or a path to a dataset
-    format: str = "auto"  # auto | folder | arcade
+    format: str = "auto"  # auto | folder | arcade | nnunet
     synthetic_count: int = 200
     synthetic_size: int = 128
     synthetic_seed: int = 0

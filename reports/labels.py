@@ -47,8 +47,10 @@ DICE = Metric("dice", "Dice", "", True, 3)
 CLDICE = Metric("cldice", "clDice", "", True, 3)
 IOU = Metric("iou", "IoU", "", True, 3)
 HD = Metric("hd", "HD", "px", False, 2)
+HD95 = Metric("hd95", "HD95", "px", False, 2)
+NSD = Metric("nsd", "NSD", "", True, 3)
 ADD = Metric("add", "ADD", "px", False, 2)
-TABLE_ONE_METRICS = (DICE, CLDICE, IOU, HD, ADD)
+TABLE_ONE_METRICS = (DICE, CLDICE, IOU, HD, HD95, NSD, ADD)
 
 
 def method_label(name: str) -> str:

@@ -14,10 +14,13 @@ from benchmark.evaluate.metrics import (
     cldice,
     diameter_difference,
     dice,
+    hausdorff95,
     iou,
     mean_diameter,
     modified_hausdorff,
     segmentation_metrics,
+    skeleton,
+    surface_dice,
 )
 from benchmark.evaluate.reference import (
     compare_metric_speed,
@@ -49,7 +52,7 @@ def test_identical_masks_score_perfectly() -> None:
     _, gt = vessel_like_pair(96, seed=1)
     row = segmentation_metrics(gt, gt.copy())
     assert (row["dice"], row["iou"], row["cldice"]) == (1.0, 1.0, 1.0)
-    assert (row["hd"], row["add"]) == (0.0, 0.0)
+    assert (row["hd"], row["hd95"], row["nsd"], row["add"]) == (0.0, 0.0, 1.0, 0.0)
     assert row["diameter_pred"] == row["diameter_gt"] > 0
 
 
@@ -97,6 +100,73 @@ def test_shifted_disc_has_mhd_below_the_shift_near_two_shift_over_pi() -> None:
     hd = modified_hausdorff(disc, np.roll(disc, shift, axis=1))
     assert hd <= shift
     assert hd == pytest.approx(2 * shift / math.pi, rel=0.1)
+
+
+@pytest.mark.parametrize("shift", [1, 2, 3, 5])
+def test_one_pixel_line_shifted_has_hd95_equal_to_shift_and_nsd_one_within_tolerance(shift: int) -> None:
+    # Every boundary pixel of either line is exactly `shift` from the other line (straight across),
+    # so every directed distance is `shift`: HD95 = shift; NSD (τ = 2) = 1 if shift <= 2, else 0.
+    pred = canvas()
+    pred[10, 5:50] = True
+    gt = np.roll(pred, shift, axis=0)
+    assert hausdorff95(pred, gt) == pytest.approx(shift, abs=1e-12)
+    assert surface_dice(pred, gt) == (1.0 if shift <= 2 else 0.0)
+    assert surface_dice(pred, gt, tolerance=shift - 0.5) == 0.0
+
+
+def test_rectangle_shifted_down_by_two_has_hand_computed_hd95_and_nsd() -> None:
+    # The 10×20 rectangle and its copy two rows lower (see the MHD test above): of A's 56 boundary
+    # distances 16 are 0 (14 on the side columns, the 2 bottom corners), 4 are 1 (the bottom row's
+    # corner neighbours and the side columns' top pixels), 36 are 2; B -> A mirrors it.
+    # HD95: the 95th percentile of a list that is 2 from its 21st value on = 2 (MHD is 19/14).
+    # NSD: τ = 2 keeps all 112 -> 1; τ = 1 keeps 2 × 20 -> 40/112 = 5/14; τ = 0.5 keeps 2 × 16 -> 2/7.
+    pred, gt = canvas(30, 40), canvas(30, 40)
+    pred[5:15, 10:30] = True
+    gt[7:17, 10:30] = True
+    assert hausdorff95(pred, gt) == pytest.approx(2.0, abs=1e-12)
+    assert surface_dice(pred, gt) == 1.0
+    assert surface_dice(pred, gt, tolerance=1.0) == pytest.approx(5 / 14, abs=1e-12)
+    assert surface_dice(pred, gt, tolerance=0.5) == pytest.approx(2 / 7, abs=1e-12)
+
+
+def test_shifted_disc_has_hd95_near_the_shift_and_nsd_by_tolerance() -> None:
+    # Each boundary pixel's translate lies on the other boundary, so no distance exceeds the shift
+    # k. For continuous circles (R >> k) a point at angle t is |k cos t| from the other circle;
+    # |cos t| exceeds 0.997 on 5 % of the circle, so the 95th percentile is ~k, unlike the MHD's
+    # 2k/π. NSD: the points within τ are those with |k cos t| <= τ, a share 1 - (2/π)·arccos(τ/k) of
+    # a continuous circle (0.22 at τ = 2, k = 6); the pixel boundary has more points per length along
+    # the axes, near t = ±π/2 where those points are, so a little more here.
+    rows, cols = np.mgrid[:128, :128]
+    shift = 6
+    disc = (rows - 64) ** 2 + (cols - 60) ** 2 <= 30**2
+    moved = np.roll(disc, shift, axis=1)
+    assert shift - 0.5 <= hausdorff95(disc, moved) <= shift
+    assert surface_dice(disc, moved, tolerance=shift) == 1.0
+    continuous = 1 - 2 / math.pi * math.acos(2 / shift)
+    assert continuous < surface_dice(disc, moved) < continuous + 0.1
+    assert surface_dice(disc, moved, tolerance=1) < surface_dice(disc, moved) < surface_dice(disc, moved, tolerance=4)
+
+
+def test_skeleton_on_the_mask_box_equals_skeletonizing_the_whole_image() -> None:
+    rng = np.random.default_rng(5)
+    masks = [random_blobs(seed, size=80) for seed in range(6)]  # several touch the image edge
+    masks += [rng.random((40, 50)) < 0.6, np.ones((9, 9), dtype=bool), canvas(10, 10), band(3)]
+    masks += list(vessel_like_pair(256, seed=2))
+    for mask in masks:
+        assert np.array_equal(skeleton(mask), skeletonize(mask))
+
+
+def test_metrics_equal_their_definitions_with_whole_image_skeletons() -> None:
+    # clDice and both diameters as defined, with skeletons of the whole image, no crop or sharing.
+    pred, gt = vessel_like_pair(192, seed=3)
+    s_pred, s_gt = skeletonize(pred), skeletonize(gt)
+    t_prec, t_sens = (s_pred & gt).sum() / s_pred.sum(), (s_gt & pred).sum() / s_gt.sum()
+    padded_pred, padded_gt = np.pad(pred, 1), np.pad(gt, 1)
+    d_pred = 2 * (ndimage.distance_transform_edt(padded_pred)[np.pad(s_pred, 1)] - 0.5).mean()
+    d_gt = 2 * (ndimage.distance_transform_edt(padded_gt)[np.pad(s_gt, 1)] - 0.5).mean()
+    row = segmentation_metrics(pred, gt)
+    assert row["cldice"] == pytest.approx(2 * t_prec * t_sens / (t_prec + t_sens), abs=1e-12)
+    assert (row["diameter_pred"], row["diameter_gt"]) == pytest.approx((d_pred, d_gt), abs=1e-12)
 
 
 @pytest.mark.parametrize("width", [1, 3, 5, 7])
@@ -157,10 +227,10 @@ def test_disjoint_masks_have_zero_cldice() -> None:
 def test_both_masks_empty_score_as_perfect_agreement() -> None:
     empty = canvas(30, 40)
     row = segmentation_metrics(empty, empty)
-    assert row == {"dice": 1.0, "cldice": 1.0, "iou": 1.0, "hd": 0.0, "add": 0.0,
+    assert row == {"dice": 1.0, "cldice": 1.0, "iou": 1.0, "hd": 0.0, "hd95": 0.0, "nsd": 1.0, "add": 0.0,
                    "diameter_pred": 0.0, "diameter_gt": 0.0}
-    assert (dice(empty, empty), cldice(empty, empty), iou(empty, empty)) == (1.0, 1.0, 1.0)
-    assert modified_hausdorff(empty, empty) == 0.0
+    assert (dice(empty, empty), cldice(empty, empty), iou(empty, empty), surface_dice(empty, empty)) == (1.0,) * 4
+    assert modified_hausdorff(empty, empty) == hausdorff95(empty, empty) == 0.0
 
 
 @pytest.mark.parametrize("empty_side", ["pred", "gt"])
@@ -171,6 +241,8 @@ def test_one_empty_mask_scores_zero_overlap_and_the_image_diagonal(empty_side: s
     row = segmentation_metrics(pred, gt)
     assert (row["dice"], row["cldice"], row["iou"]) == (0.0, 0.0, 0.0)
     assert row["hd"] == modified_hausdorff(pred, gt) == 100.0  # sqrt(60² + 80²)
+    assert row["hd95"] == hausdorff95(pred, gt) == 100.0
+    assert row["nsd"] == surface_dice(pred, gt) == 0.0
     assert row[f"diameter_{empty_side}"] == 0.0
     assert row["add"] == pytest.approx(3.0, abs=1e-12)  # the other mask's diameter
 
@@ -188,7 +260,7 @@ def test_no_metric_is_ever_nan_or_inf() -> None:
             row = segmentation_metrics(pred, gt)
             assert list(row) == list(METRIC_KEYS)
             assert all(math.isfinite(value) and value >= 0 for value in row.values()), row
-            assert all(row[key] <= 1 for key in ("dice", "cldice", "iou")), row
+            assert all(row[key] <= 1 for key in ("dice", "cldice", "iou", "nsd")), row
 
 
 def test_metrics_of_one_pair_equal_the_separate_functions() -> None:
@@ -196,7 +268,8 @@ def test_metrics_of_one_pair_equal_the_separate_functions() -> None:
     row = segmentation_metrics(pred, gt)
     assert row == {
         "dice": dice(pred, gt), "cldice": cldice(pred, gt), "iou": iou(pred, gt),
-        "hd": modified_hausdorff(pred, gt), "add": diameter_difference(pred, gt),
+        "hd": modified_hausdorff(pred, gt), "hd95": hausdorff95(pred, gt), "nsd": surface_dice(pred, gt),
+        "add": diameter_difference(pred, gt),
         "diameter_pred": mean_diameter(pred), "diameter_gt": mean_diameter(gt),
     }
 
@@ -212,8 +285,15 @@ def test_fast_distances_equal_the_distance_transform_definition(seed: int) -> No
         ndimage.distance_transform_edt(~boundary_gt)[boundary_pred].mean(),
         ndimage.distance_transform_edt(~boundary_pred)[boundary_gt].mean(),
     )
+    pred_to_gt = ndimage.distance_transform_edt(~boundary_gt)[boundary_pred]
+    gt_to_pred = ndimage.distance_transform_edt(~boundary_pred)[boundary_gt]
+    # MONAI's compute_hausdorff_distance(percentile=95) and compute_surface_dice, written out.
+    expected_hd95 = max(np.percentile(pred_to_gt, 95), np.percentile(gt_to_pred, 95))
+    expected_nsd = ((pred_to_gt <= 2).sum() + (gt_to_pred <= 2).sum()) / (len(pred_to_gt) + len(gt_to_pred))
     radii = ndimage.distance_transform_edt(padded_pred)[skeletonize(padded_pred)] - 0.5
     assert modified_hausdorff(pred, gt) == pytest.approx(expected_hd, abs=1e-12)
+    assert hausdorff95(pred, gt) == pytest.approx(expected_hd95, abs=1e-12)
+    assert surface_dice(pred, gt) == pytest.approx(expected_nsd, abs=1e-12)
     assert mean_diameter(pred) == pytest.approx(2 * radii.mean(), abs=1e-12)
 
 
@@ -235,6 +315,9 @@ def test_fast_metrics_agree_with_contour_reference(pair: tuple[np.ndarray, np.nd
     # pixel edges: equal on axis-aligned edges, a fraction of a pixel apart on slanted ones.
     fast, reference = segmentation_metrics(*pair), reference_segmentation_metrics(*pair)
     assert fast["hd"] == pytest.approx(reference["hd"], abs=0.5)
+    # HD95 sits on the steep tail of the distances, NSD counts points near τ: looser (see METRIC_TOLERANCE).
+    assert fast["hd95"] == pytest.approx(reference["hd95"], abs=3.0)
+    assert fast["nsd"] == pytest.approx(reference["nsd"], abs=0.05)
     for key in ("diameter_pred", "diameter_gt", "add"):
         assert fast[key] == pytest.approx(reference[key], abs=0.3)
     for key in ("dice", "cldice", "iou"):
@@ -252,7 +335,8 @@ def test_fast_metrics_agree_with_contour_reference(pair: tuple[np.ndarray, np.nd
     ids=["shape-mismatch", "uint8-pred", "float-gt", "3-d"],
 )
 def test_malformed_input_is_a_value_error(pred: np.ndarray, gt: np.ndarray) -> None:
-    for metric in (dice, iou, cldice, modified_hausdorff, diameter_difference, segmentation_metrics):
+    for metric in (dice, iou, cldice, modified_hausdorff, hausdorff95, surface_dice, diameter_difference,
+                   segmentation_metrics):
         with pytest.raises(ValueError):
             metric(pred, gt)
 

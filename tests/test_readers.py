@@ -1,5 +1,5 @@
-"""Dataset readers: folder (imgs/ + masks/) and ARCADE (COCO polygons), on tiny hand-made fixtures
-and on a few images of the shared ARCADE copy."""
+"""Dataset readers: folder (every mask naming and layout), ARCADE (COCO polygons) and nnU-Net raw,
+on tiny hand-made fixtures, and on a few images of the shared ARCADE copy."""
 
 from __future__ import annotations
 
@@ -11,7 +11,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmark.data.readers import ArcadeDataset, fingerprint_files, load_arcade, load_dataset, load_unlabelled
+from benchmark.data.inspect import inspect_dataset
+from benchmark.data.readers import (
+    MASK_DIRS,
+    MASK_SUFFIXES,
+    ArcadeDataset,
+    fingerprint_files,
+    load_arcade,
+    load_dataset,
+    load_unlabelled,
+    scan_dataset,
+)
 from benchmark.errors import BenchmarkError
 
 ARCADE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "arcade"  # ../shared beside the repo
@@ -431,3 +441,206 @@ def test_real_arcade_loads_from_its_split_folder_too(arcade):
     split = load_dataset(ARCADE / "syntax" / "train")
     assert split.ids == arcade.ids and set(split.groups) == {"train"}
     assert split.fingerprint == arcade.fingerprint
+
+
+# --- folder datasets as downloaded: mask suffixes, mask folder names, image formats, DCA1 ----------
+
+
+def scan_notes(root: Path) -> list[str]:
+    return scan_dataset(root).notes
+
+
+@pytest.mark.parametrize("mask_dir", MASK_DIRS + ("GroundTruth",))
+def test_every_mask_folder_name_is_recognised(tmp_path, mask_dir):
+    save(tmp_path / "images" / "a.png", ramp())
+    save(tmp_path / mask_dir / "a.png", square_mask())
+    ds = load_dataset(tmp_path)
+    assert ds.ids == ["a"]
+    np.testing.assert_array_equal(ds[0][1], square_mask() > 0)
+    assert f"layout: images in images/, masks in {mask_dir}/" in scan_notes(tmp_path)
+
+
+@pytest.mark.parametrize("suffix", MASK_SUFFIXES)
+def test_every_mask_suffix_is_recognised_and_reported(tmp_path, suffix):
+    for k, stem in enumerate(("1", "2")):
+        save(tmp_path / "imgs" / f"{stem}.png", ramp(offset=k))
+        save(tmp_path / "masks" / f"{stem}{suffix}.png", square_mask())
+    ds = load_dataset(tmp_path)
+    assert ds.ids == ["1", "2"]
+    np.testing.assert_array_equal(ds[1][0], ramp(offset=1))
+    assert f"mask names: suffix '{suffix}' (2)" in scan_notes(tmp_path)
+    assert f"mask names: suffix '{suffix}' (2)" in inspect_dataset(tmp_path).lines()
+
+
+def test_dca1_images_and_gt_masks_in_one_folder(tmp_path):
+    # DCA1 ships N.pgm and N_gt.pgm side by side.
+    for k, stem in enumerate(("1", "2", "10")):
+        save(tmp_path / f"{stem}.pgm", ramp(offset=k))
+        save(tmp_path / f"{stem}_gt.pgm", square_mask())
+    ds = load_dataset(tmp_path)
+    assert ds.ids == ["1", "2", "10"]
+    image, mask = ds[2]
+    np.testing.assert_array_equal(image, ramp(offset=2))
+    np.testing.assert_array_equal(mask, square_mask() > 0)
+    assert scan_notes(tmp_path) == ["layout: images and masks in the dataset folder", "mask names: suffix '_gt' (3)"]
+
+
+def test_suffixed_masks_inside_the_image_folder_are_found(tmp_path):
+    save(tmp_path / "images" / "a.png", ramp())
+    save(tmp_path / "images" / "a_mask.png", square_mask())
+    assert load_dataset(tmp_path).ids == ["a"]
+    assert "layout: images and masks in images/" in scan_notes(tmp_path)
+
+
+def test_images_in_the_dataset_folder_with_a_mask_folder(tmp_path):
+    save(tmp_path / "a.png", ramp())
+    save(tmp_path / "labels" / "a_label.png", square_mask())
+    assert load_dataset(tmp_path).ids == ["a"]
+    assert "layout: images in the dataset folder, masks in labels/" in scan_notes(tmp_path)
+
+
+def test_flat_mask_without_its_image_is_named(tmp_path):
+    save(tmp_path / "1.png", ramp())
+    save(tmp_path / "1_gt.png", square_mask())
+    save(tmp_path / "3_gt.png", square_mask())
+    with pytest.raises(BenchmarkError, match=r"1 mask\(s\) with no image.*3_gt\.png"):
+        load_dataset(tmp_path)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".gif", ".jpg", ".jpeg"])
+def test_every_image_format_is_read(tmp_path, suffix):
+    picture = np.full((16, 16), 100, np.uint8) if suffix in (".jpg", ".jpeg") else ramp()  # JPEG: flat, lossy
+    planes = np.stack([picture] * 3, axis=-1) if suffix == ".ppm" else picture  # PPM is colour
+    save(tmp_path / "imgs" / f"a{suffix}", planes)
+    save(tmp_path / "masks" / "a_gt.png", square_mask())
+    image, mask = load_dataset(tmp_path)[0]
+    assert image.dtype == np.uint8 and image.shape == (16, 16)
+    tolerance = 1 if suffix in (".jpg", ".jpeg") else 0
+    assert np.abs(image.astype(int) - picture).max() <= tolerance
+    np.testing.assert_array_equal(mask, square_mask() > 0)
+
+
+# --- ambiguity: an error naming the files, never a silent pick -----------------------------------
+
+
+def test_two_candidate_masks_for_one_image_are_named(tmp_path):
+    save(tmp_path / "imgs" / "a.png", ramp())
+    save(tmp_path / "masks" / "a.png", square_mask())
+    save(tmp_path / "masks" / "a_gt.png", square_mask())
+    with pytest.raises(BenchmarkError, match=r"imgs/a\.png: several candidate masks: a\.png, a_gt\.png"):
+        load_dataset(tmp_path)
+
+
+def test_two_suffixed_masks_beside_one_image_are_named(tmp_path):
+    save(tmp_path / "1.png", ramp())
+    save(tmp_path / "1_gt.png", square_mask())
+    save(tmp_path / "1_seg.png", square_mask())
+    with pytest.raises(BenchmarkError, match=r"1\.png: several candidate masks: 1_gt\.png, 1_seg\.png"):
+        load_dataset(tmp_path)
+
+
+def test_two_mask_folders_are_named(tmp_path):
+    make_folder(tmp_path)
+    save(tmp_path / "gt" / "a.png", square_mask())
+    with pytest.raises(BenchmarkError, match=r"several mask folders \(gt/, masks/\)"):
+        load_dataset(tmp_path)
+
+
+def test_folder_layout_and_flat_pairs_at_once_are_named(tmp_path):
+    make_folder(tmp_path)
+    save(tmp_path / "c.png", ramp())
+    save(tmp_path / "c_gt.png", square_mask())
+    with pytest.raises(BenchmarkError, match=r"images with suffixed masks beside them and imgs/, masks/"):
+        load_dataset(tmp_path)
+
+
+def test_nnunet_and_folder_layouts_at_once_are_named(tmp_path):
+    make_nnunet(make_folder(tmp_path), {"c1": ramp()})
+    with pytest.raises(BenchmarkError, match=r"nnU-Net layout \(imagesTr/\) and a folder layout"):
+        load_dataset(tmp_path)
+    assert load_dataset(tmp_path, "nnunet").ids == ["c1"]  # naming the format settles it
+
+
+# --- nnU-Net raw format ------------------------------------------------------------------------
+
+
+def make_nnunet(root: Path, train: dict[str, np.ndarray], test: dict[str, np.ndarray] | None = None,
+                ending: str = ".png", **meta) -> Path:
+    for folder, cases in (("Tr", train), ("Ts", test or {})):
+        for case, image in cases.items():
+            save(root / f"images{folder}" / f"{case}_0000{ending}", image)
+            save(root / f"labels{folder}" / f"{case}{ending}", (square_mask(*image.shape) > 0).astype(np.uint8))
+    payload = {"channel_names": {"0": "angiogram"}, "labels": {"background": 0, "vessel": 1},
+               "numTraining": len(train), "file_ending": ending, **meta}
+    (root / "dataset.json").write_text(json.dumps(payload))
+    return root
+
+
+def test_nnunet_raw_dataset_is_detected_and_read_with_its_test_split(tmp_path):
+    make_nnunet(tmp_path, {"case_2": ramp(), "case_10": ramp(offset=3)}, {"case_7": ramp(offset=5)})
+    scan = scan_dataset(tmp_path)
+    assert scan.format == "nnunet" and not scan.problems
+    ds = scan.dataset
+    assert ds.ids == ["case_2", "case_10", "case_7"]
+    assert ds.groups == ["train", "train", "test"]
+    image, mask = ds[1]
+    np.testing.assert_array_equal(image, ramp(offset=3))
+    np.testing.assert_array_equal(mask, square_mask() > 0)  # labels are 0/1
+    assert "imagesTs/ + labelsTs/: the dataset's own test split (group 'test')" in scan.notes
+
+
+def test_nnunet_ids_shared_by_train_and_test_are_prefixed(tmp_path):
+    make_nnunet(tmp_path, {"1": ramp()}, {"1": ramp(offset=1)})
+    assert load_dataset(tmp_path, "nnunet").ids == ["train_1", "test_1"]
+
+
+def test_nnunet_float_tiff_images_read_back_exactly(tmp_path):
+    make_nnunet(tmp_path, {"a": ramp()}, ending=".tif")
+    values = np.linspace(-2.5, 3.25, 256, dtype=np.float32).reshape(16, 16)
+    Image.fromarray(values, mode="F").save(tmp_path / "imagesTr" / "a_0000.tif")
+    image, _ = load_dataset(tmp_path)[0]
+    assert image.dtype == np.float32
+    np.testing.assert_array_equal(image, values)
+
+
+def test_nnunet_images_ts_without_labels_are_not_read(tmp_path):
+    make_nnunet(tmp_path, {"a": ramp()})
+    save(tmp_path / "imagesTs" / "b_0000.png", ramp())
+    scan = scan_dataset(tmp_path)
+    assert scan.dataset.ids == ["a"] and not scan.problems
+    assert "imagesTs/ has no labelsTs/: not read (no masks)" in scan.notes
+
+
+def test_nnunet_second_channel_and_misnamed_images_are_named(tmp_path):
+    make_nnunet(tmp_path, {"a": ramp()})
+    save(tmp_path / "imagesTr" / "a_0001.png", ramp())
+    save(tmp_path / "imagesTr" / "b.png", ramp())
+    problems = scan_dataset(tmp_path).problems
+    assert any("a_0001.png: input channel 1" in p for p in problems)
+    assert any("b.png: not named CASE_0000.png" in p for p in problems)
+
+
+def test_nnunet_label_without_image_and_wrong_count_are_named(tmp_path):
+    make_nnunet(tmp_path, {"a": ramp()}, numTraining=3)
+    save(tmp_path / "labelsTr" / "z.png", square_mask())
+    problems = scan_dataset(tmp_path).problems
+    assert any("1 label(s) with no image" in p and "z.png" in p for p in problems)
+    assert any("numTraining is 3 but" in p for p in problems)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"file_ending": ".nii.gz"}, r"file_ending '\.nii\.gz'"),
+    ({"labels": {"background": 0, "lad": 1, "rca": 2}}, "labels must be background 0 and one vessel class"),
+    ({"channel_names": {"0": "a", "1": "b"}}, "channel_names must list exactly one input channel"),
+])
+def test_nnunet_dataset_json_that_angiobench_cannot_read_is_named(tmp_path, change, message):
+    make_nnunet(tmp_path, {"a": ramp()}, **change)
+    with pytest.raises(BenchmarkError, match=r"dataset\.json: " + message):
+        load_dataset(tmp_path)
+
+
+def test_nnunet_without_dataset_json_is_named(tmp_path):
+    make_nnunet(tmp_path, {"a": ramp()})
+    (tmp_path / "dataset.json").unlink()
+    with pytest.raises(BenchmarkError, match=r"dataset\.json: missing"):
+        load_dataset(tmp_path)

@@ -24,7 +24,8 @@ def cell_rows(method: str, ratio: str, seed: int, dice: list[float], **metrics: 
     frame = pd.DataFrame({
         "image_id": [f"img{i:02d}" for i in range(n)], "dice": dice,
         "cldice": metrics.get("cldice", [0.5] * n), "iou": metrics.get("iou", [0.4] * n),
-        "hd": metrics.get("hd", [5.0] * n), "add": metrics.get("add", [1.0] * n),
+        "hd": metrics.get("hd", [5.0] * n), "hd95": metrics.get("hd95", [9.0] * n),
+        "nsd": metrics.get("nsd", [0.7] * n), "add": metrics.get("add", [1.0] * n),
         "diameter_pred": metrics.get("diameter_pred", [3.0] * n), "diameter_gt": metrics.get("diameter_gt", [3.0] * n),
     })
     return frame.assign(job_key=f"finetune-{method}-{ratio}-{seed}", method=method, pt_ratio=parsed.pt,

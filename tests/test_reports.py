@@ -115,7 +115,8 @@ def image_metrics(dice: list[float], diameter_gt: list[float] | None = None, shi
     n = len(dice)
     gt = np.array(diameter_gt if diameter_gt is not None else np.linspace(2.0, 6.0, n))
     return pd.DataFrame({"image_id": TEST_IDS[:n], "dice": dice, "cldice": np.array(dice) - 0.05,
-                         "iou": np.array(dice) - 0.1, "hd": 10 * (1 - np.array(dice)), "add": np.abs(shift) + 0 * gt,
+                         "iou": np.array(dice) - 0.1, "hd": 10 * (1 - np.array(dice)),
+                         "hd95": 25 * (1 - np.array(dice)), "nsd": np.array(dice) + 0.02, "add": np.abs(shift) + 0 * gt,
                          "diameter_pred": gt + shift + 0.1 * np.sin(np.arange(n)), "diameter_gt": gt})
 
 

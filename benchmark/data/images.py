@@ -76,6 +76,20 @@ def read_image(path: Path) -> np.ndarray:
     return plane
 
 
+def read_grey(path: Path) -> np.ndarray:
+    """An 8-bit grey image as uint8, or a 32-bit float image (TIFF mode F) as float32, H×W.
+
+    Float images are what `angiobench data export-nnunet` writes (pre-processed, z-scored pixels,
+    stored losslessly); other readers take 8-bit only.
+    """
+    plane = read_plane(path)
+    if plane.dtype not in (np.uint8, np.float32):
+        raise BenchmarkError(f"{path}: {plane.dtype} pixels; expected 8-bit grey or 32-bit float")
+    if plane.dtype == np.float32 and not np.isfinite(plane).all():
+        raise BenchmarkError(f"{path}: float image holds NaN or infinite pixels")
+    return plane
+
+
 def distinct_values(plane: np.ndarray) -> np.ndarray:
     """Sorted distinct values; a histogram for uint8, which is the common case and much faster."""
     if plane.dtype == np.uint8:

@@ -29,6 +29,7 @@ class DatasetReport:
     vessel_fraction_max: float | None = None
     groups: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the reader recognised: layout, mask naming
 
     @property
     def ok(self) -> bool:
@@ -36,7 +37,7 @@ class DatasetReport:
 
     def lines(self) -> list[str]:
         """Human-readable lines, one fact each; problems last, one per line."""
-        out = [f"dataset: {self.path} ({self.format})", f"images: {self.count}"]
+        out = [f"dataset: {self.path} ({self.format})", *self.notes, f"images: {self.count}"]
         if self.fingerprint:
             out.append(f"fingerprint: {self.fingerprint}")
         if self.sizes:
@@ -79,4 +80,5 @@ def inspect_dataset(path: str | Path, format: str = "auto") -> DatasetReport:
         vessel_fraction_max=max(fractions) if fractions else None,
         groups=dict(Counter(dataset.groups)),
         problems=problems,
+        notes=list(scan.notes),
     )

@@ -1,4 +1,11 @@
-"""Dataset readers: a folder of images + masks, and ARCADE in its official COCO layout.
+"""Dataset readers: a folder of images + masks, ARCADE in its official COCO layout, nnU-Net raw.
+
+Folder datasets are read as they are downloaded: images in imgs/ or images/ (or the dataset
+folder itself), masks in masks/, labels/, gt/ or groundtruth/, or beside the images (DCA1: `N.png`
+and `N_gt.png` in one folder); a mask is named like its image or with a suffix (MASK_SUFFIXES).
+Two candidate masks for one image, or two layouts in one folder, are errors naming the files,
+never a silent pick. An ARCADE split folder may hold derived masks/ beside its COCO file: the
+COCO polygons are the labels then, as the ARCADE README describes.
 
 Loading only lists files (and, for ARCADE, parses the COCO file once); pixels are read when an
 item is accessed, so 1,000 angiograms cost no memory up front. Structural problems (a mask with
@@ -24,12 +31,18 @@ import numpy as np
 from pycocotools import mask as coco_mask
 
 from benchmark.data.dataset import LabelledDataset, UnlabelledDataset
-from benchmark.data.images import list_images, natural_key, read_image, read_mask
+from benchmark.data.images import list_images, natural_key, read_grey, read_image, read_mask
 from benchmark.errors import BenchmarkError
 
-FORMATS = ("auto", "folder", "arcade")
+FORMATS = ("auto", "folder", "arcade", "nnunet")
 ARCADE_SPLITS = ("train", "val", "test")
 IMAGE_DIRS = ("imgs", "images")
+MASK_DIRS = ("masks", "labels", "gt", "groundtruth")
+#: Mask file name = image stem + one of these (or the image's own stem in a separate mask folder).
+MASK_SUFFIXES = ("_gt", "_mask", "_label", "_seg", "_manual1")
+SAME_STEM = "same stem"
+NNUNET_CHANNEL = "_0000"
+NNUNET_FILE_ENDINGS = (".png", ".tif", ".tiff")
 EDGE_TOLERANCE_PX = 1.0  # polygon points may sit on or just past the image edge (annotation tools do)
 SHOWN_NAMES = 5
 
@@ -41,6 +54,7 @@ class DatasetScan:
     dataset: LabelledDataset
     format: str
     problems: list[str]
+    notes: list[str] = field(default_factory=list)  # what was recognised: layout, mask naming
 
 
 def _listing(names: Iterable[str]) -> str:
@@ -87,26 +101,98 @@ def _by_stem(files: list[Path], problems: list[str]) -> dict[str, Path]:
     return {stem: paths[0] for stem, paths in groups.items() if len(paths) == 1}
 
 
-def _image_dir(root: Path, required: bool) -> Path | None:
-    present = [root / name for name in IMAGE_DIRS if (root / name).is_dir()]
+def _named_dir(root: Path, names: tuple[str, ...], what: str) -> Path | None:
+    """The one sub-folder of `root` whose name (any case) is in `names`; two of them are an error."""
+    present = sorted(p for p in root.iterdir() if p.is_dir() and p.name.lower() in names)
     if len(present) > 1:
-        raise BenchmarkError(f"{root}: has both imgs/ and images/; keep one image folder")
-    if not present and required:
-        raise BenchmarkError(f"{root}: no imgs/ or images/ folder")
+        raise BenchmarkError(f"{root}: several {what} folders ({', '.join(p.name + '/' for p in present)}); "
+                             "keep one")
     return present[0] if present else None
 
 
+def _image_dir(root: Path, required: bool) -> Path | None:
+    found = _named_dir(root, IMAGE_DIRS, "image")
+    if found is None and required:
+        raise BenchmarkError(f"{root}: no imgs/ or images/ folder")
+    return found
+
+
+def _split_suffix(stem: str) -> tuple[str, str] | None:
+    """(image stem, suffix) when `stem` ends with a mask suffix (any case), else None."""
+    for suffix in MASK_SUFFIXES:
+        if stem.lower().endswith(suffix) and len(stem) > len(suffix):
+            return stem[: -len(suffix)], suffix
+    return None
+
+
+def _has_suffixed_pairs(folder: Path) -> bool:
+    """Whether some file of `folder` is named like a mask of another file there (DCA1: 1.png, 1_gt.png)."""
+    stems = {p.stem for p in list_images(folder)}
+    return any((split := _split_suffix(stem)) is not None and split[0] in stems for stem in stems)
+
+
+@dataclass(frozen=True)
+class FolderLayout:
+    """Where a folder dataset keeps its images and its masks (the same folder for DCA1's naming)."""
+
+    images: Path
+    masks: Path
+
+    @property
+    def shared(self) -> bool:
+        return self.images == self.masks
+
+
+def folder_layout(root: Path) -> FolderLayout:
+    """The image and mask folders of a folder dataset; several candidates are an error naming them."""
+    image_dir, mask_dir = _image_dir(root, required=False), _named_dir(root, MASK_DIRS, "mask")
+    flat = _has_suffixed_pairs(root)
+    if flat and (image_dir or mask_dir):
+        other = ", ".join(p.name + "/" for p in (image_dir, mask_dir) if p)
+        raise BenchmarkError(f"{root}: holds both images with suffixed masks beside them and {other}; "
+                             "keep one layout")
+    if flat:
+        return FolderLayout(root, root)
+    if image_dir is None and mask_dir is not None and list_images(root):
+        image_dir = root  # images in the dataset folder, masks in a sub-folder
+    if image_dir is not None and mask_dir is None and _has_suffixed_pairs(image_dir):
+        mask_dir = image_dir
+    if image_dir is None or mask_dir is None:
+        raise BenchmarkError(
+            f"{root}: cannot tell the dataset format; expected syntax/ or annotations/*.json (arcade), "
+            f"imagesTr/ + labelsTr/ (nnunet), or imgs/ (or images/) with a mask folder "
+            f"({', '.join(d + '/' for d in MASK_DIRS)}) or masks named with a suffix "
+            f"({', '.join(MASK_SUFFIXES)}) beside their images (folder)")
+    return FolderLayout(image_dir, mask_dir)
+
+
+def _is_arcade(root: Path) -> bool:
+    return ((root / "syntax").is_dir()
+            or any((root / split / "annotations").is_dir() for split in ARCADE_SPLITS)
+            or ((root / "annotations").is_dir() and any((root / "annotations").glob("*.json"))))
+
+
 def detect_format(root: Path) -> str:
-    """'arcade' if there is a COCO layout (syntax/, split folders, annotations/*.json), else 'folder'."""
-    arcade = ((root / "syntax").is_dir()
-              or any((root / split / "annotations").is_dir() for split in ARCADE_SPLITS)
-              or ((root / "annotations").is_dir() and any((root / "annotations").glob("*.json"))))
-    if arcade:
+    """'nnunet' (imagesTr/), 'arcade' (a COCO layout) or 'folder'; an nnU-Net folder that also holds
+    another layout is an error naming both."""
+    if (root / "imagesTr").is_dir():
+        others = [name for name, present in (("arcade", _is_arcade(root)),
+                                             ("folder", _folder_layout_or_none(root) is not None)) if present]
+        if others:
+            raise BenchmarkError(f"{root}: holds an nnU-Net layout (imagesTr/) and a {others[0]} layout; "
+                                 "keep one, or choose with format")
+        return "nnunet"
+    if _is_arcade(root):
         return "arcade"
-    if any((root / name).is_dir() for name in IMAGE_DIRS) and (root / "masks").is_dir():
-        return "folder"
-    raise BenchmarkError(f"{root}: cannot tell the dataset format; expected syntax/ or "
-                         "annotations/*.json (arcade) or imgs/ (or images/) with masks/ (folder)")
+    folder_layout(root)
+    return "folder"
+
+
+def _folder_layout_or_none(root: Path) -> FolderLayout | None:
+    try:
+        return folder_layout(root)
+    except BenchmarkError:
+        return None
 
 
 # --- folder: imgs/ + masks/ -------------------------------------------------------------------
@@ -120,41 +206,90 @@ def _check_same_shape(image: np.ndarray, mask: np.ndarray, image_path: Path, mas
 
 @dataclass(frozen=True)
 class _FolderPairs:
-    """Picklable loader (DataLoader workers, remote jobs) that reads one pair of files on access."""
+    """Picklable loader (DataLoader workers, remote jobs) that reads one pair of files on access.
+    `float_images` also accepts 32-bit float images (nnU-Net exports hold z-scored pixels)."""
 
     images: tuple[Path, ...]
     masks: tuple[Path, ...]
+    float_images: bool = False
 
     def __call__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        image, mask = read_image(self.images[index]), read_mask(self.masks[index])
+        read = read_grey if self.float_images else read_image
+        image, mask = read(self.images[index]), read_mask(self.masks[index])
         _check_same_shape(image, mask, self.images[index], self.masks[index])
         return image, mask
 
 
-def _scan_folder(root: Path) -> DatasetScan:
-    image_dir = _image_dir(root, required=True)
-    mask_dir = root / "masks"
-    if not mask_dir.is_dir():
-        raise BenchmarkError(f"{root}: no masks/ folder")
-    problems: list[str] = []
-    images = _by_stem(list_images(image_dir), problems)
-    masks = _by_stem(list_images(mask_dir), problems)
-    if not images:
-        raise BenchmarkError(f"{image_dir}: no image files")
-    lonely_images = [images[s].name for s in images if s not in masks]
-    if lonely_images:
-        problems.append(f"{image_dir}: {len(lonely_images)} image(s) with no mask in {mask_dir}: "
-                        f"{_listing(lonely_images)}")
-    lonely_masks = [masks[s].name for s in masks if s not in images]
+@dataclass(frozen=True)
+class _Matched:
+    """Images paired with their masks, by stem; what was left unpaired; the namings recognised."""
+
+    stems: list[str]
+    images: tuple[Path, ...]
+    masks: tuple[Path, ...]
+    namings: Counter
+
+
+def _match(images: dict[str, Path], masks: dict[str, Path], image_dir: Path, mask_dir: Path,
+           allow_same_stem: bool, problems: list[str]) -> _Matched:
+    """Each image's mask: a file with the image's stem (in a separate mask folder) or the stem plus a
+    mask suffix. Two candidates for one image are a problem naming both; so is anything unpaired."""
+    namings: Counter[str] = Counter()
+    paired: dict[str, Path] = {}
+    used: set[str] = set()
+    lonely: list[str] = []
+    for stem, image in images.items():
+        candidates = [(SAME_STEM, stem)] if allow_same_stem and stem in masks else []
+        candidates += [(f"suffix '{masks_stem[len(stem):]}'", masks_stem) for masks_stem in masks
+                       if (split := _split_suffix(masks_stem)) is not None and split[0] == stem]
+        if len(candidates) > 1:
+            problems.append(f"{image}: several candidate masks: "
+                            f"{_listing(masks[c].name for _, c in candidates)}; keep one")
+            used.update(c for _, c in candidates)
+        elif candidates:
+            naming, mask_stem = candidates[0]
+            namings[naming] += 1
+            paired[stem] = masks[mask_stem]
+            used.add(mask_stem)
+        else:
+            lonely.append(image.name)
+    if lonely:
+        problems.append(f"{image_dir}: {len(lonely)} image(s) with no mask in {mask_dir}: {_listing(lonely)}")
+    lonely_masks = [masks[s].name for s in masks if s not in used]
     if lonely_masks:
         problems.append(f"{mask_dir}: {len(lonely_masks)} mask(s) with no image in {image_dir}: "
                         f"{_listing(lonely_masks)}")
-    stems = sorted((s for s in images if s in masks), key=natural_key)
-    pairs = _FolderPairs(tuple(images[s] for s in stems), tuple(masks[s] for s in stems))
-    files = [(p.relative_to(root).as_posix(), p) for p in pairs.images + pairs.masks]
-    dataset = LabelledDataset(ids=stems, loader=pairs, source=f"folder:{root}",
-                              fingerprint=fingerprint_files(files, "folder"))
-    return DatasetScan(dataset, "folder", problems)
+    stems = sorted(paired, key=natural_key)
+    return _Matched(stems, tuple(images[s] for s in stems), tuple(paired[s] for s in stems), namings)
+
+
+def _naming_note(namings: Counter) -> str:
+    return "mask names: " + (", ".join(f"{n} ({k})" for n, k in namings.most_common()) or "none matched")
+
+
+def _scan_folder(root: Path) -> DatasetScan:
+    layout = folder_layout(root)
+    problems: list[str] = []
+    files = _by_stem(list_images(layout.images), problems)
+    if layout.shared:
+        masks = {stem: path for stem, path in files.items() if _split_suffix(stem) is not None}
+        images = {stem: path for stem, path in files.items() if stem not in masks}
+    else:
+        images, masks = files, _by_stem(list_images(layout.masks), problems)
+    if not images:
+        raise BenchmarkError(f"{layout.images}: no image files")
+    matched = _match(images, masks, layout.images, layout.masks, not layout.shared, problems)
+    pairs = _FolderPairs(matched.images, matched.masks)
+    hashed = [(p.relative_to(root).as_posix(), p) for p in pairs.images + pairs.masks]
+    dataset = LabelledDataset(ids=matched.stems, loader=pairs, source=f"folder:{root}",
+                              fingerprint=fingerprint_files(hashed, "folder"))
+    where = (f"images and masks in {_shown(root, layout.images)}" if layout.shared
+             else f"images in {_shown(root, layout.images)}, masks in {_shown(root, layout.masks)}")
+    return DatasetScan(dataset, "folder", problems, [f"layout: {where}", _naming_note(matched.namings)])
+
+
+def _shown(root: Path, folder: Path) -> str:
+    return "the dataset folder" if folder == root else folder.relative_to(root).as_posix() + "/"
 
 
 # --- ARCADE: syntax/<split>/images + syntax/<split>/annotations/<split>.json ------------------
@@ -262,14 +397,21 @@ def _annotation_file(split: str, folder: Path) -> Path:
                          f"{_listing(p.name for p in candidates) or 'no .json file'}")
 
 
-def _parse_json(path: Path) -> dict:
+def _parse_json_object(path: Path) -> dict:
     try:
-        coco = json.loads(path.read_bytes())
+        payload = json.loads(path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BenchmarkError(f"{path}: not valid JSON ({exc})") from exc
     except OSError as exc:
         raise BenchmarkError(f"{path}: cannot read file ({exc})") from exc
-    if not isinstance(coco, dict) or not all(isinstance(coco.get(k), list) for k in ("images", "annotations")):
+    if not isinstance(payload, dict):
+        raise BenchmarkError(f"{path}: expected a JSON object")
+    return payload
+
+
+def _parse_json(path: Path) -> dict:
+    coco = _parse_json_object(path)
+    if not all(isinstance(coco.get(k), list) for k in ("images", "annotations")):
         raise BenchmarkError(f"{path}: not a COCO file (needs 'images' and 'annotations' lists)")
     return coco
 
@@ -412,6 +554,106 @@ def _scan_arcade(root: Path) -> DatasetScan:
     return DatasetScan(dataset, "arcade", problems)
 
 
+# --- nnU-Net raw: imagesTr/CASE_0000.png + labelsTr/CASE.png (+ imagesTs/, labelsTs/), dataset.json
+
+
+@dataclass(frozen=True)
+class NnunetMeta:
+    """What a 2-D binary nnU-Net dataset.json must say for angiobench to read it."""
+
+    file_ending: str
+    num_training: int | None
+
+
+def read_nnunet_meta(path: Path) -> NnunetMeta:
+    """Parse dataset.json: one input channel, a 2-D file ending, labels background 0 and one class."""
+    if not path.is_file():
+        raise BenchmarkError(f"{path}: missing; an nnU-Net raw dataset needs its dataset.json")
+    meta = _parse_json_object(path)
+    ending = meta.get("file_ending")
+    if not isinstance(ending, str) or ending.lower() not in NNUNET_FILE_ENDINGS:
+        raise BenchmarkError(f"{path}: file_ending {ending!r}; angiobench reads 2-D "
+                             f"{', '.join(NNUNET_FILE_ENDINGS)} nnU-Net datasets")
+    channels = meta.get("channel_names", meta.get("modality"))
+    if not isinstance(channels, dict) or len(channels) != 1:
+        raise BenchmarkError(f"{path}: channel_names must list exactly one input channel, got {channels!r}")
+    labels = meta.get("labels")
+    if (not isinstance(labels, dict) or len(labels) != 2
+            or sorted(v for v in labels.values() if isinstance(v, int)) != [0, 1]):
+        raise BenchmarkError(f"{path}: labels must be background 0 and one vessel class 1, got {labels!r}")
+    count = meta.get("numTraining")
+    return NnunetMeta(ending.lower(), count if isinstance(count, int) else None)
+
+
+def _nnunet_cases(folder: Path, ending: str, problems: list[str]) -> dict[str, Path]:
+    """Case id → image file of an images folder: CASE_0000<ending>; other channels are a problem."""
+    cases: dict[str, Path] = {}
+    for path in list_images(folder):
+        if not path.name.lower().endswith(ending):
+            continue
+        stem = path.name[: -len(ending)]
+        case, channel = stem[:-5], stem[-5:]
+        if len(stem) > 5 and channel == NNUNET_CHANNEL:
+            cases[case] = path
+        elif len(stem) > 5 and channel[0] == "_" and channel[1:].isdigit():
+            problems.append(f"{path}: input channel {int(channel[1:])}; angiobench reads one channel (_0000)")
+        else:
+            problems.append(f"{path}: not named CASE_0000{ending} (nnU-Net's image naming)")
+    return cases
+
+
+def _nnunet_labels(folder: Path, ending: str) -> dict[str, Path]:
+    return {p.name[: -len(ending)]: p for p in list_images(folder) if p.name.lower().endswith(ending)}
+
+
+def _scan_nnunet(root: Path) -> DatasetScan:
+    meta = read_nnunet_meta(root / "dataset.json")
+    problems: list[str] = []
+    notes: list[str] = [f"layout: nnU-Net raw, file ending {meta.file_ending}"]
+    parts = [("train", root / "imagesTr", root / "labelsTr")]
+    images_ts, labels_ts = root / "imagesTs", root / "labelsTs"
+    if labels_ts.is_dir() and not images_ts.is_dir():
+        problems.append(f"{labels_ts}: labels with no imagesTs/ folder")
+    elif images_ts.is_dir() and labels_ts.is_dir():
+        parts.append(("test", images_ts, labels_ts))
+        notes.append("imagesTs/ + labelsTs/: the dataset's own test split (group 'test')")
+    elif images_ts.is_dir():
+        notes.append("imagesTs/ has no labelsTs/: not read (no masks)")
+    stems: list[str] = []
+    groups: list[str] = []
+    image_files: list[Path] = []
+    mask_files: list[Path] = []
+    for group, image_dir, label_dir in parts:
+        if not image_dir.is_dir() or not label_dir.is_dir():
+            raise BenchmarkError(f"{root}: nnU-Net layout needs {image_dir.name}/ and {label_dir.name}/")
+        cases = _nnunet_cases(image_dir, meta.file_ending, problems)
+        labels = _nnunet_labels(label_dir, meta.file_ending)
+        lonely = sorted((cases[c].name for c in cases if c not in labels), key=natural_key)
+        if lonely:
+            problems.append(f"{image_dir}: {len(lonely)} image(s) with no label in {label_dir}: {_listing(lonely)}")
+        unmatched = sorted((labels[c].name for c in labels if c not in cases), key=natural_key)
+        if unmatched:
+            problems.append(f"{label_dir}: {len(unmatched)} label(s) with no image in {image_dir}: "
+                            f"{_listing(unmatched)}")
+        if group == "train" and meta.num_training is not None and meta.num_training != len(labels):
+            problems.append(f"{root / 'dataset.json'}: numTraining is {meta.num_training} but "
+                            f"{label_dir} holds {len(labels)} label(s)")
+        for case in sorted((c for c in cases if c in labels), key=natural_key):
+            stems.append(case)
+            groups.append(group)
+            image_files.append(cases[case])
+            mask_files.append(labels[case])
+    if not stems and not problems:
+        raise BenchmarkError(f"{root / 'imagesTr'}: no image files")
+    collide = any(count > 1 for count in Counter(stems).values())
+    ids = [f"{g}_{s}" for g, s in zip(groups, stems)] if collide else stems
+    hashed = [(p.relative_to(root).as_posix(), p) for p in [root / "dataset.json", *image_files, *mask_files]]
+    dataset = LabelledDataset(ids=ids, loader=_FolderPairs(tuple(image_files), tuple(mask_files), float_images=True),
+                              source=f"nnunet:{root}", fingerprint=fingerprint_files(hashed, "nnunet"),
+                              groups=groups)
+    return DatasetScan(dataset, "nnunet", problems, notes)
+
+
 # --- entry points -----------------------------------------------------------------------------
 
 
@@ -426,11 +668,12 @@ def scan_dataset(path: str | Path, format: str = "auto") -> DatasetScan:
                              f"{', '.join(FORMATS)}")
     root = _existing(path)
     chosen = detect_format(root) if format == "auto" else format
-    return _scan_arcade(root) if chosen == "arcade" else _scan_folder(root)
+    scanners = {"arcade": _scan_arcade, "nnunet": _scan_nnunet, "folder": _scan_folder}
+    return scanners[chosen](root)
 
 
 def load_dataset(path: str | Path, format: str = "auto") -> LabelledDataset:
-    """A lazily read labelled dataset ('folder', 'arcade', or 'auto' to detect which).
+    """A lazily read labelled dataset ('folder', 'arcade', 'nnunet', or 'auto' to detect which).
 
     Raises BenchmarkError on the first structural problem; `inspect_dataset` lists them all.
     """

@@ -1,4 +1,5 @@
-"""Per-image segmentation metrics of the study: Dice, clDice, IoU, modified Hausdorff distance, diameters.
+"""Per-image segmentation metrics: the study's Dice, clDice, IoU, modified Hausdorff distance and
+diameters, and the field's HD95 and NSD (MONAI / Metrics Reloaded definitions).
 
 Conventions that decide the numbers, stated once for every metric:
 - inputs are 2-D bool arrays of one shape; anything else is a caller bug and raises ValueError;
@@ -13,10 +14,14 @@ Speed: vessel masks span the whole image, so each full-image distance transform 
 512² image on one core and four of them would blow the budget. Distances are needed only at
 boundary and skeleton pixels, so they come from exact nearest-pixel searches around those pixels
 (benchmark.evaluate.kernels), nearest first, with a KD-tree for the rare far ones. The result equals
-the distance transform at those pixels.
+the distance transform at those pixels. The two directed boundary distance lists are computed once
+per pair and give hd, hd95 and nsd. Skeletons (clDice and both diameters) are computed once per mask,
+each on its own mask's bounding box plus a one-pixel margin, which is all the thinning looks at.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,7 +31,13 @@ from benchmark.evaluate.kernels import BOUNDARY_RADIUS, VESSEL_RADIUS, boundary_
 
 Mask = NDArray[np.bool_]
 
-METRIC_KEYS: tuple[str, ...] = ("dice", "cldice", "iou", "hd", "add", "diameter_pred", "diameter_gt")
+METRIC_KEYS: tuple[str, ...] = (
+    "dice", "cldice", "iou", "hd", "hd95", "nsd", "add", "diameter_pred", "diameter_gt",
+)
+#: NSD's default tolerance τ, in pixels (issue 14; MONAI's class_thresholds, Metrics Reloaded's nsd tau).
+NSD_TOLERANCE_PX = 2.0
+#: The percentile of HD95 (MONAI `compute_hausdorff_distance(percentile=95)`).
+HD_PERCENTILE = 95.0
 
 
 def dice(pred: Mask, gt: Mask) -> float:
@@ -64,7 +75,7 @@ def cldice(pred: Mask, gt: Mask) -> float:
     if empty_masks:
         return 1.0 if empty_masks == 2 else 0.0
     framed_pred, framed_gt = _framed_crop(pred, gt)
-    return _cldice(framed_pred, framed_gt, skeletonize(framed_pred), skeletonize(framed_gt))
+    return _cldice(framed_pred, framed_gt, skeleton(framed_pred), skeleton(framed_gt))
 
 
 def modified_hausdorff(pred: Mask, gt: Mask) -> float:
@@ -78,7 +89,35 @@ def modified_hausdorff(pred: Mask, gt: Mask) -> float:
     empty_masks = _count_empty(pred, gt)
     if empty_masks:
         return 0.0 if empty_masks == 2 else image_diagonal(pred.shape)
-    return _modified_hausdorff(*_framed_crop(pred, gt))
+    return _modified_hausdorff(boundary_distances(*_framed_crop(pred, gt)))
+
+
+def hausdorff95(pred: Mask, gt: Mask) -> float:
+    """HD95 (MONAI `compute_hausdorff_distance(percentile=95)`, Metrics Reloaded "HD95"), in pixels:
+    the larger of the two directed 95th percentiles (linear interpolation) of the distances from
+    each boundary pixel of one mask to the nearest boundary pixel of the other (boundaries as in hd).
+
+    Empty masks: both empty → 0; one empty → the image diagonal sqrt(H² + W²) (MONAI gives inf/NaN).
+    """
+    check_pair(pred, gt)
+    empty_masks = _count_empty(pred, gt)
+    if empty_masks:
+        return 0.0 if empty_masks == 2 else image_diagonal(pred.shape)
+    return _hausdorff95(boundary_distances(*_framed_crop(pred, gt)))
+
+
+def surface_dice(pred: Mask, gt: Mask, tolerance: float = NSD_TOLERANCE_PX) -> float:
+    """NSD, normalised surface Dice at tolerance τ px (MONAI `compute_surface_dice`, Metrics Reloaded
+    "NSD"), unitless in [0, 1]: (#pred boundary pixels within τ of the gt boundary + #gt boundary
+    pixels within τ of the pred boundary) / (#pred boundary pixels + #gt boundary pixels); "within" is ≤.
+
+    Empty masks: both empty → 1 (MONAI gives NaN); one empty → 0.
+    """
+    check_pair(pred, gt)
+    empty_masks = _count_empty(pred, gt)
+    if empty_masks:
+        return 1.0 if empty_masks == 2 else 0.0
+    return _surface_dice(boundary_distances(*_framed_crop(pred, gt)), tolerance)
 
 
 def mean_diameter(mask: Mask) -> float:
@@ -95,7 +134,7 @@ def mean_diameter(mask: Mask) -> float:
     if not mask.any():
         return 0.0
     (framed,) = _framed_crop(mask)
-    return _mean_diameter(framed, skeletonize(framed))
+    return _mean_diameter(framed, skeleton(framed))
 
 
 def diameter_difference(pred: Mask, gt: Mask) -> float:
@@ -107,28 +146,48 @@ def diameter_difference(pred: Mask, gt: Mask) -> float:
     return abs(mean_diameter(pred) - mean_diameter(gt))
 
 
-def segmentation_metrics(pred: Mask, gt: Mask) -> dict[str, float]:
-    """Every per-image metric of one (prediction, ground truth) pair, keyed by METRIC_KEYS.
+def segmentation_metrics(pred: Mask, gt: Mask, tolerance: float = NSD_TOLERANCE_PX) -> dict[str, float]:
+    """Every per-image metric of one (prediction, ground truth) pair, keyed by METRIC_KEYS (nsd at
+    `tolerance` px).
 
-    Each skeleton and boundary is computed once and shared. Empty masks follow the policies of
-    dice, cldice, iou, modified_hausdorff (hd), diameter_difference (add) and mean_diameter.
+    Each skeleton and the boundary distances are computed once and shared. Empty masks follow the
+    policies of dice, cldice, iou, modified_hausdorff (hd), hausdorff95 (hd95), surface_dice (nsd),
+    diameter_difference (add) and mean_diameter.
     """
     check_pair(pred, gt)
     if _count_empty(pred, gt):
         return _row(
             dice(pred, gt), cldice(pred, gt), iou(pred, gt), modified_hausdorff(pred, gt),
-            mean_diameter(pred), mean_diameter(gt),
+            hausdorff95(pred, gt), surface_dice(pred, gt, tolerance), mean_diameter(pred), mean_diameter(gt),
         )
     framed_pred, framed_gt = _framed_crop(pred, gt)
-    skeleton_pred, skeleton_gt = skeletonize(framed_pred), skeletonize(framed_gt)
+    skeleton_pred, skeleton_gt = skeleton(framed_pred), skeleton(framed_gt)
+    distances = boundary_distances(framed_pred, framed_gt)
     return _row(
         dice(framed_pred, framed_gt),
         _cldice(framed_pred, framed_gt, skeleton_pred, skeleton_gt),
         iou(framed_pred, framed_gt),
-        _modified_hausdorff(framed_pred, framed_gt),
+        _modified_hausdorff(distances),
+        _hausdorff95(distances),
+        _surface_dice(distances, tolerance),
         _mean_diameter(framed_pred, skeleton_pred),
         _mean_diameter(framed_gt, skeleton_gt),
     )
+
+
+def skeleton(mask: Mask) -> Mask:
+    """scikit-image's thinning (`skeletonize`) of the mask, computed on the mask's bounding box plus
+    a one-pixel margin only: equal to thinning the whole image, because background never changes and
+    each thinning step decides a pixel from its 3×3 neighbourhood alone (tests/test_metrics.py
+    checks the equality). Saves the passes over the empty part of the other mask's box."""
+    out = np.zeros_like(mask)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return out
+    top, left = max(rows[0] - 1, 0), max(cols[0] - 1, 0)
+    box = (slice(top, rows[-1] + 2), slice(left, cols[-1] + 2))
+    out[box] = skeletonize(mask[box])
+    return out
 
 
 def image_diagonal(shape: tuple[int, ...]) -> float:
@@ -138,9 +197,12 @@ def image_diagonal(shape: tuple[int, ...]) -> float:
     return float(np.hypot(height, width))
 
 
-def _row(dice_: float, cldice_: float, iou_: float, hd: float, d_pred: float, d_gt: float) -> dict[str, float]:
-    values = (dice_, cldice_, iou_, hd, abs(d_pred - d_gt), d_pred, d_gt)
-    return {key: float(value) for key, value in zip(METRIC_KEYS, values)}
+def _row(dice_: float, cldice_: float, iou_: float, hd: float, hd95: float, nsd: float,
+         d_pred: float, d_gt: float) -> dict[str, float]:
+    """The row in METRIC_KEYS order; add is derived from the two diameters here, once."""
+    values = {"dice": dice_, "cldice": cldice_, "iou": iou_, "hd": hd, "hd95": hd95, "nsd": nsd,
+              "add": abs(d_pred - d_gt), "diameter_pred": d_pred, "diameter_gt": d_gt}
+    return {key: float(values[key]) for key in METRIC_KEYS}
 
 
 def check_mask(mask: object, name: str) -> None:
@@ -176,12 +238,37 @@ def _framed_crop(*masks: Mask) -> tuple[Mask, ...]:
     return tuple(np.pad(mask[box], 1) for mask in masks)
 
 
-def _modified_hausdorff(framed_pred: Mask, framed_gt: Mask) -> float:
+@dataclass(frozen=True)
+class BoundaryDistances:
+    """Directed distances, in pixels, from each boundary pixel of one mask to the nearest boundary
+    pixel of the other: the one input of hd, hd95 and nsd, computed once per pair."""
+
+    pred_to_gt: NDArray[np.float64]
+    gt_to_pred: NDArray[np.float64]
+
+
+def boundary_distances(framed_pred: Mask, framed_gt: Mask) -> BoundaryDistances:
+    """Both directed boundary distance lists of two non-empty masks (framed: see _framed_crop)."""
     boundary_pred, boundary_gt = boundary_points(framed_pred), boundary_points(framed_gt)
     image_pred, image_gt = _as_image(boundary_pred, framed_pred.shape), _as_image(boundary_gt, framed_gt.shape)
-    pred_to_gt = nearest_distances(boundary_pred, image_gt, BOUNDARY_RADIUS, boundary_gt).mean()
-    gt_to_pred = nearest_distances(boundary_gt, image_pred, BOUNDARY_RADIUS, boundary_pred).mean()
-    return float(max(pred_to_gt, gt_to_pred))
+    return BoundaryDistances(
+        pred_to_gt=nearest_distances(boundary_pred, image_gt, BOUNDARY_RADIUS, boundary_gt),
+        gt_to_pred=nearest_distances(boundary_gt, image_pred, BOUNDARY_RADIUS, boundary_pred),
+    )
+
+
+def _modified_hausdorff(distances: BoundaryDistances) -> float:
+    return float(max(distances.pred_to_gt.mean(), distances.gt_to_pred.mean()))
+
+
+def _hausdorff95(distances: BoundaryDistances) -> float:
+    return float(max(np.percentile(distances.pred_to_gt, HD_PERCENTILE),
+                     np.percentile(distances.gt_to_pred, HD_PERCENTILE)))
+
+
+def _surface_dice(distances: BoundaryDistances, tolerance: float) -> float:
+    within = np.count_nonzero(distances.pred_to_gt <= tolerance) + np.count_nonzero(distances.gt_to_pred <= tolerance)
+    return float(within / (len(distances.pred_to_gt) + len(distances.gt_to_pred)))
 
 
 def _as_image(points: NDArray[np.int64], shape: tuple[int, ...]) -> Mask:

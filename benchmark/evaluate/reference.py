@@ -1,4 +1,4 @@
-"""Plain contour-based HD and diameter, computed as the paper describes them, to check and time
+"""Plain contour-based HD, HD95, NSD and diameter, computed as the paper describes them, to check and time
 benchmark.metrics.
 
 The boundary here is the sub-pixel contour (skimage.measure.find_contours at level 0.5, i.e.
@@ -35,16 +35,50 @@ def contour_points(mask: Mask) -> NDArray[np.float64]:
     return np.concatenate([contour[:-1] for contour in contours]) - 1.0
 
 
+def reference_boundary_distances(pred: Mask, gt: Mask) -> metrics.BoundaryDistances:
+    """Directed distances between the two masks' contours (vertex to nearest vertex, KD-tree); both
+    masks non-empty."""
+    contour_pred, contour_gt = contour_points(pred), contour_points(gt)
+    return metrics.BoundaryDistances(
+        pred_to_gt=cKDTree(contour_gt).query(contour_pred, workers=1)[0],
+        gt_to_pred=cKDTree(contour_pred).query(contour_gt, workers=1)[0],
+    )
+
+
+@dataclass(frozen=True)
+class ReferenceSurface:
+    """hd, hd95 and nsd from the contours, in pixels (nsd unitless), from one pair of KD-tree queries."""
+
+    hd: float
+    hd95: float
+    nsd: float
+
+
+def reference_surface(pred: Mask, gt: Mask, tolerance: float = metrics.NSD_TOLERANCE_PX) -> ReferenceSurface:
+    """The surface metrics of the contours: mean, 95th percentile and share within `tolerance` of the
+    directed contour distances. Same empty policies as metrics (a convention, not geometry: shared)."""
+    metrics.check_pair(pred, gt)
+    if not (pred.any() and gt.any()):
+        return ReferenceSurface(metrics.modified_hausdorff(pred, gt), metrics.hausdorff95(pred, gt),
+                                metrics.surface_dice(pred, gt, tolerance))
+    distances = reference_boundary_distances(pred, gt)
+    both = np.concatenate([distances.pred_to_gt, distances.gt_to_pred])
+    return ReferenceSurface(
+        hd=float(max(distances.pred_to_gt.mean(), distances.gt_to_pred.mean())),
+        hd95=float(max(np.percentile(distances.pred_to_gt, metrics.HD_PERCENTILE),
+                       np.percentile(distances.gt_to_pred, metrics.HD_PERCENTILE))),
+        nsd=float(np.count_nonzero(both <= tolerance) / len(both)),
+    )
+
+
 def reference_modified_hausdorff(pred: Mask, gt: Mask) -> float:
     """Modified Hausdorff distance between the contours, in pixels; same empty policy as
     metrics.modified_hausdorff (both empty → 0, one empty → image diagonal)."""
     metrics.check_pair(pred, gt)
     if not (pred.any() and gt.any()):  # the empty-mask policy is a convention, not geometry: shared
         return metrics.modified_hausdorff(pred, gt)
-    contour_pred, contour_gt = contour_points(pred), contour_points(gt)
-    pred_to_gt = cKDTree(contour_gt).query(contour_pred, workers=1)[0].mean()
-    gt_to_pred = cKDTree(contour_pred).query(contour_gt, workers=1)[0].mean()
-    return float(max(pred_to_gt, gt_to_pred))
+    distances = reference_boundary_distances(pred, gt)
+    return float(max(distances.pred_to_gt.mean(), distances.gt_to_pred.mean()))
 
 
 def reference_mean_diameter(mask: Mask) -> float:
@@ -57,16 +91,19 @@ def reference_mean_diameter(mask: Mask) -> float:
 
 
 def reference_segmentation_metrics(pred: Mask, gt: Mask) -> dict[str, float]:
-    """metrics.segmentation_metrics with hd and the diameters from this module, nothing shared.
+    """metrics.segmentation_metrics with hd, hd95, nsd and the diameters from this module's contours,
+    sharing nothing with the fast path.
 
     The overlap scores have no other sensible implementation, so they come from benchmark.metrics.
     """
     diameter_pred, diameter_gt = reference_mean_diameter(pred), reference_mean_diameter(gt)
-    values = (
-        metrics.dice(pred, gt), metrics.cldice(pred, gt), metrics.iou(pred, gt),
-        reference_modified_hausdorff(pred, gt), abs(diameter_pred - diameter_gt), diameter_pred, diameter_gt,
-    )
-    return {key: float(value) for key, value in zip(metrics.METRIC_KEYS, values)}
+    surface = reference_surface(pred, gt)
+    values = {
+        "dice": metrics.dice(pred, gt), "cldice": metrics.cldice(pred, gt), "iou": metrics.iou(pred, gt),
+        "hd": surface.hd, "hd95": surface.hd95, "nsd": surface.nsd, "add": abs(diameter_pred - diameter_gt),
+        "diameter_pred": diameter_pred, "diameter_gt": diameter_gt,
+    }
+    return {key: float(values[key]) for key in metrics.METRIC_KEYS}
 
 
 def vessel_like_pair(size: int = 512, seed: int = 0) -> tuple[Mask, Mask]:

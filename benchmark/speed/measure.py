@@ -325,7 +325,12 @@ def _next_result(results, processes: list) -> Window:
 #: the overlap scores share one implementation and must be equal.
 # The reference traces sub-pixel contours, the fast path uses boundary pixels: each boundary may sit
 # up to half a pixel from its contour, so two boundaries' mean distances may differ by up to ~1 px.
-METRIC_TOLERANCE = {"dice": 0.0, "cldice": 0.0, "iou": 0.0, "hd": 1.0, "add": 0.3, "diameter_pred": 0.3, "diameter_gt": 0.3}
+# HD95 is a percentile on the steep tail of the distances (a missed vessel's far pixels), where the
+# different point counts of contour vertices and boundary pixels move it by up to ~2.5 px on the
+# 512² pair; NSD counts points within τ, and the vertex/pixel offset moves a few percent of them.
+# Both equal their distance-transform definitions exactly (tests/test_metrics.py).
+METRIC_TOLERANCE = {"dice": 0.0, "cldice": 0.0, "iou": 0.0, "hd": 1.0, "hd95": 3.0, "nsd": 0.05,
+                    "add": 0.3, "diameter_pred": 0.3, "diameter_gt": 0.3}
 _COMPARED = {"dice": ("dice",), "iou": ("iou",), "cldice": ("cldice",), "hd": ("hd",),
              "add": ("add", "diameter_pred", "diameter_gt"), "all": METRIC_KEYS}
 
