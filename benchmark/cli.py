@@ -72,6 +72,7 @@ def run(
     ratios: Optional[str] = typer.Option(None, "--ratios", help="PT:FT ratios, e.g. 70:10,79:1."),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Base seeds, e.g. 0,1,2."),
     profile: str = typer.Option("auto", "--profile", help="auto | tiny | paper (auto: paper on CUDA)."),
+    protocol: Optional[str] = typer.Option(None, "--protocol", help="fair (equal budgets, the default) | study (published recipes)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default results/<data>-<profile>)."),
     executor: str = typer.Option("local", "--executor", help="local | inline | slurm."),
     devices: Optional[str] = typer.Option(None, "--devices", help="GPU indices, e.g. 0,1."),
@@ -91,7 +92,7 @@ def run(
     from benchmark.settings import resolve_executor, resolve_run_config
 
     with user_errors():
-        run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile)
+        run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol)
         if note:
             console.print(note)
         exec_config = resolve_executor(
@@ -179,6 +180,7 @@ def plan(
     ratios: Optional[str] = typer.Option(None, "--ratios"),
     seeds: Optional[str] = typer.Option(None, "--seeds"),
     profile: str = typer.Option("auto", "--profile", help="auto | tiny | paper."),
+    protocol: Optional[str] = typer.Option(None, "--protocol", help="fair | study."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder to compare with."),
     tflops: Optional[float] = typer.Option(None, "--tflops", help="Sustained TFLOP/s to assume (default: measure here)."),
     speed: Optional[Path] = typer.Option(None, "--speed", help="Speed report (angiobench speed --json): use its measured images/s per method."),
@@ -190,7 +192,7 @@ def plan(
     from benchmark.speed.planning import plan_cost
 
     with user_errors():
-        run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile)
+        run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol)
         if note:
             console.print(note)
         run_dir = out or runner.default_run_dir(run_config)

@@ -25,6 +25,8 @@ from benchmark.recipes import FinetuneRecipe, PretrainRecipe
 from methods import registry
 
 ProfileName = Literal["tiny", "paper"]
+#: "fair": equal pre-training budgets and one lr rule (the default); "study": the published recipes.
+ProtocolName = Literal["fair", "study"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class DataConfig:
 @dataclass(frozen=True)
 class RunConfig:
     profile: ProfileName = "tiny"
+    protocol: ProtocolName = "fair"
     data: DataConfig = field(default_factory=DataConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     unet: UNetConfig = field(default_factory=UNetConfig)

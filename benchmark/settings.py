@@ -20,6 +20,7 @@ def resolve_run_config(
     ratios: str | None = None,
     seeds: str | None = None,
     profile: str = "auto",
+    protocol: str | None = None,
 ) -> tuple[RunConfig, str]:
     """The run's config: file values, then command-line values on top; and a note on `auto`.
 
@@ -33,6 +34,8 @@ def resolve_run_config(
         if profile == "auto":
             note = f"--profile auto: {'CUDA found' if cuda else 'no CUDA'}, using the {chosen} profile"
         table["profile"] = chosen
+    if protocol is not None:
+        table["protocol"] = protocol
     if data is not None:
         if data != "synthetic" and not Path(data).exists():
             raise BenchmarkError(f"--data {data}: no such file or folder")

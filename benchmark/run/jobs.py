@@ -79,6 +79,7 @@ class Job:
     data: str  # fingerprint of the prepared data the job reads
     unet: UNetConfig
     preprocess: PreprocessConfig
+    protocol: str = "fair"  # "fair" | "study": how the recipes were set (benchmark.config.ProtocolName)
     pretrain: PretrainSpec | None = None
     finetune: FinetuneSpec | None = None
 
@@ -109,7 +110,8 @@ class Job:
 def build_jobs(config: RunConfig, splits: Splits, data_fingerprint: str) -> list[Job]:
     """Every job of the grid, pre-training jobs first, each listed once."""
     methods = registry()
-    shared = {"data": data_fingerprint, "preprocess": config.preprocess, "unet": config.unet}
+    shared = {"data": data_fingerprint, "preprocess": config.preprocess, "unet": config.unet,
+              "protocol": config.protocol}
     common = {"harness": HARNESS_VERSION, **shared}  # what every key hashes
     jobs: dict[str, Job] = {}
     finetunes: list[Job] = []

@@ -29,7 +29,7 @@ from benchmark.run.jobs import Job
 
 JobState = Literal["pending", "running", "done", "failed", "skipped"]
 METRIC_COLUMNS = list(METRIC_KEYS)
-IDENTITY_COLUMNS = ["job_key", "method", "pt_ratio", "ft_ratio", "ratio", "seed", "image_id"]
+IDENTITY_COLUMNS = ["job_key", "method", "protocol", "pt_ratio", "ft_ratio", "ratio", "seed", "image_id"]
 
 
 class RunStore:

@@ -143,8 +143,8 @@ def run_job(run_dir: Path | str, key: str, options: DeviceOptions, progress: Pro
         rows = outcome.pop("rows", None)
         if rows is not None:
             frame = pd.DataFrame(rows).assign(
-                job_key=key, method=job.method, pt_ratio=job.pt_ratio, ft_ratio=job.ft_ratio,
-                ratio=job.ratio, seed=job.seed, params_finetune=outcome["params_finetune"],
+                job_key=key, method=job.method, protocol=job.protocol, pt_ratio=job.pt_ratio,
+                ft_ratio=job.ft_ratio, ratio=job.ratio, seed=job.seed, params_finetune=outcome["params_finetune"],
                 pretrained_from=job.finetune.pretrained or "", **provenance,
             )
             store.write_rows(key, frame)
