@@ -6,7 +6,6 @@ Randomness comes only from torch's global RNG, so a seeded harness gets the same
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -14,6 +13,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from benchmark.data.augment import gaussian_blur
+from benchmark.data.views import random_resized_crop
+from benchmark.data.views import chance as _chance, uniform as _uniform
 from benchmark.errors import BenchmarkError
 
 
@@ -108,49 +109,6 @@ class ViewAugment:
         for name in ("flip_p", "jitter_p", "blur_p", "noise_p"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise BenchmarkError(f"augment option {name}={getattr(self, name)}: expected a probability")
-
-
-def _uniform(batch: int, bounds: tuple[float, float], device: torch.device) -> Tensor:
-    lo, hi = bounds
-    return lo + (hi - lo) * torch.rand(batch, device=device)
-
-
-def _chance(batch: int, p: float, device: torch.device) -> Tensor:
-    return torch.rand(batch, device=device) < p
-
-
-def random_resized_crop(
-    images: Tensor,
-    size: tuple[int, int],
-    scale: tuple[float, float] = (0.2, 1.0),
-    ratio: tuple[float, float] = (3 / 4, 4 / 3),
-    flip_p: float = 0.5,
-) -> Tensor:
-    """Per-image random crop (area fraction in `scale`, aspect in `ratio`), horizontal flip, resize to `size`.
-
-    One bilinear `grid_sample` for the whole batch. Where the drawn box is wider or taller than the
-    image it is clamped to the image (torchvision redraws instead; the difference is a little more
-    mass at full width/height).
-    """
-    b, _, h, w = images.shape
-    device = images.device
-    area = _uniform(b, scale, device)
-    aspect = torch.exp(_uniform(b, (math.log(ratio[0]), math.log(ratio[1])), device))
-    # Box sides as fractions of the image sides, for an aspect ratio measured in pixels.
-    box_w = torch.sqrt(area * aspect * h / w).clamp(max=1.0)
-    box_h = torch.sqrt(area / aspect * w / h).clamp(max=1.0)
-    centre_x = (1.0 - box_w) * (2.0 * torch.rand(b, device=device) - 1.0)
-    centre_y = (1.0 - box_h) * (2.0 * torch.rand(b, device=device) - 1.0)
-    mirror = 1.0 - 2.0 * _chance(b, flip_p, device).float()
-    theta = torch.zeros(b, 2, 3, device=device)
-    theta[:, 0, 0] = box_w * mirror
-    theta[:, 0, 2] = centre_x
-    theta[:, 1, 1] = box_h
-    theta[:, 1, 2] = centre_y
-    grid = F.affine_grid(theta, [b, images.shape[1], *size], align_corners=False)
-    return F.grid_sample(
-        images, grid.to(images.dtype), mode="bilinear", padding_mode="reflection", align_corners=False
-    )
 
 
 def augment_view(images: Tensor, aug: ViewAugment) -> Tensor:

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from benchmark.nets import UNet
-from benchmark.recipes import TINY_PRETRAIN_RECIPE, PretrainRecipe
+from benchmark.recipes import REFERENCE_BASE_LR, TINY_PRETRAIN_RECIPE, PretrainRecipe
 
 Transfer = Literal["none", "encoder", "encoder+decoder"]
 Profile = Literal["tiny", "paper"]
@@ -28,6 +28,11 @@ class Method(nn.Module):
     description: ClassVar[str]
     transfers: ClassVar[Transfer]
     pretrains: ClassVar[bool] = True
+    #: Pre-trains on the pre-training set's labels (the positive control); they reach
+    #: `training_step` as aux["masks"] (B×1×H×W float), and the unlabelled pool is left out.
+    uses_labels: ClassVar[bool] = False
+    #: Fine-tunes under its own seed stream instead of its cell's common one (the negative control).
+    independent_seed: ClassVar[bool] = False
 
     def __init__(self, unet: UNet, cfg: Any = None) -> None:
         super().__init__()
@@ -49,6 +54,21 @@ class Method(nn.Module):
         """The method's published recipe; methods override this one, never the tiny one."""
         return PretrainRecipe()
 
+    @classmethod
+    def transferred_parts(cls) -> tuple[str, ...]:
+        """The UNet's sub-modules whose weights fine-tuning takes from pre-training."""
+        return {"none": (), "encoder": ("encoder",), "encoder+decoder": ("encoder", "decoder")}[cls.transfers]
+
+    @classmethod
+    def load_transferred(cls, unet: UNet, state: dict[str, Tensor]) -> None:
+        """Copy the transferred parts of a pre-trained UNet's `state` into `unet`, each strictly; the
+        rest of `unet` keeps its own initialisation, so methods of one cell differ only there."""
+        for part in cls.transferred_parts():
+            prefix = f"{part}."
+            getattr(unet, part).load_state_dict(
+                {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, strict=True
+            )
+
     def pretrained_unet(self) -> UNet:
         """A UNet whose transferred parts carry this method's weights; the rest is freshly initialised.
 
@@ -64,6 +84,19 @@ class Method(nn.Module):
 
 class SSLMethod(Method):
     """A self-supervised method: one training step returns its pretext loss."""
+
+    #: The paper's base learning rate under the rule lr = base × batch / 256 (the fair protocol's
+    #: rule, benchmark.recipes); MAE's, for methods whose papers used SGD.
+    base_lr: ClassVar[float] = REFERENCE_BASE_LR
+    #: The random-resized-crop area range of the official recipe (with a horizontal flip), which the
+    #: harness applies under the fair protocol; None for methods that augment inside their own step.
+    official_crop: ClassVar[tuple[float, float] | None] = None
+
+    @classmethod
+    def fit_to_budget(cls, settings: Any, images: int, steps: int, batch_size: int) -> Any:
+        """The settings scaled to the pre-training set and step count under the fair protocol
+        (MoCo's queue and momentum, say); unchanged by default."""
+        return settings
 
     @abstractmethod
     def training_step(

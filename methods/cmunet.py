@@ -30,6 +30,7 @@ being the negatives (paper eq. 3). Transferred: encoder + pixel decoder.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -39,7 +40,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.nets import Decoder, UNet
 from methods._contrastive import global_pool, info_nce, projection_mlp, random_resized_crop
 from methods._patches import masked_mse, random_patch_mask, upsample_mask
-from benchmark.recipes import PretrainRecipe
+from benchmark.recipes import PretrainRecipe, ema_momentum_for
 from methods.base import Profile, SSLMethod, momentum_copy
 
 
@@ -118,6 +119,12 @@ class CMUNet(SSLMethod):
     @classmethod
     def default_config(cls, profile: Profile) -> CMUNetConfig:
         return CMUNetConfig(proj_hidden=128, proj_dim=64) if profile == "tiny" else CMUNetConfig()
+
+    @classmethod
+    def fit_to_budget(cls, settings: CMUNetConfig, images: int, steps: int, batch_size: int) -> CMUNetConfig:
+        """The momentum branch's EMA sized to the run (benchmark.recipes.ema_momentum_for): 0.996 over
+        60 steps would leave most of its random start in the branch the InfoNCE compares against."""
+        return dataclasses.replace(settings, momentum=ema_momentum_for(steps))
 
     @classmethod
     def paper_recipe(cls) -> PretrainRecipe:

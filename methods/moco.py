@@ -25,6 +25,7 @@ run learns nothing (measured on the contract's fixed batch: flat loss without BN
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import torch
@@ -33,7 +34,7 @@ from torch import Tensor, nn
 from benchmark.errors import BenchmarkError
 from benchmark.nets import UNet
 from methods._contrastive import KeyQueue, ViewAugment, augment_view, global_pool, info_nce, projection_mlp
-from benchmark.recipes import PretrainRecipe
+from benchmark.recipes import PretrainRecipe, ema_momentum_for, queue_size_for
 from methods.base import Profile, SSLMethod, momentum_copy
 
 
@@ -84,6 +85,12 @@ class MoCo(SSLMethod):
             # few hundred fills with them within tens of steps, after which the loss can only rise.
             return MoCoConfig(queue_size=16_384, hidden=256, momentum=0.99, bn_splits=2)
         return MoCoConfig()
+
+    @classmethod
+    def fit_to_budget(cls, settings: MoCoConfig, images: int, steps: int, batch_size: int) -> MoCoConfig:
+        """The queue and the key encoder's EMA sized to this set and run (benchmark.recipes rules)."""
+        return dataclasses.replace(settings, queue_size=queue_size_for(images, batch_size),
+                                   momentum=ema_momentum_for(steps))
 
     @classmethod
     def paper_recipe(cls) -> PretrainRecipe:

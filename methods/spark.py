@@ -144,6 +144,8 @@ class SparK(SSLMethod):
     name = "spark"
     description = "SparK: sparse masked modelling; the encoder sees only visible 16×16 patches (ratio 0.6)."
     transfers = "encoder+decoder"
+    base_lr = SPARK_BASE_LR
+    official_crop = (0.67, 1.0)  # SparK's RandomResizedCrop(scale=(0.67, 1)) + flip (pretrain/utils/imagenet.py)
 
     cfg: SparKConfig
 
@@ -159,14 +161,11 @@ class SparK(SSLMethod):
         self.mask_tokens = nn.ParameterList(nn.Parameter(torch.zeros(1, c, 1, 1)) for c in widths)
         for token in self.mask_tokens:
             nn.init.trunc_normal_(token, std=0.02, a=-0.02, b=0.02)
-        # SparK's densify layers: a sparse BN ("bn" densify norm, SparK's choice for ResNets) and a
-        # projection: identity at the bottleneck (the decoder takes the encoder's width there, as
-        # SparK does when widths match), 3×3 conv elsewhere (SparK's kernel rule). This reproduces
-        # the study's SparK size: 34.18 M parameters at base 64 (paper, Table I).
-        self.densify_norms = nn.ModuleList(nn.BatchNorm2d(c) for c in widths)
-        self.densify_projs = nn.ModuleList(
-            [*(nn.Conv2d(c, c, kernel_size=3, padding=1) for c in widths[:-1]), nn.Identity()]
-        )
+        # No densify norm or projection. SparK's own densify (sparse BN → mask token → 3×3 conv) feeds
+        # a decoder SparK discards; here the decoder is transferred, and at fine-tuning it reads the
+        # encoder's features directly. So during pre-training it reads them too (holes filled by mask
+        # tokens): the transferred decoder sees the same input basis in both. The study's full-UNet
+        # SparK built the projections (34.18 M parameters) but had the same inconsistency to solve.
         # Pretext head on the decoder output; the UNet's 2-class head is never used here.
         self.recon_head = nn.Conv2d(unet.cfg.base, 1, kernel_size=1)
 
@@ -195,13 +194,10 @@ class SparK(SSLMethod):
         return random_patch_mask(b, h, w, self.cfg.patch, self.cfg.mask_ratio, images.device)
 
     def densify(self, features: list[Tensor], visible: VisibleMask) -> list[Tensor]:
-        """Sparse features → dense decoder inputs: normalise, fill holes with mask tokens, project."""
-        dense = []
-        for x, norm, token, proj in zip(features, self.densify_norms, self.mask_tokens, self.densify_projs):
-            x = sparse_batch_norm(norm, x, visible)
-            x = torch.where(visible.at(*x.shape[-2:]), x, token.to(x.dtype))
-            dense.append(proj(x))
-        return dense
+        """Sparse features → dense decoder inputs: the encoder's own features where visible, each
+        scale's mask token in the holes (with nothing masked: exactly what fine-tuning feeds it)."""
+        return [torch.where(visible.at(*x.shape[-2:]), x, token.to(x.dtype))
+                for x, token in zip(features, self.mask_tokens)]
 
     def reconstruct(self, images: Tensor, masked_grid: Tensor) -> Tensor:
         """Per-patch-normalised reconstruction, B×1×H×W."""

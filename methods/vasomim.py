@@ -122,6 +122,8 @@ class VasoMIM(SSLMethod):
     name = "vasomim"
     description = "VasoMIM on the UNet: vessel-guided MAE masks plus a vessel-map consistency loss."
     transfers = "encoder+decoder"
+    base_lr = MAE.base_lr  # a MAE variant (XA-SSL trains it with MAE's recipe)
+    official_crop = MAE.official_crop
 
     cfg: VasoMIMConfig
 

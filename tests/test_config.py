@@ -1,22 +1,23 @@
 
 import pytest
 
-from benchmark.config import build_config, load_config, resolve_profile
+from benchmark.config import build_config, load_config, protocol_recipe, resolve_profile
 from benchmark.errors import BenchmarkError
 from benchmark.settings import resolve_run_config
 from methods import registry
 
 
-def test_tiny_profile_selects_every_registered_method_and_their_tiny_recipes():
-    config = build_config({"profile": "tiny"})
-    assert set(config.methods) == set(registry())
-    assert config.unet.base == 8
-    for name in config.methods:
-        cls = registry()[name]
-        if cls.pretrains:
-            assert config.pretrain[name] == cls.default_recipe("tiny")
-        else:
-            assert name not in config.pretrain
+def test_tiny_profile_selects_every_registered_method_and_their_protocol_recipes():
+    for protocol in ("fair", "study"):
+        config = build_config({"profile": "tiny", "protocol": protocol})
+        assert set(config.methods) == set(registry())
+        assert config.unet.base == 8 and config.protocol == protocol
+        for name in config.methods:
+            cls = registry()[name]
+            if cls.pretrains:
+                assert config.pretrain[name] == protocol_recipe(cls, "tiny", protocol)
+            else:
+                assert name not in config.pretrain
 
 
 def test_auto_profile_follows_cuda():

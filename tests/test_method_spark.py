@@ -156,3 +156,19 @@ def test_transferred_encoder_is_a_plain_unet_encoder_with_sparse_statistics():
 def test_patch_must_match_the_unet_stride():
     with pytest.raises(BenchmarkError, match="patch=8"):
         SparK(UNet(UNetConfig(base=4)), SparKConfig(patch=8))
+
+
+def test_transferred_decoder_reads_the_same_features_in_pretraining_and_finetuning():
+    """With nothing masked, what the decoder reads during pre-training is exactly the encoder's output
+    that the transferred decoder reads at fine-tuning (a densify norm or projection would change the
+    basis, and the transferred decoder would then see features it never saw)."""
+    torch.manual_seed(0)
+    method = SparK(UNet(UNetConfig(base=4)), SparKConfig(mask_ratio=0.5)).eval()
+    images = torch.randn(2, 1, 32, 32)
+    nothing_masked = torch.zeros(2, 2, 2, dtype=torch.bool)
+    visible = VisibleMask(nothing_masked, visible_per_image=4)
+    pretraining = method.densify(sparse_encode(method.unet.encoder, images, visible), visible)
+    finetuning = method.pretrained_unet().eval()
+    finetuning.encoder.load_state_dict(method.unet.encoder.state_dict())
+    for seen, given in zip(pretraining, finetuning.encoder(images)):
+        torch.testing.assert_close(seen, given)

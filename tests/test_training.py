@@ -9,7 +9,7 @@ import torch
 from benchmark.data.augment import AugmentConfig
 from benchmark.data.preprocess import PreprocessConfig, preprocess_pair
 from benchmark.data.synthetic import synthetic_dataset
-from benchmark.train.losses import batch_dice, dice_ce_loss, soft_dice_loss
+from benchmark.losses import batch_dice, dice_ce_loss, soft_dice_loss
 from benchmark.nets import UNet, UNetConfig, count_parameters
 from benchmark.evaluate.rows import evaluate
 from benchmark.recipes import FinetuneRecipe

@@ -17,7 +17,11 @@ import numpy as np
 from benchmark.errors import BenchmarkError
 from benchmark.files import atomic_write_text
 
-STUDY_RATIOS = ("50:30", "60:20", "70:10", "75:5", "79:1")  # PT:FT, % of the whole dataset
+STUDY_RATIOS = ("50:30", "60:20", "70:10", "75:5", "79:1")  # PT:FT
+#: A ratio's shares are percent of the study's training pool, which is 80 % of its data (20 % test):
+#: on any dataset they are scaled to the pool left after the test split, so 79:1 means "1/80 of the
+#: pool labelled, 79/80 for pre-training" on a random 20 % split and on ARCADE's own 23 % alike.
+STUDY_POOL_PERCENT = 80.0
 
 
 @dataclass(frozen=True, order=True)
@@ -99,6 +103,15 @@ class Splits:
             raise BenchmarkError(f"{path}: not a readable splits file ({error})") from error
 
 
+def check_ratio(ratio: Ratio) -> None:
+    """A ratio's shares are of the study's 80 % training pool: PT + FT cannot exceed it."""
+    if ratio.pt + ratio.ft > STUDY_POOL_PERCENT + 1e-9:
+        raise BenchmarkError(
+            f"ratio {ratio}: PT+FT = {ratio.pt + ratio.ft:g} exceeds {STUDY_POOL_PERCENT:g}, the study's "
+            "training pool (ratios are shares of the data left after the test split, scaled to 80)"
+        )
+
+
 def make_splits(
     ids: list[str],
     ratios: list[Ratio],
@@ -110,7 +123,9 @@ def make_splits(
 ) -> Splits:
     """Draw the splits; `test_ids` uses a dataset's own test split (ARCADE's) instead of a random one.
 
-    Shares are of the whole dataset; a ratio must leave room for the test split.
+    A ratio's shares are of the pool left by the test split, scaled to the study's 80 %: PT % ×
+    pool / 80 images pre-train and FT % × pool / 80 fine-tune (with a random 20 % test split that
+    is PT % and FT % of the whole dataset, as in the study). PT + FT may not exceed 80.
     """
     if len(set(ids)) != len(ids):
         raise BenchmarkError("image ids are not unique; splits need one id per image")
@@ -129,15 +144,11 @@ def make_splits(
     test_set = set(test)
     pool = [i for i in ids if i not in test_set]
     order = rng.permutation(pool).tolist()
-    room = 100.0 * len(pool) / n
     splits = Splits(seed, len(test) / n, val_fraction, fingerprint, test)
     for ratio in sorted(set(ratios), key=lambda r: -r.ft):
-        if ratio.pt + ratio.ft > room + 1e-9:
-            raise BenchmarkError(
-                f"ratio {ratio}: PT+FT = {ratio.pt + ratio.ft:g} % exceeds the {room:.0f} % left by the test split"
-            )
-        n_ft = int(round(ratio.ft * n / 100))
-        n_pt = min(int(round(ratio.pt * n / 100)), len(order) - n_ft)
+        check_ratio(ratio)
+        n_ft = int(round(ratio.ft * len(pool) / STUDY_POOL_PERCENT))
+        n_pt = min(int(round(ratio.pt * len(pool) / STUDY_POOL_PERCENT)), len(order) - n_ft)
         finetune = order[:n_ft]
         n_val = max(1, int(round(val_fraction * n_ft)))
         if n_ft - n_val < 1:

@@ -22,6 +22,7 @@ from benchmark.dataclass_io import build, to_plain
 from benchmark.errors import BenchmarkError
 from benchmark.nets import UNetConfig
 from benchmark.recipes import FinetuneRecipe, PretrainRecipe
+from benchmark.train.loops import pretrain_schedule
 from methods import registry
 
 JobKind = Literal["pretrain", "finetune"]
@@ -107,8 +108,24 @@ class Job:
         return job
 
 
-def build_jobs(config: RunConfig, splits: Splits, data_fingerprint: str) -> list[Job]:
-    """Every job of the grid, pre-training jobs first, each listed once."""
+#: The seed stream every method of a (ratio, seed) cell fine-tunes with (common random numbers): the
+#: same head and decoder initialisation where nothing is transferred, batch order and augmentation,
+#: so two methods of a cell differ only in their transferred weights.
+CELL_STREAM = "cell"
+
+
+def finetune_seed(base_seed: int, method: type, ratio: str) -> int:
+    """The cell's common fine-tuning seed, or a method's own for one with an independent stream."""
+    return derive_seed(base_seed, method.name if method.independent_seed else CELL_STREAM, ratio, "finetune")
+
+
+def build_jobs(config: RunConfig, splits: Splits, data_fingerprint: str, extra_images: int = 0) -> list[Job]:
+    """Every job of the grid, pre-training jobs first, each listed once.
+
+    `extra_images`: the size of the run's unlabelled pool, which every pre-training set includes
+    (but the label-using positive control); under the fair protocol a method's settings are fitted
+    to its set's size and step count (`SSLMethod.fit_to_budget`).
+    """
     methods = registry()
     shared = {"data": data_fingerprint, "preprocess": config.preprocess, "unet": config.unet,
               "protocol": config.protocol}
@@ -123,19 +140,24 @@ def build_jobs(config: RunConfig, splits: Splits, data_fingerprint: str) -> list
                 depends: tuple[str, ...] = ()
                 if cls.pretrains:
                     pt_ids = ids_digest(part.pretrain)
-                    pt_seed = derive_seed(seed, name, pt_ids, "pretrain")
+                    pt_seed = derive_seed(seed, CELL_STREAM, pt_ids, "pretrain")  # batch order shared too
                     recipe, settings = config.pretrain[name], config.method.get(name)
+                    pool = "" if cls.uses_labels else config.data.unlabelled
+                    if config.protocol == "fair":
+                        n = len(part.pretrain) + (0 if cls.uses_labels else extra_images)
+                        steps = pretrain_schedule(n, recipe).total_steps
+                        settings = cls.fit_to_budget(settings, n, steps, min(recipe.batch_size, n))
                     hashed = {
                         **common, "kind": "pretrain", "method": name, "seed": pt_seed, "recipe": recipe,
-                        "settings": settings, "pretrain_ids": pt_ids, "unlabelled": config.data.unlabelled,
+                        "settings": settings, "pretrain_ids": pt_ids, "unlabelled": pool,
                     }
                     key = f"pretrain-{name}-{stable_hash(hashed)}"
                     if key not in jobs:
-                        spec = PretrainSpec(recipe, tuple(part.pretrain), config.data.unlabelled, settings)
+                        spec = PretrainSpec(recipe, tuple(part.pretrain), pool, settings)
                         jobs[key] = Job(key, "pretrain", name, seed, pt_seed, ratio.pt, ratio.ft, ratio.label, (),
                                         **shared, pretrain=spec)
                     depends = (key,)
-                ft_seed = derive_seed(seed, name, ratio.label, "finetune")
+                ft_seed = finetune_seed(seed, cls, ratio.label)
                 hashed = {
                     **common, "kind": "finetune", "method": name, "seed": ft_seed,
                     "recipe": config.finetune, "pretrained": depends[0] if depends else None,

@@ -45,7 +45,7 @@ def open_run(config: RunConfig, run_dir: Path, force: bool = False,
     store = RunStore(run_dir)
     store.claim(config.to_toml(), force)
     data, splits = rundata.prepare_run(config, store, progress)
-    return store, build_jobs(config, splits, data.fingerprint)
+    return store, build_jobs(config, splits, data.fingerprint, len(data.extra))
 
 
 def run_benchmark(
@@ -91,7 +91,7 @@ def plan_run(config: RunConfig, run_dir: Path) -> tuple[RunStore, list[Job], Spl
     store = RunStore(run_dir)
     index = rundata.index_source(config)
     splits = rundata.draw_splits(config, index)
-    return store, build_jobs(config, splits, index.fingerprint), splits, index.extra_count
+    return store, build_jobs(config, splits, index.fingerprint, index.extra_count), splits, index.extra_count
 
 
 def run_finetune(config: RunConfig, out: Path, ft_ratio: float, seed: int, force: bool = False,

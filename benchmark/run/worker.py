@@ -33,7 +33,7 @@ from benchmark.run.provenance import git_commit, versions
 from benchmark.run.store import RunStore
 from benchmark.train.device import DeviceOptions
 from benchmark.train.hardware import device_name
-from benchmark.train.loops import TensorSet, cross_validate, finetune, predict, pretrain
+from benchmark.train.loops import TensorSet, cross_validate, finetune, predict, pretrain, pretrain_schedule, select_lr
 from methods import registry
 
 PREVIEW_COUNT = 4
@@ -49,9 +49,14 @@ def _run_pretrain(job: Job, data: rundata.RunData, store: RunStore, options: Dev
     cls = registry()[job.method]
     torch.manual_seed(job.job_seed)
     method = cls(UNet(job.unet), spec.settings)
-    images = np.concatenate([data.images[data.index(spec.image_ids)], data.extra])
+    index = data.index(spec.image_ids)
+    masks = None
+    if cls.uses_labels:  # the positive control: this job's own pre-training ids, with their labels
+        images, masks = data.images[index], _tensor(data.masks[index])
+    else:
+        images = np.concatenate([data.images[index], data.extra])
     log(f"pre-training {job.method} on {len(images)} images, recipe {spec.recipe}")
-    curve = pretrain(method, _tensor(images), spec.recipe, options, job.job_seed, progress)
+    curve = pretrain(method, _tensor(images), spec.recipe, options, job.job_seed, progress, masks)
     store.write_loss_curve(job.key, pd.DataFrame(curve).assign(job_key=job.key, method=job.method, seed=job.seed))
     fixed = _tensor(data.images[data.index(sorted(spec.image_ids)[:PREVIEW_COUNT])]).to(options.torch_device)
     torch.manual_seed(0)
@@ -61,7 +66,9 @@ def _run_pretrain(job: Job, data: rundata.RunData, store: RunStore, options: Dev
     store.write_previews(job.key, target=fixed.cpu().numpy(), **preview)
     store.write_checkpoint(job.key, method.pretrained_unet().state_dict())
     log(f"final loss {curve[-1]['loss']:.5f}" if curve else "no steps run")
-    return {"params_pretrain": count_parameters(method), "final_loss": curve[-1]["loss"] if curve else None}
+    schedule = pretrain_schedule(len(images), spec.recipe)
+    return {"params_pretrain": count_parameters(method), "final_loss": curve[-1]["loss"] if curve else None,
+            "steps": schedule.total_steps, "images_seen": schedule.images_seen, "lr": spec.recipe.lr}
 
 
 def _run_finetune(job: Job, data: rundata.RunData, store: RunStore, options: DeviceOptions,
@@ -71,8 +78,8 @@ def _run_finetune(job: Job, data: rundata.RunData, store: RunStore, options: Dev
     torch.manual_seed(job.job_seed)
     unet = UNet(job.unet)
     if spec.pretrained:
-        unet.load_state_dict(store.read_checkpoint(spec.pretrained), strict=True)
-        log(f"starting from {spec.pretrained}")
+        registry()[job.method].load_transferred(unet, store.read_checkpoint(spec.pretrained))
+        log(f"starting from {spec.pretrained} ({registry()[job.method].transfers})")
 
     def subset(ids: tuple[str, ...]) -> TensorSet:
         index = data.index(ids)
@@ -80,12 +87,17 @@ def _run_finetune(job: Job, data: rundata.RunData, store: RunStore, options: Dev
 
     train, val = subset(spec.train_ids), subset(spec.val_ids)
     recipe = spec.recipe
+    log(f"fine-tuning on {len(train)} images, selecting on {len(val)}")
     if recipe.cv_folds:
         both = TensorSet(torch.cat([train.images, val.images]), torch.cat([train.masks, val.masks]))
         recipe, grid = cross_validate(unet, both, recipe, options, job.job_seed)
         log(f"cross-validation chose lr {recipe.lr:g}, batch {recipe.batch_size}: {grid}")
-    log(f"fine-tuning on {len(train)} images, selecting on {len(val)}")
-    result = finetune(unet, train, val, recipe, options, job.job_seed, progress)
+        result = finetune(unet, train, val, recipe, options, job.job_seed, progress)
+    elif recipe.lr_grid:
+        result, grid = select_lr(unet, train, val, recipe, options, job.job_seed, progress)
+        log(f"validation chose lr {result.lr:g}: {grid}")
+    else:
+        result = finetune(unet, train, val, recipe, options, job.job_seed, progress)
     unet.load_state_dict(result.state)
     log(f"best validation Dice {result.best_val_dice:.4f} at epoch {result.best_epoch}")
     test_ids = list(spec.test_ids)
@@ -102,7 +114,8 @@ def _run_finetune(job: Job, data: rundata.RunData, store: RunStore, options: Dev
                          image=test.images.numpy()[shown, 0], mask=test.masks.numpy()[shown], pred=pred[shown])
     rows = metric_rows(pred, test.masks.numpy(), test_ids, processes=metric_processes)
     return {"rows": rows, "params_finetune": params, "best_epoch": result.best_epoch,
-            "best_val_dice": result.best_val_dice, "lr": recipe.lr, "batch_size": recipe.batch_size}
+            "best_val_dice": result.best_val_dice, "lr": result.lr, "steps": result.steps,
+            "batch_size": recipe.batch_size}
 
 
 def check_data(job: Job, data: rundata.RunData) -> None:

@@ -6,7 +6,6 @@ scaled by (base/b)²·(size/64)², which is exact for the convolutions that domi
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -16,9 +15,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmark.config import RunConfig
 from benchmark.run.jobs import Job
-from benchmark.train.losses import dice_ce_loss
+from benchmark.losses import dice_ce_loss
 from benchmark.nets import UNet, UNetConfig
-from benchmark.train.loops import pretrain_batches
+from benchmark.train.loops import finetune_rounds, pretrain_schedule
 from methods import registry
 
 COUNT_SIZE = 64
@@ -77,20 +76,17 @@ def job_image_steps(job: Job, extra_images: int = 0) -> int:
     """Images passed through a training step by the job (validation forward passes count 1/3 each),
     from what the job itself says it trains."""
     if job.pretrain is not None:
-        recipe = job.pretrain.recipe
         n = len(job.pretrain.image_ids) + extra_images
-        if not n:
-            return 0
-        batch = min(recipe.batch_size, n)
-        return recipe.epochs * sum(size for _, size in pretrain_batches(n, batch))
+        return pretrain_schedule(n, job.pretrain.recipe).images_seen if n else 0
     spec = job.finetune
     recipe = spec.recipe
-    per_epoch = max(len(spec.train_ids), recipe.min_samples_per_epoch)
-    evals = math.ceil(recipe.epochs / recipe.eval_every)
-    steps = recipe.epochs * per_epoch + evals * len(spec.val_ids) / 3
+    rounds = finetune_rounds(recipe, len(spec.train_ids))
+    steps = sum(samples for samples, _ in rounds) + sum(v for _, v in rounds) * len(spec.val_ids) / 3
     if recipe.cv_folds:
         grid = max(1, len(recipe.lr_grid)) * max(1, len(recipe.batch_grid))
         steps *= 1 + grid
+    elif recipe.lr_grid:
+        steps *= len(recipe.lr_grid)
     return int(steps)
 
 

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from benchmark.data.preprocess import zscore
-from benchmark.train.losses import dice_ce_loss
+from benchmark.losses import dice_ce_loss
 from benchmark.train.optim import make_optimizer
 from benchmark.recipes import PretrainRecipe
 from methods.base import SSLMethod

@@ -48,8 +48,12 @@ def build(cls: type[Method], seed: int = 0) -> Method:
 
 
 def _step(method: SSLMethod, images: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
-    """One training step called as the harness calls it, with what `prepare` computes."""
-    return method.training_step(images, step, LOSS_STEPS, method.prepare(images))
+    """One training step called as the harness calls it, with what `prepare` computes (and, for a
+    method that pre-trains on labels, the fixed batch's dark curves as its masks)."""
+    aux = method.prepare(images)
+    if method.uses_labels:
+        aux = {**aux, "masks": (images < -1.0).float()}
+    return method.training_step(images, step, LOSS_STEPS, aux)
 
 
 def _first_loss(cls: type[SSLMethod], images: torch.Tensor) -> float:

@@ -20,7 +20,8 @@ import torch
 from torch import Tensor
 
 from benchmark.data.augment import augment_batch
-from benchmark.train.losses import batch_dice, dice_ce_loss
+from benchmark.data.views import same_view
+from benchmark.losses import batch_dice, dice_ce_loss
 from benchmark.nets import UNet
 from benchmark.train.optim import lr_factor, make_optimizer, set_lr
 from benchmark.progress import Progress
@@ -99,6 +100,31 @@ def pretrain_batches(n: int, batch: int) -> list[tuple[int, int]]:
     return spans or [(0, n)]
 
 
+@dataclass(frozen=True)
+class PretrainSchedule:
+    """How many steps and images a recipe gives a pre-training set of `n` images: what the loop runs,
+    what `plan` costs and what a job's status records, from one place."""
+
+    batches: list[tuple[int, int]]  # (start, size) of each batch of an epoch
+    epochs: int
+    total_steps: int
+    warmup_steps: int
+
+    @property
+    def images_seen(self) -> int:
+        per_epoch = [size for _, size in self.batches]
+        full, rest = divmod(self.total_steps, len(per_epoch))
+        return full * sum(per_epoch) + sum(per_epoch[:rest])
+
+
+def pretrain_schedule(n: int, recipe: PretrainRecipe) -> PretrainSchedule:
+    batches = pretrain_batches(n, min(recipe.batch_size, n))
+    if recipe.steps:
+        epochs = math.ceil(recipe.steps / len(batches))
+        return PretrainSchedule(batches, epochs, recipe.steps, recipe.warmup_steps)
+    return PretrainSchedule(batches, recipe.epochs, recipe.epochs * len(batches), recipe.warmup_epochs * len(batches))
+
+
 def pretrain(
     method: SSLMethod,
     images: Tensor,
@@ -106,6 +132,7 @@ def pretrain(
     options: DeviceOptions,
     seed: int,
     progress: Progress | None = None,
+    masks: Tensor | None = None,
 ) -> list[dict[str, float]]:
     """Run the method's pretext task over `images` (N×1×H×W) with the recipe; return the loss curve.
 
@@ -117,12 +144,11 @@ def pretrain(
     method.to(device=device, memory_format=options.memory_format()).train()
     images = images.to(device)
     aux = method.prepare(images)
+    if masks is not None:  # a method that pre-trains on labels (the positive control)
+        aux = {**aux, "masks": masks.to(device=device, dtype=torch.float32)}
     n = images.shape[0]
-    batch = min(recipe.batch_size, n)
-    batches = pretrain_batches(n, batch)
-    steps_per_epoch = len(batches)
-    total = recipe.epochs * steps_per_epoch
-    warmup = recipe.warmup_epochs * steps_per_epoch
+    schedule = pretrain_schedule(n, recipe)
+    total, warmup = schedule.total_steps, schedule.warmup_steps
     optimizer = make_optimizer(method.parameters(), recipe, fused=device.type == "cuda")
     generator = torch.Generator().manual_seed(seed)
     training_step = torch.compile(method.training_step) if options.compile else method.training_step
@@ -130,15 +156,18 @@ def pretrain(
     curve: list[dict[str, float]] = []
     pending: list[Tensor] = []
     step = 0
-    for epoch in range(recipe.epochs):
+    for epoch in range(schedule.epochs):
         order = _to_device(torch.randperm(n, generator=generator), device)
-        for start, size in batches:
+        for start, size in schedule.batches[: total - step]:
             started = time.perf_counter()
             set_lr(optimizer, recipe.lr * lr_factor(step, total, warmup, recipe.schedule))
             index = order[start : start + size]
-            x = images[index].contiguous(memory_format=options.memory_format())
+            x, batch_aux = images[index], {k: v[index] for k, v in aux.items()}
+            if recipe.crop_scale is not None:
+                x, batch_aux = _same_view(x, batch_aux, recipe.crop_scale)
+            x = x.contiguous(memory_format=options.memory_format())
             with options.autocast():
-                out = training_step(x, step, total, {k: v[index] for k, v in aux.items()})
+                out = training_step(x, step, total, batch_aux)
                 loss = out["loss"]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -153,16 +182,36 @@ def pretrain(
                 curve.append({"step": step, "epoch": epoch, "loss": float(np.mean(values)), **compile_log})
                 pending = []
         if progress:
-            progress(epoch + 1, recipe.epochs, f"loss {curve[-1]['loss']:.4f}" if curve else "")
+            progress(epoch + 1, schedule.epochs, f"loss {curve[-1]['loss']:.4f}" if curve else "")
     return curve
+
+
+def _same_view(images: Tensor, aux: dict[str, Tensor], scale: tuple[float, float]) -> tuple[Tensor, dict[str, Tensor]]:
+    """The batch and its prepared per-pixel maps under one random resized crop + flip per image;
+    per-image values that are not maps (a threshold, say) are kept as they are."""
+    maps = [k for k, v in aux.items() if v.ndim == 4 and v.shape[-2:] == images.shape[-2:]]
+    views = same_view([images, *(aux[k] for k in maps)], scale)
+    return views[0], {**aux, **dict(zip(maps, views[1:]))}
 
 
 @dataclass
 class FinetuneResult:
     state: dict[str, Tensor]  # the selected weights (best validation Dice)
-    best_epoch: int
+    best_epoch: int  # the selected round: an epoch, or with a step budget a block of `eval_every` steps
     best_val_dice: float
     history: list[dict[str, float]]
+    steps: int = 0  # optimiser steps run
+    lr: float = 0.0  # the learning rate the selected weights were trained with
+
+
+def finetune_rounds(recipe: FinetuneRecipe, n_train: int) -> list[tuple[int, bool]]:
+    """(samples drawn, validate afterwards?) of each round of fine-tuning: epochs of the set (at least
+    `min_samples_per_epoch`), or with `steps` blocks of `eval_every` steps whatever the set's size."""
+    if recipe.steps:
+        blocks = [min(recipe.eval_every, recipe.steps - s) for s in range(0, recipe.steps, recipe.eval_every)]
+        return [(b * recipe.batch_size, True) for b in blocks]
+    samples = max(n_train, recipe.min_samples_per_epoch)
+    return [(samples, (e + 1) % recipe.eval_every == 0 or e + 1 == recipe.epochs) for e in range(recipe.epochs)]
 
 
 @torch.no_grad()
@@ -204,10 +253,10 @@ def finetune(
     compile_log: dict[str, float] = {}  # {"compile_s": first-step seconds} when compiling
     index_generator = torch.Generator().manual_seed(seed)
     augment_generator = torch.Generator(device=device).manual_seed(seed + 1)
-    samples = max(len(train), recipe.min_samples_per_epoch)
-    best = FinetuneResult(copy.deepcopy(unet.state_dict()), -1, -1.0, [])
+    rounds = finetune_rounds(recipe, len(train))
+    best = FinetuneResult(copy.deepcopy(unet.state_dict()), -1, -1.0, [], 0, recipe.lr)
     stale = 0
-    for epoch in range(recipe.epochs):
+    for epoch, (samples, validate) in enumerate(rounds):
         unet.train()
         losses = []
         for index in _batches(len(train), recipe.batch_size, samples, index_generator, device):
@@ -223,21 +272,48 @@ def finetune(
             if options.compile and not compile_log:
                 compile_log["compile_s"] = _seconds_since(started, device)
             losses.append(loss.detach())
-        if (epoch + 1) % recipe.eval_every and epoch + 1 != recipe.epochs:
+            best.steps += 1
+        if not validate:
             continue
         mean_loss = float(np.mean(_check_finite(losses, f"fine-tuning epoch {epoch + 1}")))
         score = validation_dice(unet, val, options)
-        best.history.append({"epoch": epoch + 1, "loss": mean_loss, "val_dice": score, **compile_log})
+        best.history.append({"epoch": epoch + 1, "step": best.steps, "loss": mean_loss, "val_dice": score,
+                             **compile_log})
         if score > best.best_val_dice:
             best.state = copy.deepcopy(unet.state_dict())
             best.best_epoch, best.best_val_dice, stale = epoch + 1, score, 0
         else:
             stale += 1
         if progress:
-            progress(epoch + 1, recipe.epochs, f"loss {mean_loss:.3f} val Dice {score:.3f}")
+            progress(epoch + 1, len(rounds), f"loss {mean_loss:.3f} val Dice {score:.3f}")
         if recipe.patience and stale >= recipe.patience:
             break
     return best
+
+
+def select_lr(
+    initial: UNet,
+    train: TensorSet,
+    val: TensorSet,
+    recipe: FinetuneRecipe,
+    options: DeviceOptions,
+    seed: int,
+    progress: Progress | None = None,
+) -> tuple[FinetuneResult, list[dict[str, float]]]:
+    """Fine-tune once per lr of `recipe.lr_grid`, each from `initial`'s weights with the same seed;
+    keep the run with the best validation Dice (the first on a tie). Validation is the fine-tuning
+    set's own part: the test set never enters. Returns the chosen run and every lr's score."""
+    best: FinetuneResult | None = None
+    scores = []
+    for lr in recipe.lr_grid:
+        result = finetune(copy.deepcopy(initial), train, val, replace(recipe, lr=lr, lr_grid=()), options, seed,
+                          progress)
+        scores.append({"lr": lr, "val_dice": result.best_val_dice, "best_epoch": result.best_epoch})
+        if best is None or result.best_val_dice > best.best_val_dice:
+            best = result
+    if best is None:
+        raise ValueError("select_lr needs a non-empty lr_grid")
+    return best, scores
 
 
 def cross_validate(
