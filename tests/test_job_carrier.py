@@ -36,7 +36,7 @@ def test_a_job_rebuilt_from_its_job_json_equals_the_planned_one(tmp_path):
 
 
 def test_the_worker_trains_what_the_job_says_after_the_config_was_edited(tmp_path):
-    store, jobs = _open(tmp_path, methods=["supervised"], ratios=["70:10"],
+    store, jobs = _open(tmp_path, methods=["supervised"], ratios=["70:10"], protocol="study",
                         finetune={"epochs": 2, "batch_size": 4, "min_samples_per_epoch": 8})
     job = jobs[0]
     store.write_job(job)
