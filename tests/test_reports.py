@@ -169,12 +169,14 @@ def test_figure_is_not_blank(built, name):
 def test_tables_are_written_in_three_formats_with_bold_best(built):
     root, result = built
     names = sorted(p.name for p in result.tables)
-    assert names == sorted(f"{t}.{ext}" for t in ("table1", "data_efficiency", "significance") for ext in ("md", "tex", "csv"))
+    assert names == sorted(f"{t}.{ext}" for t in ("table1", "data_efficiency", "significance", "power", "budget")
+                           for ext in ("md", "tex", "csv"))  # no controls in this run: no controls table
     folder = root / "report" / "tables"
     markdown = (folder / "table1.md").read_text()
-    # CM-UNet at 79:1: Dice .6, .62, … .74 → mean .67 (the best, so bold), SD .02·√6 = .049
-    assert re.search(r"\| CM-UNet \| 121\.49 \| 31\.04 \| \*\*0\.670 ± 0\.049†\*\* \|", markdown)
-    assert r"\textbf{0.670 $\pm$ 0.049$^{\dagger}$}" in (folder / "table1.tex").read_text()
+    # CM-UNet at 79:1: Dice .6, .62, … .74 → mean .67 (the best, so bold), SD .02·√6 = .049; one seed: no marker
+    assert re.search(r"\| CM-UNet \| 121\.49 \| 31\.04 \| \*\*0\.670 ± 0\.049\*\* \|", markdown)
+    assert r"\textbf{0.670 $\pm$ 0.049}" in (folder / "table1.tex").read_text()
+    assert "1 seed: run-to-run spread unknown" in markdown
     csv = pd.read_csv(folder / "table1.csv").set_index("method")
     assert csv.loc["cmunet", "dice_mean"] == pytest.approx(0.67)
     assert csv.loc["supervised", "params_finetune"] == 31_040_000
@@ -210,7 +212,7 @@ def test_page_embeds_every_figure_and_table(built):
     for name in FIGURES:
         png = (root / "report" / "figures" / f"{name}.png").read_bytes()
         assert f'src="data:image/png;base64,{base64.b64encode(png).decode()}"' in page
-    for table in ("table1", "data_efficiency", "significance"):
+    for table in ("table1", "data_efficiency", "significance", "power", "budget"):
         assert f'id="table-{table}"' in page
     assert "<img" in page and 'src="http' not in page and "<link" not in page  # self-contained
 
@@ -279,7 +281,7 @@ def test_run_without_finished_finetuning_draws_pretraining_as_png_and_pdf(tmp_pa
     assert sorted(p.name for p in result.figures) == [
         "gallery_pretext.pdf", "gallery_pretext.png", "loss_curves.pdf", "loss_curves.png"]
     assert all(p.read_bytes()[:5] == b"%PDF-" for p in result.figures if p.suffix == ".pdf")
-    assert result.tables == []
+    assert sorted(p.name for p in result.tables) == ["budget.csv", "budget.md", "budget.tex"]  # jobs alone give it
     assert any("no fine-tune job has finished" in m for m in result.missing)
     assert "mae at 79:1, seed 0: fine-tune job running" in result.index_html.read_text()
 
