@@ -105,6 +105,8 @@ def run_level(values: np.ndarray, settings: SignificanceSettings = SignificanceS
 
 def detectable_text(n_seeds: int, mdd: float, decimals: int = 3) -> str:
     """'3 seeds: a difference below 0.112 cannot be detected' (what a run without a verdict can say)."""
-    if n_seeds < 2 or math.isnan(mdd):
+    if n_seeds < 2:
         return f"{n_seeds} seed: run-to-run spread unknown, no difference can be called significant"
+    if math.isnan(mdd):
+        return f"{n_seeds} seeds: no method paired with the baseline, so nothing to detect"
     return f"{n_seeds} seeds: a difference below {mdd:.{decimals}f} cannot be detected"

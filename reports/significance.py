@@ -157,14 +157,15 @@ def ranking_text(block: pd.DataFrame) -> str:
     """'CM-UNet = MAE > UNet (no PT)' for one ratio's comparison rows (contenders and baseline)."""
     ranked = block[block["rank"].notna()].sort_values(["rank", "mean"], ascending=[True, False])
     if ranked.empty:
-        return "no ranking: " + detectable_text(int(block["n_seeds"].max()), float("nan"))
+        return "no ranking: " + seeds_note(block)
     groups = [" = ".join(method_label(m) for m in group["method"]) for _, group in ranked.groupby("rank", sort=True)]
     return " > ".join(groups)
 
 
 def seeds_note(block: pd.DataFrame, decimals: int = 3) -> str:
     """What the run can resolve at one ratio: its seeds and MDD, said as a limit."""
-    n_seeds = int(block.loc[block["role"] != "baseline", "pair_seeds"].max() or block["n_seeds"].max())
+    paired = block.loc[block["role"] != "baseline", "pair_seeds"]
+    n_seeds = int(paired.max()) if paired.max() > 0 else int(block["n_seeds"].max())  # NaN > 0 is False
     return detectable_text(n_seeds, float(block["run_mdd"].iloc[0]), decimals)
 
 

@@ -214,5 +214,5 @@ def power_table(comparison: pd.DataFrame, settings: SignificanceSettings = Signi
         "methods below it is shown as a tie (=) in the ranking, not as an order.",
     )
     return Table("power", "Power: what this run can resolve, per ratio",
-                 ("PT:FT", "Seeds", "Test images", "MDD (Dice)", "Largest |Δ| of a contender", "Limit", "Ranking"),
+                 ("PT:FT", "Seeds", "Test images", "MDD (Dice)", "Largest contender gap", "Limit", "Ranking"),
                  tuple(cells), frozenset(), notes, pd.DataFrame(records))

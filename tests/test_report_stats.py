@@ -379,6 +379,13 @@ def test_positive_control_not_detected_is_said_first():
     assert two.lines()[0].startswith("Positive control not judged") and "2 seeds: a difference below" in two.lines()[0]
 
 
+def test_a_ratio_with_the_baseline_alone_has_no_ranking_and_says_why(controlled_rows):
+    rows = controlled_rows[(controlled_rows["method"] == "supervised") | (controlled_rows["ratio"] == "79:1")]
+    power = power_table(compare_methods(rows, DICE, "supervised")).data.set_index("ratio")
+    assert math.isnan(power.loc["50:30", "run_mdd"]) and power.loc["79:1", "run_mdd"] > 0
+    assert power.loc["50:30", "ranking"] == "no ranking: 4 seeds: no method paired with the baseline, so nothing to detect"
+
+
 # --- confidence intervals of a cell -------------------------------------------------------------------
 
 def test_cell_summary_interval_is_two_level_with_seeds_and_over_images_with_one(table_one_rows):

@@ -318,3 +318,31 @@ def test_unknown_ratio_method_or_format_is_a_user_error_naming_the_option(built)
         build_report(root, out_dir=root / "other", method="moco")
     with pytest.raises(BenchmarkError, match="--format 'gif'"):
         build_report(root, out_dir=root / "other", formats=("png", "gif"))
+
+
+# --- several seeds and the controls ---------------------------------------------------------------
+
+def test_page_opens_with_the_controls_verdicts_and_shows_them_apart(tmp_path):
+    """Three seeds; the positive control is 0.2 above the baseline on every image, with seed spread, so
+    it is detected; the negative control equals the baseline plus a seed-only shift."""
+    root = tmp_path / "run"
+    methods = ["supervised", "mae", "control-oracle", "control-null"]
+    write_config(root, methods, ["50:30", "79:1"], [0, 1, 2])
+    base = np.linspace(0.4, 0.54, 8)
+    offsets = {"supervised": [0.0, 0.02, -0.02], "mae": [0.01, 0.05, -0.03], "control-oracle": [0.2, 0.23, 0.18],
+               "control-null": [0.01, -0.02, 0.0]}
+    for method, by_seed in offsets.items():
+        for ratio in ("50:30", "79:1"):
+            for seed, offset in enumerate(by_seed):
+                add_finetune(root, method, ratio, seed, image_metrics((base + offset).tolist()))
+    result = build_report(root, formats=("png",))
+    assert result.summary[0].startswith("Positive control detected: Positive control (supervised PT with labels)")
+    assert result.summary[1].startswith("Negative control called different from the baseline")
+    page = result.index_html.read_text()
+    first_item = re.search(r'<section id="summary"><h2>Summary</h2><ul><li>(.*?)</li>', page).group(1)
+    assert first_item.startswith("Positive control detected")
+    assert 'id="table-controls"' in page
+    table_one = (root / "report" / "tables" / "table1.md").read_text()
+    assert "Positive control" not in table_one.split("\n\n")[1]  # controls never sit among the contenders
+    power = pd.read_csv(root / "report" / "tables" / "power.csv").set_index("ratio")
+    assert power.loc["79:1", "n_seeds"] == 3 and power.loc["79:1", "ranking"] in ("MAE = UNet (no PT)", "UNet (no PT) = MAE")
