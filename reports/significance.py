@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from reports.hierarchical import REFERENCE, SignificanceSettings, detectable_text, run_level
-from reports.labels import CONTROLS, NEGATIVE_CONTROL, POSITIVE_CONTROL, Metric, method_label, order_methods, order_ratios
+from reports.labels import NEGATIVE_CONTROL, POSITIVE_CONTROL, Metric, method_label, order_methods, order_ratios
 
 BETTER_MARK = "↑"
 WORSE_MARK = "↓"
@@ -174,7 +174,3 @@ def marker_note(baseline_label: str, settings: SignificanceSettings = Significan
             f"(p < {settings.alpha:g}, Holm-corrected over the methods at the ratio): {REFERENCE}, on the paired "
             f"differences per (seed, test image). No marker with fewer than {settings.min_seeds} seeds. "
             "Controls are tested apart and never marked or ranked.")
-
-
-def is_control(method: str) -> bool:
-    return method in CONTROLS

@@ -75,13 +75,6 @@ def relative_change(means: pd.DataFrame) -> pd.Series:
     return (100.0 * (smallest - largest) / largest).rename("relative_change_pct")
 
 
-def gains(means: pd.DataFrame, baseline: str) -> pd.DataFrame:
-    """method × ratio: each method's mean minus the baseline's at the same ratio (NaN without one)."""
-    if baseline not in means.index:
-        return means * np.nan
-    return means - means.loc[baseline]
-
-
 def best_method(means: pd.Series, higher_is_better: bool) -> str:
     """The method with the best mean (first in order on a tie)."""
     return str(means.idxmax() if higher_is_better else means.idxmin())

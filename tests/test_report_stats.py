@@ -18,7 +18,7 @@ from reports.controls import controls_table, findings
 from reports.hierarchical import SignificanceSettings, bootstrap_variance, detectable_text, run_level
 from reports.labels import DICE, HD, TABLE_ONE_METRICS, order_methods, order_ratios
 from reports.significance import compare_methods, holm, marker, ranking_text, tie_ranks, wilcoxon_p
-from reports.stats import cell_means, cell_summary, gains, relative_change
+from reports.stats import cell_means, cell_summary, relative_change
 from reports.tables import efficiency_table, p_text, power_table, significance_table, table_one
 
 
@@ -107,13 +107,6 @@ def test_relative_dice_change_from_largest_to_smallest_finetuning_share(headline
     assert change["supervised"] == pytest.approx(100 * (0.375 - 0.708) / 0.708)
     assert round(change["supervised"], 1) == -47.0
     assert round(change["cmunet"], 1) == -15.0
-
-
-def test_gain_over_baseline_at_each_ratio(headline_rows):
-    gain = gains(cell_means(headline_rows, "dice"), "supervised")
-    assert gain.loc["cmunet", "79:1"] == pytest.approx(0.252)
-    assert gain.loc["cmunet", "50:30"] == pytest.approx(0.030)
-    assert gain.loc["supervised"].tolist() == [0.0, 0.0]
 
 
 def test_efficiency_table_shows_mean_ci_gain_and_change_with_ratios_left_to_right(headline_rows):
