@@ -78,7 +78,7 @@ def tie_ranks(means: pd.Series, mdd: float, higher_is_better: bool) -> pd.Series
         return pd.Series(np.nan, index=means.index)
     ranks, leader, rank = {}, None, 0
     for position, (method, value) in enumerate(means.sort_values(ascending=not higher_is_better).items(), 1):
-        if leader is None or abs(value - leader) >= mdd:
+        if leader is None or abs(value - leader) > mdd:  # equal values tie even when the MDD is 0
             leader, rank = value, position
         ranks[method] = rank
     return pd.Series(ranks).reindex(means.index)

@@ -311,6 +311,7 @@ def test_tie_ranks_share_the_leaders_rank_within_the_mdd():
     assert tie_ranks(means, 0.05, True).tolist() == [1, 1, 3, 3, 5]
     assert tie_ranks(means, 0.05, False).tolist() == [4, 4, 2, 2, 1]  # lower is better: e; d, c; b, a
     assert tie_ranks(means, float("nan"), True).isna().all()
+    assert tie_ranks(pd.Series({"a": 0.0, "b": 0.0}), 0.0, True).tolist() == [1, 1]  # identical models: a tie
 
 
 def test_comparison_holm_corrects_contenders_and_keeps_controls_apart(controlled_rows):
