@@ -62,7 +62,8 @@ def parameter_counts(rows: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
 
 def interval(low: float, high: float, decimals: int, sign: bool = False) -> str:
     """[0.601, 0.653] (or [−0.020, +0.110] for differences)."""
-    text = (lambda v: signed(v, decimals)) if sign else (lambda v: MISSING if math.isnan(v) else f"{v:.{decimals}f}")
+    text = (lambda v: signed(v, decimals)) if sign else (
+        lambda v: MISSING if math.isnan(v) else f"{v:.{decimals}f}".replace("-", "−"))
     return f"[{text(low)}, {text(high)}]"
 
 
