@@ -15,12 +15,15 @@ from matplotlib.figure import Figure
 from benchmark.data.splits import Ratio
 from benchmark.errors import BenchmarkError
 from benchmark.files import atomic_write_bytes
-from reports.labels import BASELINE, DICE, method_label, order_methods, order_ratios
+from reports.labels import BASELINE, DICE, contenders, method_label, order_methods, order_ratios
 from reports.run import RunContents, read_run
 from reports import figures, galleries, status, tables
+from reports.budget import budget_table
+from reports.controls import controls_table
+from reports.hierarchical import REFERENCE, SignificanceSettings
 from reports.html import Page, PageFigure, render_page
-from reports.significance import compare_methods
 from reports.stats import best_method, cell_means
+from reports.analysis import Analysis, analyse
 from reports.result import ReportResult
 from reports.summary import headline
 from reports.style import FORMATS, check_formats, save_figure
@@ -28,7 +31,7 @@ from reports.table_format import TABLE_FILES, Table, write_table
 
 DIAMETER_DEFAULT_METHOD = "cmunet"
 FIGURE_NAMES = ("curves", "diameters", "gallery_predictions", "gallery_pretext", "loss_curves")
-TABLE_NAMES = ("table1", "data_efficiency", "significance")
+TABLE_NAMES = ("table1", "data_efficiency", "significance", "power", "controls", "budget")
 
 
 @dataclass(frozen=True)
@@ -61,17 +64,20 @@ def choose(rows: pd.DataFrame, run_dir: Path, ratio: str | None, method: str | N
     elif DIAMETER_DEFAULT_METHOD in methods:
         chosen = DIAMETER_DEFAULT_METHOD
     else:
-        at_smallest = cell_means(rows, DICE.key)[ratios[0]].dropna()
+        at_smallest = cell_means(rows, DICE.key)[ratios[0]].reindex(contenders(methods)).dropna()
         chosen = best_method(at_smallest, DICE.higher_is_better)
     own = order_ratios(rows.loc[rows["method"] == chosen, "ratio"])
     return Choices(table_ratio, chosen, _ends(own), _ends(ratios))
 
 
-def _make_tables(contents: RunContents, choices: Choices) -> list[Table]:
-    comparison = compare_methods(contents.rows, DICE, BASELINE)
-    return [tables.table_one(contents.rows, contents.jobs, choices.table_ratio, comparison, BASELINE),
-            tables.efficiency_table(contents.rows, comparison, BASELINE),
-            tables.significance_table(comparison, BASELINE)]
+def _make_tables(contents: RunContents, choices: Choices, analysis: Analysis, settings: SignificanceSettings) -> list[Table]:
+    comparison = analysis.comparison
+    made = [tables.table_one(contents.rows, contents.jobs, choices.table_ratio, comparison, BASELINE, settings),
+            tables.efficiency_table(comparison, BASELINE, settings),
+            tables.significance_table(comparison, BASELINE, settings),
+            tables.power_table(comparison, settings),
+            controls_table(comparison, analysis.controls)]
+    return [t for t in made if t is not None]
 
 
 def _result_figures(contents: RunContents, choices: Choices) -> list[tuple[str, str, str, Figure | None]]:
@@ -80,8 +86,8 @@ def _result_figures(contents: RunContents, choices: Choices) -> list[tuple[str, 
     return [
         ("curves", "Segmentation against the PT:FT ratio",
          "Test Dice and modified Hausdorff distance; x from the smallest fine-tuning share (left) to the largest "
-         "(right). Line: mean; band: 95 % confidence interval, a t-interval over the seeds' means where a cell "
-         "has several seeds, else a percentile bootstrap over test images (2000 resamples, fixed seed).",
+         "(right). Line: mean; band: 95 % confidence interval from the " + REFERENCE + "; with a single seed "
+         "the band covers the test images of that one trained model only, not the run-to-run spread.",
          figures.curves_figure(rows)),
         ("diameters", f"Artery diameters of {label}",
          f"Mean artery diameter predicted by {label} against the ground truth, per test image (averaged over "
@@ -122,10 +128,11 @@ def _remove_stale(folder: Path, names: list[str], written: list[Path]) -> None:
 
 
 def build_report(run_dir: Path, out_dir: Path | None = None, ratio: str | None = None, method: str | None = None,
-                 formats: tuple[str, ...] = ("png", "pdf")) -> ReportResult:
+                 formats: tuple[str, ...] = ("png", "pdf"), settings: SignificanceSettings = SignificanceSettings()) -> ReportResult:
     """Write the figures (in `formats`), the tables (Markdown, LaTeX, CSV) and index.html to `out_dir`
     (default RUN_DIR/report). `ratio` picks Table I's ratio (default: the smallest fine-tuning share),
-    `method` the diameter figure's method (default: cmunet, else the best at the smallest share)."""
+    `method` the diameter figure's method (default: cmunet, else the best at the smallest share);
+    `settings` the level, power and fewest seeds of the run-level test."""
     run_dir = Path(run_dir)
     formats = check_formats(formats)
     contents = read_run(run_dir)
@@ -139,7 +146,10 @@ def build_report(run_dir: Path, out_dir: Path | None = None, ratio: str | None =
             option = f"--ratio {ratio}" if ratio is not None else f"--method {method}"
             raise BenchmarkError(f"{option}: no results in {run_dir} (have: none)")
         missing.append("no fine-tune job has finished: no table and no result figure can be drawn yet")
-    made_tables = _make_tables(contents, choices) if choices else []
+    analysis = analyse(contents.rows, settings) if choices else None
+    made_tables = _make_tables(contents, choices, analysis, settings) if choices else []
+    budget = budget_table(contents.jobs)
+    made_tables += [budget] if budget is not None else []
     planned = (_result_figures(contents, choices) if choices else []) + _pretrain_figures(contents)
     saved, page_figures = [], []
     for name, title, caption, figure in planned:
@@ -153,7 +163,7 @@ def build_report(run_dir: Path, out_dir: Path | None = None, ratio: str | None =
     table_paths = [path for table in made_tables for path in write_table(table, out / "tables")]
     _remove_stale(out / "figures", [f"{n}.{f}" for n in FIGURE_NAMES for f in FORMATS], saved)
     _remove_stale(out / "tables", [f"{n}{s}" for n in TABLE_NAMES for s in TABLE_FILES], table_paths)
-    summary = headline(contents, choices.table_ratio if choices else None)
+    summary = headline(contents, choices.table_ratio if choices else None, analysis)
     page = Page(f"angiobench report: {run_dir.resolve().name}", str(run_dir.resolve()), tuple(summary),
                 tuple(page_figures), tuple(made_tables), tuple(missing), status.state_counts(contents.jobs),
                 status.unsuccessful_jobs(contents.jobs), contents.dataset, contents.config_text,

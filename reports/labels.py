@@ -23,7 +23,16 @@ METHOD_LABELS = {
     "moco": "MoCo v2",
     "cmunet": "CM-UNet",
     "vasomim": "VasoMIM",
+    "control-oracle": "Positive control (supervised PT with labels)",
+    "control-null": "Negative control (baseline, new seeds)",
 }
+
+#: Controls are methods with a known answer, reported apart and never ranked with the contenders:
+#: the positive one must beat the baseline at the smallest fine-tuning share, the negative one
+#: (the baseline under an independent seed stream) has a true difference of zero.
+POSITIVE_CONTROL = "control-oracle"
+NEGATIVE_CONTROL = "control-null"
+CONTROLS = (POSITIVE_CONTROL, NEGATIVE_CONTROL)
 
 
 @dataclass(frozen=True)
@@ -58,10 +67,17 @@ def method_label(name: str) -> str:
 
 
 def order_methods(names: Iterable[str]) -> list[str]:
-    """Distinct method names, the study's order first, then any other method alphabetically."""
+    """Distinct method names, the study's order first, then any other method alphabetically, the
+    controls last."""
     unique = set(names)
     known = [m for m in METHOD_ORDER if m in unique]
-    return known + sorted(unique - set(known))
+    controls = [m for m in CONTROLS if m in unique]
+    return known + sorted(unique - set(known) - set(controls)) + controls
+
+
+def contenders(names: Iterable[str]) -> list[str]:
+    """The methods being compared (the baseline included), in order, without the controls."""
+    return [m for m in order_methods(names) if m not in CONTROLS]
 
 
 def order_ratios(labels: Iterable[str]) -> list[str]:

@@ -19,6 +19,8 @@ from benchmark.errors import BenchmarkError
 from benchmark.run.store import RunStore, load_jobs, load_loss_curves, load_results
 from reports.labels import order_ratios
 
+BUDGET_FIELDS = ("steps", "images_seen", "lr", "flops")  # each job's budget, read from its status.json
+
 
 @dataclass(frozen=True)
 class Grid:
@@ -45,7 +47,7 @@ class RunContents:
     config_text: str
     grid: Grid
     rows: pd.DataFrame  # load_results, ratio labels normalised
-    jobs: pd.DataFrame  # load_jobs + params, git_commit, versions from each status.json
+    jobs: pd.DataFrame  # load_jobs + params, git_commit, versions, BUDGET_FIELDS from each status.json
     loss_curves: pd.DataFrame  # load_loss_curves + ratio of the pre-training job
     dataset: DatasetSummary
 
@@ -87,14 +89,15 @@ def _grid(config_text: str, path: Path) -> Grid:
 
 
 def _with_status_details(store: RunStore, jobs: pd.DataFrame) -> pd.DataFrame:
-    """Add what load_jobs leaves out: parameter count and provenance of each job."""
+    """Add what load_jobs leaves out: parameter count, provenance and budget (steps, images seen, lr,
+    FLOPs; None where the job did not record it) of each job."""
     details = []
     for key, kind in zip(jobs["job_key"], jobs["kind"]):
         status = store.read_status(key)
         params = status.get("params_pretrain" if kind == "pretrain" else "params_finetune")
         details.append({"params": params, "git_commit": status.get("git_commit", ""),
-                        "versions": status.get("versions", "")})
-    extra = pd.DataFrame(details, columns=["params", "git_commit", "versions"], index=jobs.index)
+                        "versions": status.get("versions", ""), **{f: status.get(f) for f in BUDGET_FIELDS}})
+    extra = pd.DataFrame(details, columns=["params", "git_commit", "versions", *BUDGET_FIELDS], index=jobs.index)
     jobs = pd.concat([jobs, extra], axis=1)
     if not jobs.empty:
         jobs["ratio"] = jobs["ratio"].map(_normal_ratio)

@@ -1,25 +1,32 @@
-"""Paired tests between methods: Wilcoxon signed-rank over the same test images, Holm-corrected.
+"""Paired comparisons against the baseline whose unit is the training run, and the ranking they allow.
 
-At each ratio two families are tested, each corrected on its own with Holm's step-down method:
-every method against the supervised baseline, and every method against the best method at that
-ratio. The same is done over seeds (pairs = the seeds' mean values) where cells have several seeds.
+At each ratio, every method's values and its paired differences to the baseline (same seeds, same
+test images: within a (ratio, seed) cell every method is tested on the same images) go through the
+two-level bootstrap of `reports.hierarchical`. That test decides the markers, the words "better" and
+"worse" and the ranking; the contenders form one family per ratio, Holm-corrected. Each control is
+its own question (uncorrected), so its false-positive rate is the test's own.
+
+The image-level Wilcoxon signed-rank test (pairs = test images, each averaged over seeds) stays as a
+secondary column: it asks whether *these trained models* differ on these images, not whether the
+method helps, and it is never a marker.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from reports.labels import Metric, order_methods, order_ratios
-from reports.stats import best_method, per_image, seed_means
+from reports.hierarchical import REFERENCE, SignificanceSettings, detectable_text, run_level
+from reports.labels import NEGATIVE_CONTROL, POSITIVE_CONTROL, Metric, method_label, order_methods, order_ratios
 
-ALPHA = 0.05
-VS_BASELINE_MARK = "†"
-VS_BEST_MARK = "‡"
-TEST_NAME = "two-sided Wilcoxon signed-rank test, Holm-corrected"
+BETTER_MARK = "↑"
+WORSE_MARK = "↓"
+IMAGE_TEST_NAME = "two-sided Wilcoxon signed-rank test over test images, given these trained models"
+ROLES = {POSITIVE_CONTROL: "positive control", NEGATIVE_CONTROL: "negative control"}
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
@@ -38,59 +45,132 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     return adjusted
 
 
-def paired_wilcoxon(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided Wilcoxon signed-rank p-value of paired samples; identical samples give p = 1."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if len(a) == 0:
+def wilcoxon_p(differences: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of paired differences; all zero gives p = 1."""
+    differences = np.asarray(differences, dtype=float)
+    if len(differences) == 0:
         return float("nan")
-    if np.all(a == b):
+    if np.all(differences == 0):
         return 1.0
-    return float(sps.wilcoxon(a, b).pvalue)
+    return float(sps.wilcoxon(differences).pvalue)
 
 
-def _paired(table: pd.DataFrame, a: str, b: str, min_pairs: int) -> float:
-    """p-value of columns a vs b over the rows where both have a value."""
-    if a == b or a not in table or b not in table:
-        return float("nan")
-    pairs = table[[a, b]].dropna()
-    return paired_wilcoxon(pairs[a].to_numpy(), pairs[b].to_numpy()) if len(pairs) >= min_pairs else float("nan")
+def seed_image_matrix(wide: pd.DataFrame, method: str, baseline: str | None = None) -> np.ndarray | None:
+    """seeds × images of `method`'s values (minus the baseline's, paired) over the seeds both have and
+    the images every such seed has; None when nothing is shared. `wide`: (seed, image_id) × method."""
+    columns = [method] if baseline is None else [method, baseline]
+    if any(c not in wide for c in columns):
+        return None
+    pairs = wide[columns].dropna()
+    values = pairs[method] if baseline is None else pairs[method] - pairs[baseline]
+    matrix = values.unstack("image_id").dropna(axis=1)
+    return matrix.to_numpy(dtype=float) if matrix.size else None
 
 
-def compare_methods(rows: pd.DataFrame, metric: Metric, baseline: str) -> pd.DataFrame:
-    """One row per ratio × method: mean, whether best, and raw and Holm p-values of both families,
-    over images (p_baseline, p_best, …_holm) and over seeds (p_seeds_baseline, p_seeds_best, …)."""
-    images, seeds = per_image(rows, metric.key), seed_means(rows, metric.key)
+def role(method: str, baseline: str) -> str:
+    return "baseline" if method == baseline else ROLES.get(method, "contender")
+
+
+def tie_ranks(means: pd.Series, mdd: float, higher_is_better: bool) -> pd.Series:
+    """Competition ranks (1, 2, 2, 4) in which a method closer than `mdd` to the leader of its group
+    shares the leader's rank: a gap the run cannot detect is a tie, not an order. NaN without an MDD."""
+    if math.isnan(mdd):
+        return pd.Series(np.nan, index=means.index)
+    ranks, leader, rank = {}, None, 0
+    for position, (method, value) in enumerate(means.sort_values(ascending=not higher_is_better).items(), 1):
+        if leader is None or abs(value - leader) > mdd:  # equal values tie even when the MDD is 0
+            leader, rank = value, position
+        ranks[method] = rank
+    return pd.Series(ranks).reindex(means.index)
+
+
+def _method_record(wide: pd.DataFrame, method: str, baseline: str, metric: Metric,
+                   settings: SignificanceSettings) -> dict[str, object]:
+    own = run_level(seed_image_matrix(wide, method), settings)
+    record: dict[str, object] = {
+        "method": method, "role": role(method, baseline), "mean": float(own.mean),
+        "mean_low": float(own.ci_low), "mean_high": float(own.ci_high), "n_seeds": own.n_seeds,
+        "n_images": own.n_images, "diff": np.nan, "diff_low": np.nan, "diff_high": np.nan, "se": np.nan,
+        "p_seeds": np.nan, "mdd": np.nan, "testable": False, "pair_seeds": 0, "p_images": np.nan,
+    }
+    paired = seed_image_matrix(wide, method, baseline) if method != baseline else None
+    if paired is not None:
+        diff = run_level(paired, settings)
+        record.update(diff=float(diff.mean), diff_low=float(diff.ci_low), diff_high=float(diff.ci_high),
+                      se=float(diff.se), p_seeds=float(diff.p), mdd=float(diff.mdd), testable=diff.testable,
+                      pair_seeds=diff.n_seeds, p_images=wilcoxon_p(paired.mean(axis=0)))
+    return record
+
+
+def _verdict(test: pd.Series, metric: Metric, alpha: float) -> str:
+    if test["role"] == "baseline":
+        return "baseline"
+    if math.isnan(test["diff"]):
+        return "no baseline"
+    if not test["testable"]:
+        return "too few seeds"
+    if test["p_seeds_holm"] >= alpha:
+        return "no detectable difference"
+    return "better" if (test["diff"] > 0) == metric.higher_is_better else "worse"
+
+
+def compare_methods(rows: pd.DataFrame, metric: Metric, baseline: str,
+                    settings: SignificanceSettings = SignificanceSettings()) -> pd.DataFrame:
+    """One row per ratio × method: mean and its run-level CI; difference to the baseline with its CI,
+    run-level p (raw and Holm), MDD and verdict; the image-level p (secondary); the tie-aware rank.
+    Also per ratio `run_mdd`, the median MDD of the contenders, which decides the ties."""
     blocks = []
     for ratio in order_ratios(rows["ratio"]):
-        by_image = images[images["ratio"] == ratio].pivot(index="image_id", columns="method", values="value")
-        by_seed = seeds[seeds["ratio"] == ratio].pivot(index="seed", columns="method", values="value")
-        means = by_seed.mean()
-        best = best_method(means, metric.higher_is_better)
-        methods = order_methods(by_seed.columns)
-        block = pd.DataFrame({
-            "ratio": ratio, "method": methods, "mean": [means[m] for m in methods],
-            "is_best": [m == best for m in methods], "best": best,
-            "n_images": [int(by_image[m].notna().sum()) for m in methods],
-            "n_seeds": [int(by_seed[m].notna().sum()) for m in methods],
-            "p_baseline": [_paired(by_image, m, baseline, 1) for m in methods],
-            "p_best": [_paired(by_image, m, best, 1) for m in methods],
-            "p_seeds_baseline": [_paired(by_seed, m, baseline, 2) for m in methods],
-            "p_seeds_best": [_paired(by_seed, m, best, 2) for m in methods],
-        })
-        for column in ("p_baseline", "p_best", "p_seeds_baseline", "p_seeds_best"):
-            block[f"{column}_holm"] = holm(block[column].to_numpy())
+        at_ratio = rows[rows["ratio"] == ratio]
+        wide = at_ratio.groupby(["seed", "image_id", "method"])[metric.key].mean().unstack("method")
+        block = pd.DataFrame([_method_record(wide, m, baseline, metric, settings)
+                              for m in order_methods(at_ratio["method"])])
+        block.insert(0, "ratio", ratio)
+        contender = (block["role"] == "contender").to_numpy()
+        for column in ("p_seeds", "p_images"):
+            block[f"{column}_holm"] = block[column]
+            block.loc[contender, f"{column}_holm"] = holm(block.loc[contender, column].to_numpy())
+        block["significant"] = block["testable"] & (block["p_seeds_holm"] < settings.alpha)
+        block["verdict"] = block.apply(_verdict, axis=1, metric=metric, alpha=settings.alpha)
+        ranked = block["role"].isin(["baseline", "contender"]).to_numpy()
+        block["run_mdd"] = float(np.nanmedian(block.loc[contender, "mdd"])) if np.isfinite(
+            block.loc[contender, "mdd"]).any() else np.nan
+        block["rank"] = np.nan
+        means = block.loc[ranked].set_index("method")["mean"]
+        block.loc[ranked, "rank"] = tie_ranks(means, block["run_mdd"].iloc[0], metric.higher_is_better).to_numpy()
         blocks.append(block)
     return pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame()
 
 
-def markers(comparison: pd.Series, alpha: float = ALPHA) -> str:
-    """† where the image-level test against the baseline, ‡ where the one against the best method,
-    is significant after Holm correction."""
-    mark = VS_BASELINE_MARK if comparison["p_baseline_holm"] < alpha else ""
-    return mark + (VS_BEST_MARK if comparison["p_best_holm"] < alpha else "")
+def marker(test: pd.Series) -> str:
+    """↑ significantly better than the baseline, ↓ significantly worse (run-level test, Holm)."""
+    return {"better": BETTER_MARK, "worse": WORSE_MARK}.get(test["verdict"], "")
 
 
-def marker_note(baseline_label: str, alpha: float = ALPHA) -> str:
-    return (f"{VS_BASELINE_MARK} differs from {baseline_label}, {VS_BEST_MARK} differs from the best method "
-            f"at that ratio: {TEST_NAME} over paired test images (per-image values averaged over seeds), "
-            f"p < {alpha:g}.")
+def rank_text(rank: float, shared: bool) -> str:
+    if math.isnan(rank):
+        return "—"
+    return f"={int(rank)}" if shared else str(int(rank))
+
+
+def ranking_text(block: pd.DataFrame) -> str:
+    """'CM-UNet = MAE > UNet (no PT)' for one ratio's comparison rows (contenders and baseline)."""
+    ranked = block[block["rank"].notna()].sort_values(["rank", "mean"], ascending=[True, False])
+    if ranked.empty:
+        return "no ranking: " + seeds_note(block)
+    groups = [" = ".join(method_label(m) for m in group["method"]) for _, group in ranked.groupby("rank", sort=True)]
+    return " > ".join(groups)
+
+
+def seeds_note(block: pd.DataFrame, decimals: int = 3) -> str:
+    """What the run can resolve at one ratio: its seeds and MDD, said as a limit."""
+    paired = block.loc[block["role"] != "baseline", "pair_seeds"]
+    n_seeds = int(paired.max()) if paired.max() > 0 else int(block["n_seeds"].max())  # NaN > 0 is False
+    return detectable_text(n_seeds, float(block["run_mdd"].iloc[0]), decimals)
+
+
+def marker_note(baseline_label: str, settings: SignificanceSettings = SignificanceSettings()) -> str:
+    return (f"{BETTER_MARK}/{WORSE_MARK}: significantly better/worse than {baseline_label} at that ratio "
+            f"(p < {settings.alpha:g}, Holm-corrected over the methods at the ratio): {REFERENCE}, on the paired "
+            f"differences per (seed, test image). No marker with fewer than {settings.min_seeds} seeds. "
+            "Controls are tested apart and never marked or ranked.")

@@ -1,35 +1,52 @@
-"""The few lines a command line prints after a report is built: where it is, the headline numbers,
-and what is missing."""
+"""The few lines a command line prints after a report is built (and the page's summary opens with):
+the controls' verdicts first, then where the run stands, what it can say at Table I's ratio, and the
+relative Dice change of each contender."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from reports import status
+from reports.analysis import Analysis
+from reports.labels import method_label
 from reports.result import ReportResult
-from reports.labels import DICE, method_label, order_methods
 from reports.run import RunContents
-from reports.stats import best_method, cell_means, relative_change
+from reports.significance import ranking_text, seeds_note
+from reports.stats import relative_change
+from reports.tables import interval, signed
 
 
 
-def headline(contents: RunContents, table_ratio: str | None) -> list[str]:
-    """Job counts, the best method at Table I's ratio and each method's relative Dice change."""
+def verdict_line(test: pd.Series, ratio: str) -> str:
+    """'MAE vs baseline at 79:1: Δ Dice +0.052 [−0.020, +0.124], no detectable difference'."""
+    wording = {"better": "significantly better", "worse": "significantly worse"}.get(test["verdict"], test["verdict"])
+    return (f"{method_label(test['method'])} vs baseline at {ratio}: Δ Dice {signed(test['diff'], 3)} "
+            f"{interval(test['diff_low'], test['diff_high'], 3, sign=True)}, {wording}")
+
+
+def headline(contents: RunContents, table_ratio: str | None, analysis: Analysis | None) -> list[str]:
+    """Controls' verdicts, job counts, and at Table I's ratio the tie-aware ranking and each contender's
+    run-level verdict; then each contender's relative Dice change."""
     rows, jobs = contents.rows, contents.jobs
     finetune = jobs[jobs["kind"] == "finetune"]
-    lines = [f"{len(rows)} result rows from {int((finetune['state'] == 'done').sum())} of {len(finetune)} "
-             f"fine-tune jobs done; job states: "
-             + ", ".join(f"{s} {n}" for s, n in status.state_counts(jobs).items() if n)]
-    if table_ratio is None:
+    lines = list(analysis.controls.lines()) if analysis is not None else []
+    lines.append(f"{len(rows)} result rows from {int((finetune['state'] == 'done').sum())} of {len(finetune)} "
+                 f"fine-tune jobs done; job states: "
+                 + ", ".join(f"{s} {n}" for s, n in status.state_counts(jobs).items() if n))
+    if table_ratio is None or analysis is None:
         return lines
-    means = cell_means(rows, DICE.key)
-    at_ratio = means[table_ratio].dropna()
-    best = best_method(at_ratio, DICE.higher_is_better)
-    lines.append(f"best Dice at {table_ratio}: {method_label(best)} {at_ratio[best]:.3f}")
-    ratios = list(means.columns)
+    comparison = analysis.comparison
+    block = comparison[comparison["ratio"] == table_ratio]
+    lines.append(f"ranking at {table_ratio} (gaps below the MDD are ties): {ranking_text(block)}; "
+                 f"{seeds_note(block)}")
+    lines += [verdict_line(test, table_ratio) for _, test in block[block["role"] == "contender"].iterrows()
+              if pd.notna(test["diff"])]
+    shown = comparison[comparison["role"].isin(["baseline", "contender"])]
+    means = shown.pivot(index="method", columns="ratio", values="mean")
+    ratios = [r for r in dict.fromkeys(shown["ratio"])]
     if len(ratios) > 1:
-        change = relative_change(means)
-        for method in order_methods(means.index):
+        change = relative_change(means[ratios])
+        for method in dict.fromkeys(shown["method"]):
             first, last = means.loc[method, ratios[-1]], means.loc[method, ratios[0]]
             if pd.notna(change[method]):
                 lines.append(f"{method_label(method)}: Dice {ratios[-1]} {first:.3f} → {ratios[0]} {last:.3f} "
@@ -38,7 +55,8 @@ def headline(contents: RunContents, table_ratio: str | None) -> list[str]:
 
 
 def summary_lines(result: ReportResult, max_missing: int = 10) -> list[str]:
-    """What a command line prints after building: where the page is, the headline, what is missing."""
+    """What a command line prints after building: where the page is, the headline (controls first),
+    what is missing."""
     lines = [f"report: {result.index_html}",
              f"{len(result.figures)} figure files and {len(result.tables)} table files in {result.out_dir}",
              *result.summary]

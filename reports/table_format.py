@@ -17,7 +17,8 @@ from benchmark.files import atomic_write_bytes
 _LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 _LATEX_SYMBOLS = {"±": r"$\pm$", "†": r"$^{\dagger}$", "‡": r"$^{\ddagger}$", "−": r"$-$", "Δ": r"$\Delta$",
-                  "→": r"$\rightarrow$", "—": "---", "–": "--", "×": r"$\times$", "≥": r"$\geq$", "<": r"$<$"}
+                  "→": r"$\rightarrow$", "—": "---", "–": "--", "×": r"$\times$", "≥": r"$\geq$", "<": r"$<$",
+                  ">": r"$>$", "|": r"$|$", "↑": r"$\uparrow$", "↓": r"$\downarrow$"}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The study's tables: Table I at one ratio, data efficiency across ratios, and the paired tests."""
+"""The study's tables (Table I at one ratio, data efficiency across ratios) and the tests behind their
+markers: paired differences to the baseline, the run's power and tie-aware ranking."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import math
 import numpy as np
 import pandas as pd
 
-from reports.labels import DICE, TABLE_ONE_METRICS, Metric, method_label, order_methods, order_ratios
-from reports.significance import ALPHA, TEST_NAME, marker_note, markers
-from reports.stats import cell_means, gains, mean_sd, relative_change
+from reports.hierarchical import REFERENCE, SignificanceSettings
+from reports.labels import DICE, TABLE_ONE_METRICS, Metric, contenders, method_label, order_ratios
+from reports.significance import IMAGE_TEST_NAME, marker, marker_note, rank_text, ranking_text, seeds_note
+from reports.stats import mean_sd, relative_change
 from reports.table_format import Table
+
+ALPHA = SignificanceSettings().alpha
 
 MISSING = "—"
 
@@ -56,13 +60,21 @@ def parameter_counts(rows: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"params_pretrain": pre, "params_finetune": fine})
 
 
-def table_one(rows: pd.DataFrame, jobs: pd.DataFrame, ratio: str, comparison: pd.DataFrame,
-              baseline: str) -> Table:
-    """Per method at `ratio`: parameters and Dice, clDice, IoU, HD, ADD as mean ± SD over test images."""
-    methods = order_methods(rows.loc[rows["ratio"] == ratio, "method"])
+def interval(low: float, high: float, decimals: int, sign: bool = False) -> str:
+    """[0.601, 0.653] (or [−0.020, +0.110] for differences)."""
+    text = (lambda v: signed(v, decimals)) if sign else (
+        lambda v: MISSING if math.isnan(v) else f"{v:.{decimals}f}".replace("-", "−"))
+    return f"[{text(low)}, {text(high)}]"
+
+
+def table_one(rows: pd.DataFrame, jobs: pd.DataFrame, ratio: str, comparison: pd.DataFrame, baseline: str,
+              settings: SignificanceSettings = SignificanceSettings()) -> Table:
+    """Per contender at `ratio`: parameters and each metric as mean ± SD over test images; the Dice
+    marker is the run-level test against the baseline. Controls have their own table."""
+    methods = contenders(rows.loc[rows["ratio"] == ratio, "method"])
     params = parameter_counts(rows, jobs).reindex(methods)
     summaries = {m.key: mean_sd(rows, m.key, ratio).reindex(methods) for m in TABLE_ONE_METRICS}
-    marks = comparison[comparison["ratio"] == ratio].set_index("method").apply(markers, axis=1)
+    tests = comparison[comparison["ratio"] == ratio].set_index("method")
     columns = ("Method", "Params PT (M)", "Params FT (M)", *(m.header for m in TABLE_ONE_METRICS))
     cells, bold = [], set()
     for r, method in enumerate(methods):
@@ -71,7 +83,7 @@ def table_one(rows: pd.DataFrame, jobs: pd.DataFrame, ratio: str, comparison: pd
         for c, metric in enumerate(TABLE_ONE_METRICS, start=3):
             mean, sd = summaries[metric.key].loc[method]
             sd_text = MISSING if math.isnan(sd) else f"{sd:.{metric.decimals}f}"
-            mark = marks.get(method, "") if metric is DICE else ""
+            mark = marker(tests.loc[method]) if metric is DICE and method in tests.index else ""
             line.append(f"{mean:.{metric.decimals}f} ± {sd_text}{mark}")
             if method in _best_rows(summaries[metric.key]["mean"], metric):
                 bold.add((r, c))
@@ -80,37 +92,44 @@ def table_one(rows: pd.DataFrame, jobs: pd.DataFrame, ratio: str, comparison: pd
     for metric in TABLE_ONE_METRICS:
         data[f"{metric.key}_mean"] = summaries[metric.key]["mean"].to_numpy()
         data[f"{metric.key}_sd"] = summaries[metric.key]["sd"].to_numpy()
+    data["dice_verdict"] = [tests["verdict"].get(m, MISSING) for m in methods]
     n_images = rows.loc[rows["ratio"] == ratio, "image_id"].nunique()
     n_seeds = rows.loc[rows["ratio"] == ratio, "seed"].nunique()
     notes = (
-        f"Mean ± SD over {n_images} test images (each image's value averaged over {n_seeds} seed(s)). "
+        f"Mean ± SD over {n_images} test images (each image's value averaged over {n_seeds} seed(s)); the SD is "
+        "the spread of images, not the uncertainty of the mean. "
         "HD: modified Hausdorff distance; ADD: artery diameter difference; lower is better for both. "
         f"Best value of each column in bold. Params: millions of parameters ({MISSING}: no pre-training).",
-        marker_note(method_label(baseline)),
+        marker_note(method_label(baseline), settings),
+        seeds_note(tests.reset_index()) + f" at {ratio}.",
     )
     return Table("table1", f"Table I. Test segmentation at PT:FT {ratio}", columns, tuple(cells),
                  frozenset(bold), notes, data)
 
 
-def efficiency_table(rows: pd.DataFrame, comparison: pd.DataFrame, baseline: str) -> Table:
-    """Mean Dice per method and ratio with the gain over the baseline, and the relative Dice change
-    from the largest to the smallest fine-tuning share (the study's headline number)."""
-    means = cell_means(rows, DICE.key)
-    methods, ratios = order_methods(means.index), order_ratios(means.columns)
-    means = means.reindex(index=methods, columns=ratios)
-    gain, change = gains(means, baseline), relative_change(means)
-    marks = comparison.set_index(["method", "ratio"]).apply(markers, axis=1)
+def efficiency_table(comparison: pd.DataFrame, baseline: str, settings: SignificanceSettings = SignificanceSettings()) -> Table:
+    """Mean Dice of each contender per ratio with its run-level 95 % CI and the paired gain over the
+    baseline, and the relative Dice change from the largest to the smallest fine-tuning share."""
+    shown = comparison[comparison["role"].isin(["baseline", "contender"])]
+    methods, ratios = contenders(shown["method"]), order_ratios(shown["ratio"])
+    table = {column: shown.pivot(index="method", columns="ratio", values=column).reindex(index=methods, columns=ratios)
+             for column in ("mean", "mean_low", "mean_high", "diff")}
+    tests = shown.set_index(["method", "ratio"])
+    change = relative_change(table["mean"])
     with_change = len(ratios) > 1
     cells, bold = [], set()
-    best = {ratio: _best_rows(means[ratio], DICE) for ratio in ratios}
+    best = {ratio: _best_rows(table["mean"][ratio], DICE) for ratio in ratios}
     for r, method in enumerate(methods):
         line = [method_label(method)]
         for c, ratio in enumerate(ratios, start=1):
-            value, plus = means.loc[method, ratio], gain.loc[method, ratio]
-            text = MISSING if math.isnan(value) else f"{value:.3f}"
+            value, plus = table["mean"].loc[method, ratio], table["diff"].loc[method, ratio]
+            if math.isnan(value):
+                line.append(MISSING)
+                continue
+            text = f"{value:.3f} {interval(table['mean_low'].loc[method, ratio], table['mean_high'].loc[method, ratio], 3)}"
             if method != baseline and not math.isnan(plus):
                 text += f" ({signed(plus, 3)})"
-            line.append(text + ("" if math.isnan(value) else marks.get((method, ratio), "")))
+            line.append(text + marker(tests.loc[(method, ratio)]))
             if method in best[ratio]:
                 bold.add((r, c))
         if with_change:
@@ -118,49 +137,83 @@ def efficiency_table(rows: pd.DataFrame, comparison: pd.DataFrame, baseline: str
             if method in _best_rows(change, DICE):
                 bold.add((r, len(ratios) + 1))
         cells.append(tuple(line))
-    data = pd.concat([means.add_prefix("dice_"), gain.add_prefix("gain_"), change], axis=1)
+    data = pd.concat([table["mean"].add_prefix("dice_"), table["mean_low"].add_prefix("dice_low_"),
+                      table["mean_high"].add_prefix("dice_high_"), table["diff"].add_prefix("gain_"), change], axis=1)
     data = data.reset_index(names="method")
-    has_baseline = baseline in means.index
+    has_baseline = baseline in methods
     notes = (
-        "Mean test Dice per PT:FT ratio (fine-tuning share growing to the right)"
-        + (f"; in brackets the gain over {method_label(baseline)} at the same ratio" if has_baseline
+        "Mean test Dice per PT:FT ratio (fine-tuning share growing to the right) with its 95 % CI from the "
+        f"{REFERENCE}"
+        + (f"; in brackets the paired gain over {method_label(baseline)} at the same ratio" if has_baseline
            else f"; no {method_label(baseline)} results, so no gains over it")
         + (f"; last column: relative Dice change from {ratios[-1]} to {ratios[0]}" if with_change else "")
-        + ". Best per column in bold.",
-        marker_note(method_label(baseline)),
+        + ". Best mean per column in bold (descriptive; see the power table for which gaps this run can resolve).",
+        marker_note(method_label(baseline), settings),
     )
     columns = ("Method", *ratios) + ((f"Change {ratios[-1]} → {ratios[0]} (%)",) if with_change else ())
     return Table("data_efficiency", "Data efficiency: test Dice across PT:FT ratios", columns, tuple(cells),
                  frozenset(bold), notes, data)
 
 
-def significance_table(comparison: pd.DataFrame, baseline: str) -> Table:
-    """Every ratio × method test: raw and Holm-adjusted p-values, over images and (if any) over seeds."""
-    with_seeds = bool((comparison["n_seeds"] >= 2).any())
-    families = ["p_baseline", "p_best"] + (["p_seeds_baseline", "p_seeds_best"] if with_seeds else [])
-    titles = {"p_baseline": "vs baseline", "p_best": "vs best",
-              "p_seeds_baseline": "vs baseline, seeds", "p_seeds_best": "vs best, seeds"}
-    columns = ["PT:FT", "Method", "Dice", "Images", "Seeds"]
-    for family in families:
-        columns += [f"p {titles[family]}", f"Holm p {titles[family]}"]
+SIGNIFICANCE_COLUMNS = ("PT:FT", "Method", "Role", "Dice", "Δ vs baseline [95 % CI]", "Seeds", "Images", "p",
+                        "Holm p", "MDD", "Verdict", "Rank", "p images (given these trained models)")
+
+
+def significance_table(comparison: pd.DataFrame, baseline: str, settings: SignificanceSettings = SignificanceSettings()) -> Table:
+    """Every ratio × method: the paired difference to the baseline with its CI, the run-level p (raw and
+    Holm), the MDD, the verdict and the tie-aware rank; the image-level p as a secondary column."""
     cells, bold = [], set()
-    for r, (_, test) in enumerate(comparison.iterrows()):
-        line = [test["ratio"], method_label(test["method"]), f"{test['mean']:.3f}", str(test["n_images"]),
-                str(test["n_seeds"])]
-        for family in families:
-            own = (family.endswith("baseline") and test["method"] == baseline) or (family.endswith("best") and test["is_best"])
-            tag = ("baseline" if family.endswith("baseline") else "best") if own else None
-            line += [tag or p_text(test[family]), tag or p_text(test[f"{family}_holm"])]
-            if test[f"{family}_holm"] < ALPHA:
-                bold.add((r, len(line) - 1))
-        cells.append(tuple(line))
+    shared = comparison.groupby(["ratio", "rank"])["method"].transform("size") > 1
+    for r, (index, test) in enumerate(comparison.iterrows()):
+        own = test["role"] == "baseline"
+        difference = MISSING if math.isnan(test["diff"]) else (
+            f"{signed(test['diff'], 3)} {interval(test['diff_low'], test['diff_high'], 3, sign=True)}")
+        line = (test["ratio"], method_label(test["method"]), test["role"], f"{test['mean']:.3f}",
+                "baseline" if own else difference, str(test["n_seeds"]), str(test["n_images"]),
+                "baseline" if own else p_text(test["p_seeds"]), "baseline" if own else p_text(test["p_seeds_holm"]),
+                MISSING if math.isnan(test["mdd"]) else f"{test['mdd']:.3f}", test["verdict"],
+                rank_text(test["rank"], bool(shared.loc[index])),
+                "baseline" if own else p_text(test["p_images_holm"]))
+        if test["significant"]:
+            bold.add((r, SIGNIFICANCE_COLUMNS.index("Holm p")))
+        cells.append(line)
     notes = (
-        f"Test: {TEST_NAME}. Over images: pairs are the test images, each image's Dice averaged over seeds. "
-        "Over seeds: pairs are the seeds' mean Dice (only where both cells have two seeds or more). "
-        "Each family (one ratio; against the baseline, or against the best method) is Holm-corrected on its own. "
-        f"Holm p < {ALPHA:g} in bold. Baseline: {method_label(baseline)}.",
+        f"Run-level test: {REFERENCE}, on the paired differences method − {method_label(baseline)} per "
+        f"(seed, test image); p < {settings.alpha:g} after Holm's correction over the contenders at a ratio, in bold "
+        f"(controls: uncorrected, each its own question). No verdict with fewer than {settings.min_seeds} seeds.",
+        f"MDD: minimum detectable difference, the true difference this run detects with probability "
+        f"{settings.power:.0%} at level {settings.alpha:g}: (t(1−α/2, S−1) + t({settings.power:g}, S−1)) × the "
+        "difference's two-level standard error. Rank: methods closer than the ratio's MDD (median over the "
+        "contenders) to the leader of their group share its rank (=).",
+        f"p images: {IMAGE_TEST_NAME} (pairs = test images, each averaged over seeds; Holm over the contenders). "
+        "It treats the images as the replicates, so it says whether these particular trained models differ, "
+        "not whether the method helps; it is never a marker.",
     )
-    keep = ["ratio", "method", "mean", "is_best", "n_images", "n_seeds"] + [
-        c for f in families for c in (f, f"{f}_holm")]
-    return Table("significance", "Paired tests of test Dice between methods", tuple(columns), tuple(cells),
-                 frozenset(bold), notes, comparison[keep].reset_index(drop=True))
+    keep = ["ratio", "method", "role", "mean", "mean_low", "mean_high", "diff", "diff_low", "diff_high", "se",
+            "n_seeds", "n_images", "p_seeds", "p_seeds_holm", "mdd", "run_mdd", "significant", "verdict", "rank",
+            "p_images", "p_images_holm"]
+    return Table("significance", "Paired tests of test Dice against the baseline", SIGNIFICANCE_COLUMNS,
+                 tuple(cells), frozenset(bold), notes, comparison[keep].reset_index(drop=True))
+
+
+def power_table(comparison: pd.DataFrame, settings: SignificanceSettings = SignificanceSettings()) -> Table:
+    """Per ratio: seeds, test images, the run's MDD and the ranking it allows (ties within the MDD)."""
+    cells, records = [], []
+    for ratio in order_ratios(comparison["ratio"]):
+        block = comparison[comparison["ratio"] == ratio]
+        run_mdd = float(block["run_mdd"].iloc[0])
+        n_seeds, n_images = int(block["n_seeds"].max()), int(block["n_images"].max())
+        contender = block[block["role"] == "contender"]
+        largest = float(contender["diff"].abs().max()) if contender["diff"].notna().any() else float("nan")
+        cells.append((ratio, str(n_seeds), str(n_images), MISSING if math.isnan(run_mdd) else f"{run_mdd:.3f}",
+                      MISSING if math.isnan(largest) else f"{largest:.3f}", seeds_note(block), ranking_text(block)))
+        records.append({"ratio": ratio, "n_seeds": n_seeds, "n_images": n_images, "run_mdd": run_mdd,
+                        "largest_abs_diff": largest, "ranking": ranking_text(block)})
+    notes = (
+        f"MDD: the median over the contenders of their minimum detectable difference against the baseline "
+        f"(power {settings.power:.0%}, level {settings.alpha:g}; see the significance table). A gap between two "
+        "methods below it is shown as a tie (=) in the ranking, not as an order.",
+    )
+    return Table("power", "Power: what this run can resolve, per ratio",
+                 ("PT:FT", "Seeds", "Test images", "MDD (Dice)", "Largest contender gap", "Limit", "Ranking"),
+                 tuple(cells), frozenset(), notes, pd.DataFrame(records))

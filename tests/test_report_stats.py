@@ -1,5 +1,7 @@
-"""The report's numbers against values worked out by hand: Table I, data efficiency, paired tests
-with Holm's correction, confidence intervals, diameter agreement."""
+"""The report's numbers against values worked out by hand: Table I, data efficiency, the run-level
+(two-level bootstrap) test, its power and minimum detectable difference, tie-aware ranking, the
+controls' verdicts and false-positive rates, the budget table, Holm's correction, diameter agreement;
+and the run-level test's error rates by simulation (known answers, fixed random seed, no training)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,13 @@ import pytest
 
 from benchmark.data.splits import Ratio
 from reports.agreement import bland_altman, diameters, pearson
-from reports.labels import DICE, HD, order_methods, order_ratios
-from reports.significance import compare_methods, holm, markers, paired_wilcoxon
-from reports.stats import bootstrap_interval, cell_means, cell_summary, gains, relative_change, t_interval
-from reports.tables import efficiency_table, p_text, significance_table, table_one
+from reports.budget import budget_table
+from reports.controls import controls_table, findings
+from reports.hierarchical import SignificanceSettings, bootstrap_variance, detectable_text, run_level
+from reports.labels import DICE, HD, TABLE_ONE_METRICS, order_methods, order_ratios
+from reports.significance import compare_methods, holm, marker, ranking_text, tie_ranks, wilcoxon_p
+from reports.stats import cell_means, cell_summary, relative_change
+from reports.tables import efficiency_table, p_text, power_table, significance_table, table_one
 
 
 def cell_rows(method: str, ratio: str, seed: int, dice: list[float], **metrics: list[float]) -> pd.DataFrame:
@@ -105,31 +110,22 @@ def test_relative_dice_change_from_largest_to_smallest_finetuning_share(headline
     assert round(change["cmunet"], 1) == -15.0
 
 
-def test_gain_over_baseline_at_each_ratio(headline_rows):
-    gain = gains(cell_means(headline_rows, "dice"), "supervised")
-    assert gain.loc["cmunet", "79:1"] == pytest.approx(0.252)
-    assert gain.loc["cmunet", "50:30"] == pytest.approx(0.030)
-    assert gain.loc["supervised"].tolist() == [0.0, 0.0]
-
-
-def test_efficiency_table_shows_gain_and_change_with_ratios_left_to_right(headline_rows):
-    comparison = compare_methods(headline_rows, DICE, "supervised")
-    table = efficiency_table(headline_rows, comparison, "supervised")
+def test_efficiency_table_shows_mean_ci_gain_and_change_with_ratios_left_to_right(headline_rows):
+    table = efficiency_table(compare_methods(headline_rows, DICE, "supervised"), "supervised")
     assert table.columns == ("Method", "79:1", "50:30", "Change 50:30 → 79:1 (%)")
     rows = {row[0]: row for row in table.cells}
-    # identical images: every paired difference is the same sign and size, n = 6 → p = 2/64 < 0.05
-    assert rows["CM-UNet"][1] == "0.627 (+0.252)†"
-    assert rows["UNet (no PT)"] == ("UNet (no PT)", "0.375‡", "0.708‡", "−47.0")  # below CM-UNet on every image
+    # one seed, every image equal: the interval (over images only) has no width, and no marker is given
+    assert rows["CM-UNet"][1] == "0.627 [0.627, 0.627] (+0.252)"
+    assert rows["UNet (no PT)"] == ("UNet (no PT)", "0.375 [0.375, 0.375]", "0.708 [0.708, 0.708]", "−47.0")
     assert rows["CM-UNet"][3] == "−15.0"
     assert table.is_bold(1, 3) and not table.is_bold(0, 3)
 
 
 def test_efficiency_table_without_baseline_or_second_ratio_shows_no_gain_or_change():
     rows = pd.concat([cell_rows("mae", "79:1", 0, [0.4] * 6), cell_rows("cmunet", "79:1", 0, [0.5] * 6)])
-    table = efficiency_table(rows, compare_methods(rows, DICE, "supervised"), "supervised")
+    table = efficiency_table(compare_methods(rows, DICE, "supervised"), "supervised")
     assert table.columns == ("Method", "79:1")
-    # every image 0.1 apart: 6 same-sign pairs → p = 2/64, so MAE differs from the best (CM-UNet)
-    assert table.cells == (("MAE", "0.400‡"), ("CM-UNet", "0.500"))
+    assert table.cells == (("MAE", "0.400 [0.400, 0.400]"), ("CM-UNet", "0.500 [0.500, 0.500]"))
     assert "no UNet (no PT) results" in table.notes[0]
 
 
@@ -137,7 +133,7 @@ def test_pvalue_text_keeps_a_digit_where_rounding_would_cross_the_level():
     assert (p_text(0.0499), p_text(0.0504), p_text(0.12345), p_text(0.0004)) == ("0.0499", "0.050", "0.123", "< 0.001")
 
 
-# --- paired tests and Holm -----------------------------------------------------------------------
+# --- Holm and the image-level test ----------------------------------------------------------------
 
 def test_holm_on_known_pvalues():
     # sorted .005 .01 .03 .04 → ×4 ×3 ×2 ×1 = .02 .03 .06 .04 → monotone: .02 .03 .06 .06
@@ -151,78 +147,279 @@ def test_holm_caps_at_one_and_leaves_nan_out_of_the_family():
 
 
 def test_wilcoxon_of_eight_same_sign_differences_is_the_exact_minimum():
-    a = np.linspace(0.4, 0.54, 8)
-    assert paired_wilcoxon(a + np.arange(1, 9) / 100, a) == pytest.approx(2 / 2**8)
-    assert paired_wilcoxon(a, a) == 1.0
+    assert wilcoxon_p(np.arange(1, 9) / 100) == pytest.approx(2 / 2**8)
+    assert wilcoxon_p(np.zeros(5)) == 1.0
+
+
+# --- the two-level bootstrap, by hand ---------------------------------------------------------------
+
+THREE_SEEDS = np.array([[0.1, 0.3, 0.5, 0.7], [0.2, 0.2, 0.2, 0.2], [0.6, 0.6, 0.9, 0.9]])
+
+
+def test_two_level_bootstrap_variance_by_hand():
+    # seed means .4 .2 .75 (grand .45): between = (.05² + .25² + .3²)/3 = .155/3;
+    # within-seed variances .05, 0, .0225 → mean/4 images = .0725/12; Var = (.155/3 + .0725/12)/3
+    assert bootstrap_variance(THREE_SEEDS) == pytest.approx((0.155 / 3 + 0.0725 / 12) / 3)
+
+
+def test_two_level_bootstrap_variance_is_that_of_explicit_resampling():
+    """Resample seeds, then images within each drawn seed, 200,000 times: the replicate means' variance
+    is the closed form's (the closed form is the infinitely-many-resamples limit)."""
+    rng = np.random.default_rng(7)
+    samples, (n_seeds, n_images) = 200_000, THREE_SEEDS.shape
+    seeds = rng.integers(0, n_seeds, size=(samples, n_seeds, 1))
+    images = rng.integers(0, n_images, size=(samples, n_seeds, n_images))
+    replicates = THREE_SEEDS[seeds, images].mean(axis=(1, 2))
+    assert replicates.mean() == pytest.approx(THREE_SEEDS.mean(), abs=1e-3)
+    assert replicates.var() == pytest.approx(bootstrap_variance(THREE_SEEDS), rel=0.02)
+
+
+FOUR_SEED_DIFFERENCES = np.array([[0.1, 0.3], [0.0, 0.2], [0.2, 0.2], [0.3, 0.1]])
+
+
+def test_run_level_estimate_of_paired_differences_by_hand():
+    # seed means .2 .1 .2 .2: mean .175, sample variance .0075/3 = .0025; within-seed variances
+    # .01 .01 0 .01 → mean/2 images = .00375; SE² = (.0025 + .00375)/4 = .0015625
+    from scipy.stats import t
+    estimate = run_level(FOUR_SEED_DIFFERENCES)
+    se = math.sqrt(0.0015625)
+    assert (estimate.mean, estimate.se) == pytest.approx((0.175, se))
+    assert estimate.p == pytest.approx(2 * t.sf(0.175 / se, 3))
+    assert (estimate.ci_low, estimate.ci_high) == pytest.approx((0.175 - t.ppf(0.975, 3) * se, 0.175 + t.ppf(0.975, 3) * se))
+    assert estimate.mdd == pytest.approx((t.ppf(0.975, 3) + t.ppf(0.8, 3)) * se)
+    assert estimate.testable and bool(estimate.significant(0.05))  # p = 0.021
+
+
+def test_too_few_seeds_give_no_verdict_but_a_detectable_limit():
+    two = run_level(FOUR_SEED_DIFFERENCES[:2])  # seed means .2 .1: p = 0.16 anyway, and 2 < 3 seeds
+    assert not two.testable and not bool(two.significant(0.05))
+    assert detectable_text(2, float(two.mdd)) == f"2 seeds: a difference below {float(two.mdd):.3f} cannot be detected"
+    assert bool(run_level(FOUR_SEED_DIFFERENCES[:2], SignificanceSettings(min_seeds=2)).testable)
+    one = run_level(FOUR_SEED_DIFFERENCES[:1])  # .1 .3: over the two images only, normal interval
+    assert one.se == pytest.approx(math.sqrt(0.01 / 2)) and math.isnan(one.p) and math.isnan(one.mdd)
+    assert one.ci_high - one.mean == pytest.approx(1.959964 * math.sqrt(0.005))
+    assert detectable_text(1, float(one.mdd)).startswith("1 seed: run-to-run spread unknown")
+
+
+# --- the run-level test by simulation -----------------------------------------------------------------
+
+SEED_SD, IMAGE_SD, N_IMAGES, N_RUNS = 0.08, 0.15, 300, 200
+
+
+def simulated_differences(n_seeds: int, effect: float, runs: int = N_RUNS, seed: int = 2024) -> np.ndarray:
+    """(runs, seeds, images) of method − baseline. Each of the two methods' trainings has its own seed
+    effect (SD 0.08) and per-image noise (SD 0.15); images share a difficulty (SD 0.1) that pairing
+    removes; the method's true gain is `effect`."""
+    rng = np.random.default_rng(seed)
+    difficulty = rng.normal(0.0, 0.1, size=(runs, 1, 1, N_IMAGES))
+    values = (0.6 + difficulty + rng.normal(0.0, SEED_SD, size=(runs, 2, n_seeds, 1))
+              + rng.normal(0.0, IMAGE_SD, size=(runs, 2, n_seeds, N_IMAGES)))
+    return values[:, 1] + effect - values[:, 0]
+
+
+def image_test_fires(differences: np.ndarray, alpha: float = 0.05) -> np.ndarray:
+    """The report's secondary, image-level test on each simulated table (images averaged over seeds)."""
+    return np.array([wilcoxon_p(run.mean(axis=0)) < alpha for run in differences])
+
+
+# 200 runs at a true 5 %: SD of the rate √(.05·.95/200) = 1.5 %; 5 % + 2.5 SD ≈ 8.8 % → at most 17 of 200
+NULL_MAX_FIRED = 17
+
+
+@pytest.mark.parametrize("n_seeds", [3, 10])
+def test_run_level_marker_fires_at_most_five_percent_under_no_effect(n_seeds):
+    fired = run_level(simulated_differences(n_seeds, 0.0)).significant(0.05)
+    assert 2 <= fired.sum() <= NULL_MAX_FIRED  # and it is a test at all (not one that never fires)
+
+
+@pytest.mark.parametrize("n_seeds", [3, 10])
+def test_image_level_test_fires_far_more_often_on_the_same_null_tables(n_seeds):
+    differences = simulated_differences(n_seeds, 0.0)
+    # the seed effects shift every image of a run the same way; 300 images make any shift "significant"
+    assert image_test_fires(differences).sum() >= 5 * NULL_MAX_FIRED
+
+
+def test_true_effect_of_015_is_detected_with_ten_seeds():
+    # seed-mean difference SD √(2·.08² + 2·.15²/300) = .114, SE .036: expected power ≈ 95 %; assert ≥ 85 %
+    estimate = run_level(simulated_differences(10, 0.15))
+    assert estimate.significant(0.05).mean() >= 0.85
+    assert (estimate.mean > 0).all()
+
+
+def test_a_true_difference_equal_to_the_mdd_is_detected_with_the_stated_power():
+    from scipy.stats import t
+    sd = math.sqrt(2 * SEED_SD**2 + 2 * IMAGE_SD**2 / N_IMAGES)
+    true_mdd = (t.ppf(0.975, 9) + t.ppf(0.8, 9)) * sd / math.sqrt(10)
+    estimate = run_level(simulated_differences(10, true_mdd, runs=400, seed=5))
+    assert np.median(estimate.mdd) == pytest.approx(true_mdd, rel=0.1)
+    assert 0.70 <= estimate.significant(0.05).mean() <= 0.90  # 80 %, ± 5 SD of 400 runs
+
+
+def as_rows(differences: np.ndarray, ratio: str = "79:1") -> pd.DataFrame:
+    """A simulated table as result rows: the baseline at 0.6 everywhere, MAE at 0.6 + the difference."""
+    n_seeds, n_images = differences.shape
+    frames = [cell_rows(method, ratio, s, (0.6 + shift * differences[s]).tolist())
+              for s in range(n_seeds) for method, shift in (("supervised", 0), ("mae", 1))]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_report_marker_is_the_simulated_test():
+    """The same tables through the report's own path give the same verdicts as the array test."""
+    differences = np.concatenate([simulated_differences(10, 0.0, runs=4), simulated_differences(10, 0.15, runs=4)])
+    expected = run_level(differences).significant(0.05)
+    assert 0 < expected.sum() < len(expected)
+    for table, fires in zip(differences, expected):
+        test = compare_methods(as_rows(table), DICE, "supervised").set_index("method").loc["mae"]
+        assert bool(test["significant"]) == bool(fires)
+        assert marker(test) == ("↑" if fires and test["diff"] > 0 else "↓" if fires else "")
+
+
+# --- comparisons, ranking and controls on a constructed table ---------------------------------------
+
+def four_seed_rows(method: str, ratio: str, base: np.ndarray, differences: np.ndarray) -> pd.DataFrame:
+    return pd.concat([cell_rows(method, ratio, s, (base[s] + differences[s]).tolist())
+                      for s in range(len(differences))], ignore_index=True)
+
+
+EIGHT_IMAGE_DIFFERENCES = np.tile(FOUR_SEED_DIFFERENCES, (1, 4))  # seed means .2 .1 .2 .2 over 8 images
+# SE² = (sample variance of seed means .0025 + mean within-seed variance .0075 / 8 images) / 4 seeds
+EIGHT_IMAGE_SE = math.sqrt((0.0025 + 0.0075 / 8) / 4)
 
 
 @pytest.fixture
-def paired_rows() -> pd.DataFrame:
-    """8 images at 79:1. CM-UNet beats supervised on every image; MAE alternates around supervised
-    (signed ranks +1 −2 +3 −4 +5 −6 +7 −8 → exact p = 0.84375) and is below CM-UNet on every image."""
-    base = np.linspace(0.40, 0.54, 8)
-    cmunet = base + np.array([0.10, 0.12, 0.14, 0.16, 0.18, 0.20, 0.22, 0.24])
-    mae = base + np.array([0.01, -0.02, 0.03, -0.04, 0.05, -0.06, 0.07, -0.08])
-    return pd.concat([cell_rows("supervised", "79:1", 0, base.tolist()), cell_rows("mae", "79:1", 0, mae.tolist()),
-                      cell_rows("cmunet", "79:1", 0, cmunet.tolist())], ignore_index=True)
-
-
-def test_comparison_against_baseline_and_best_is_holm_corrected_per_family(paired_rows):
-    result = compare_methods(paired_rows, DICE, "supervised").set_index("method")
-    assert result["best"].unique().tolist() == ["cmunet"]
-    assert result.loc["cmunet", "p_baseline"] == pytest.approx(2 / 256)
-    assert result.loc["mae", "p_baseline"] == pytest.approx(0.84375)
-    assert result.loc["cmunet", "p_baseline_holm"] == pytest.approx(4 / 256)  # family of 2
-    assert result.loc["mae", "p_baseline_holm"] == pytest.approx(0.84375)
-    assert result.loc[["supervised", "mae"], "p_best_holm"].tolist() == pytest.approx([4 / 256, 4 / 256])
-    assert math.isnan(result.loc["supervised", "p_baseline"]) and math.isnan(result.loc["cmunet", "p_best"])
-    assert math.isnan(result.loc["cmunet", "p_seeds_baseline"])  # one seed: no test over seeds
-    assert [markers(result.loc[m]) for m in ("supervised", "mae", "cmunet")] == ["‡", "‡", "†"]
-
-
-def test_significance_table_names_baseline_and_best_instead_of_a_pvalue(paired_rows):
-    table = significance_table(compare_methods(paired_rows, DICE, "supervised"), "supervised")
-    rows = {row[1]: row for row in table.cells}
-    col = table.columns.index("Holm p vs baseline")
-    assert rows["UNet (no PT)"][col] == "baseline"
-    assert rows["CM-UNet"][col] == "0.016"
-    assert rows["CM-UNet"][table.columns.index("p vs best")] == "best"
-    assert "p vs baseline, seeds" not in table.columns  # single seed
-    assert table.is_bold(list(rows).index("CM-UNet"), col)
-
-
-def test_seed_level_test_pairs_seed_means_when_several_seeds():
+def controlled_rows() -> pd.DataFrame:
+    """Four seeds × eight images at 79:1 and 50:30. At both ratios: CM-UNet = supervised + the
+    EIGHT_IMAGE_DIFFERENCES (mean .175, p = 0.0094), MAE = supervised + those / 10 (same p, a tenth of
+    the gap), the positive control = supervised + twice them. The negative control at 79:1 is supervised +
+    them (a run-level false positive); at 50:30 each seed is shifted by +.1 −.05 −.04 +.01 (mean .005,
+    run-level p ≈ 0.9) plus .001·(image + 1), so every seed-averaged image is above the baseline (an
+    image-level false positive only)."""
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0.3, 0.6, size=(4, 8)).round(3)
+    null_5030 = np.array([[0.1], [-0.05], [-0.04], [0.01]]) + 0.001 * np.arange(1, 9)
     frames = []
-    for seed, shift in enumerate([0.1, 0.2, 0.3, 0.4, 0.5, 0.6]):
-        frames += [cell_rows("supervised", "79:1", seed, [0.3, 0.4]), cell_rows("cmunet", "79:1", seed, [0.3 + shift, 0.4])]
-    result = compare_methods(pd.concat(frames), DICE, "supervised").set_index("method")
-    # six seeds, every seed mean higher for CM-UNet → exact p = 2/64
-    assert result.loc["cmunet", "p_seeds_baseline"] == pytest.approx(2 / 64)
-    assert result.loc["cmunet", "n_seeds"] == 6
+    for ratio in ("79:1", "50:30"):
+        frames += [four_seed_rows("supervised", ratio, base, np.zeros((4, 8))),
+                   four_seed_rows("cmunet", ratio, base, EIGHT_IMAGE_DIFFERENCES),
+                   four_seed_rows("mae", ratio, base, EIGHT_IMAGE_DIFFERENCES / 10),
+                   four_seed_rows("control-oracle", ratio, base, 2 * EIGHT_IMAGE_DIFFERENCES),
+                   four_seed_rows("control-null", ratio, base, EIGHT_IMAGE_DIFFERENCES if ratio == "79:1" else null_5030)]
+    return pd.concat(frames, ignore_index=True)
 
 
-# --- confidence intervals -------------------------------------------------------------------------
-
-def test_t_interval_of_three_seed_means():
-    low, high = t_interval(np.array([0.4, 0.5, 0.6]))
-    half = 4.302652729749462 * 0.1 / math.sqrt(3)
-    assert (low, high) == pytest.approx((0.5 - half, 0.5 + half))
-
-
-def test_bootstrap_interval_is_deterministic_and_brackets_the_mean():
-    values = np.array([0.1, 0.5, 0.6, 0.9, 0.2, 0.7])
-    first, second = bootstrap_interval(values), bootstrap_interval(values)
-    assert first == second
-    assert first[0] < values.mean() < first[1]
-    assert bootstrap_interval(np.full(5, 0.42)) == pytest.approx((0.42, 0.42))
+def test_tie_ranks_share_the_leaders_rank_within_the_mdd():
+    means = pd.Series({"a": 0.70, "b": 0.68, "c": 0.60, "d": 0.59, "e": 0.50})
+    assert tie_ranks(means, 0.05, True).tolist() == [1, 1, 3, 3, 5]
+    assert tie_ranks(means, 0.05, False).tolist() == [4, 4, 2, 2, 1]  # lower is better: e; d, c; b, a
+    assert tie_ranks(means, float("nan"), True).isna().all()
+    assert tie_ranks(pd.Series({"a": 0.0, "b": 0.0}), 0.0, True).tolist() == [1, 1]  # identical models: a tie
 
 
-def test_cell_summary_uses_seeds_when_several_and_images_when_one(table_one_rows):
+def test_comparison_holm_corrects_contenders_and_keeps_controls_apart(controlled_rows):
+    from scipy.stats import t
+    result = compare_methods(controlled_rows, DICE, "supervised")
+    at = result[result["ratio"] == "79:1"].set_index("method")
+    p = 2 * t.sf(0.175 / EIGHT_IMAGE_SE, 3)  # 0.0094; MAE's is the same (the test is scale-free)
+    assert at.loc["cmunet", "diff"] == pytest.approx(0.175) and at.loc["cmunet", "se"] == pytest.approx(EIGHT_IMAGE_SE)
+    assert at.loc[["cmunet", "mae"], "p_seeds"].tolist() == pytest.approx([p, p])
+    assert at.loc[["cmunet", "mae"], "p_seeds_holm"].tolist() == pytest.approx([2 * p, 2 * p])  # two contenders
+    assert at.loc["control-null", "p_seeds_holm"] == pytest.approx(p)  # a control is its own family
+    assert at.loc[["supervised", "cmunet", "mae"], "verdict"].tolist() == ["baseline", "better", "better"]
+    mdd = (t.ppf(0.975, 3) + t.ppf(0.8, 3)) * EIGHT_IMAGE_SE
+    assert at.loc["cmunet", "mdd"] == pytest.approx(mdd) and at.loc["mae", "mdd"] == pytest.approx(mdd / 10)
+    # ties decided by the median contender MDD (5.5/10 of CM-UNet's = 0.091): MAE's gain of .0175 is a tie
+    assert at["run_mdd"].iloc[0] == pytest.approx(0.55 * mdd)
+    assert at.loc[["cmunet", "mae", "supervised"], "rank"].tolist() == [1, 2, 2]
+    assert math.isnan(at.loc["control-oracle", "rank"])  # controls are never ranked
+    assert ranking_text(result[result["ratio"] == "79:1"]) == "CM-UNet > MAE = UNet (no PT)"
+
+
+def test_significance_and_power_tables_show_the_run_level_figures(controlled_rows):
+    comparison = compare_methods(controlled_rows, DICE, "supervised")
+    table = significance_table(comparison, "supervised")
+    row = next(r for r in table.cells if r[:2] == ("79:1", "CM-UNet"))
+    low, high = 0.175 - 3.182446 * EIGHT_IMAGE_SE, 0.175 + 3.182446 * EIGHT_IMAGE_SE
+    assert row[table.columns.index("Δ vs baseline [95 % CI]")] == f"+0.175 [+{low:.3f}, +{high:.3f}]"
+    assert row[table.columns.index("Verdict")] == "better" and row[table.columns.index("Rank")] == "1"
+    power = power_table(comparison).data.set_index("ratio")
+    assert power.loc["79:1", "n_seeds"] == 4 and power.loc["79:1", "largest_abs_diff"] == pytest.approx(0.175)
+    assert power.loc["79:1", "ranking"] == "CM-UNet > MAE = UNet (no PT)"
+
+
+def test_positive_control_detected_and_negative_control_false_positive_rates(controlled_rows):
+    comparisons = {m: compare_methods(controlled_rows, m, "supervised") for m in TABLE_ONE_METRICS}
+    found = findings(comparisons, DICE)
+    assert found.positive is not None and found.positive.detected and found.positive.ratio == "79:1"
+    assert found.positive.line().startswith("Positive control detected: Positive control (supervised PT with labels)")
+    # cells = 2 ratios × every Table I metric; the other metrics are equal everywhere (difference 0, p = 1)
+    cells = 2 * len(TABLE_ONE_METRICS)
+    assert (found.run_level.fired, found.run_level.cells) == (1, cells)
+    assert (found.image_level.fired, found.image_level.cells) == (2, cells)
+    assert found.lines()[1].endswith(f"run-level test: 1 of {cells} cells ({1 / cells:.0%}); "
+                                     f"image-level test: 2 of {cells} cells ({2 / cells:.0%}).")
+    table = controls_table(comparisons[DICE], found)
+    assert [row[1] for row in table.cells][:2] == ["Positive control (supervised PT with labels)",
+                                                   "Negative control (baseline, new seeds)"]
+
+
+def test_positive_control_not_detected_is_said_first():
+    flat = np.zeros((4, 8))
+    rows = pd.concat([four_seed_rows("supervised", "79:1", flat + 0.5, flat),
+                      four_seed_rows("control-oracle", "79:1", flat + 0.5, EIGHT_IMAGE_DIFFERENCES - 0.175)])
+    found = findings({DICE: compare_methods(rows, DICE, "supervised")}, DICE)
+    assert not found.positive.detected
+    assert found.lines()[0].startswith("Positive control NOT detected")
+    assert found.lines()[1].startswith("No negative control")
+    three = findings({DICE: compare_methods(rows[rows["seed"] < 3], DICE, "supervised")}, DICE)
+    assert three.positive.testable
+    two = findings({DICE: compare_methods(rows[rows["seed"] < 2], DICE, "supervised")}, DICE)
+    assert two.lines()[0].startswith("Positive control not judged") and "2 seeds: a difference below" in two.lines()[0]
+
+
+def test_a_ratio_with_the_baseline_alone_has_no_ranking_and_says_why(controlled_rows):
+    rows = controlled_rows[(controlled_rows["method"] == "supervised") | (controlled_rows["ratio"] == "79:1")]
+    power = power_table(compare_methods(rows, DICE, "supervised")).data.set_index("ratio")
+    assert math.isnan(power.loc["50:30", "run_mdd"]) and power.loc["79:1", "run_mdd"] > 0
+    assert power.loc["50:30", "ranking"] == "no ranking: 4 seeds: no method paired with the baseline, so nothing to detect"
+
+
+# --- confidence intervals of a cell -------------------------------------------------------------------
+
+def test_cell_summary_interval_is_two_level_with_seeds_and_over_images_with_one(table_one_rows):
     summary = cell_summary(table_one_rows, HD.key).set_index("method")
-    assert summary.loc["supervised", "ci_kind"] == "t-interval over 2 seeds"
-    assert summary.loc["supervised", ["ci_low", "ci_high"]].tolist() == pytest.approx([7.0, 7.0])  # seeds agree
-    assert summary.loc["cmunet", "ci_kind"] == "bootstrap over 4 test images"
-    assert summary.loc["cmunet", "mean"] == 2.5
+    # supervised: both seeds HD 4 6 8 10 → seed means agree; within-seed variance 5 / 4 images → SE² = 1.25 / 2
+    assert summary.loc["supervised", "ci_kind"] == "two-level bootstrap over 2 seeds × 4 test images"
+    half = 12.7062047 * math.sqrt(1.25 / 2)
+    assert summary.loc["supervised", ["ci_low", "ci_high"]].tolist() == pytest.approx([7 - half, 7 + half])
+    # CM-UNet, one seed: HD 2 2 3 3, variance .25 / 4 → SE .25, a normal interval over images only
+    assert summary.loc["cmunet", "ci_kind"] == "over the 4 test images of 1 trained model only (1 seed)"
+    assert summary.loc["cmunet", "ci_high"] == pytest.approx(2.5 + 1.959964 * 0.25)
+
+
+# --- budget -------------------------------------------------------------------------------------------
+
+def test_budget_table_gives_each_methods_steps_images_lr_time_and_flops():
+    jobs = pd.DataFrame([
+        {"job_key": "p1", "kind": "pretrain", "method": "mae", "state": "done", "steps": 600, "images_seen": 153_600,
+         "lr": 1.5e-4, "wall_time_s": 10.0, "flops": 2.0e15},
+        {"job_key": "p2", "kind": "pretrain", "method": "mae", "state": "done", "steps": 900, "images_seen": 230_400,
+         "lr": 1.5e-4, "wall_time_s": 14.0, "flops": 3.0e15},
+        {"job_key": "p3", "kind": "pretrain", "method": "cmunet", "state": "failed", "steps": None, "images_seen": None,
+         "lr": None, "wall_time_s": None, "flops": None},
+        {"job_key": "f1", "kind": "finetune", "method": "mae", "state": "done", "steps": 500, "images_seen": None,
+         "lr": 1e-3, "wall_time_s": 3.0, "flops": None},
+        {"job_key": "f2", "kind": "finetune", "method": "supervised", "state": "done", "steps": 500, "images_seen": None,
+         "lr": 1e-4, "wall_time_s": 3.0, "flops": None},
+        {"job_key": "f3", "kind": "finetune", "method": "supervised", "state": "done", "steps": 500, "images_seen": None,
+         "lr": 1e-3, "wall_time_s": 3.0, "flops": None},
+    ])
+    table = budget_table(jobs)
+    rows = {row[0]: row for row in table.cells}
+    assert set(rows) == {"UNet (no PT)", "MAE"}  # CM-UNet has no finished job
+    assert rows["MAE"] == ("MAE", "2", "600–900", "153,600–230,400", "0.00015", "10.0–14.0", "2e+15–3e+15", "500", "0.001")
+    assert rows["UNet (no PT)"] == ("UNet (no PT)", "—", "—", "—", "—", "—", "—", "500", "0.0001, 0.001")
+    data = table.data.set_index("method")
+    assert data.loc["mae", "pretrain_wall_time_s_total"] == 24.0 and data.loc["mae", "pretrain_steps_mean"] == 750
 
 
 # --- diameters ------------------------------------------------------------------------------------

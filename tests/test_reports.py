@@ -171,12 +171,14 @@ def test_figure_is_not_blank(built, name):
 def test_tables_are_written_in_three_formats_with_bold_best(built):
     root, result = built
     names = sorted(p.name for p in result.tables)
-    assert names == sorted(f"{t}.{ext}" for t in ("table1", "data_efficiency", "significance") for ext in ("md", "tex", "csv"))
+    assert names == sorted(f"{t}.{ext}" for t in ("table1", "data_efficiency", "significance", "power", "budget")
+                           for ext in ("md", "tex", "csv"))  # no controls in this run: no controls table
     folder = root / "report" / "tables"
     markdown = (folder / "table1.md").read_text()
-    # CM-UNet at 79:1: Dice .6, .62, … .74 → mean .67 (the best, so bold), SD .02·√6 = .049
-    assert re.search(r"\| CM-UNet \| 121\.49 \| 31\.04 \| \*\*0\.670 ± 0\.049†\*\* \|", markdown)
-    assert r"\textbf{0.670 $\pm$ 0.049$^{\dagger}$}" in (folder / "table1.tex").read_text()
+    # CM-UNet at 79:1: Dice .6, .62, … .74 → mean .67 (the best, so bold), SD .02·√6 = .049; one seed: no marker
+    assert re.search(r"\| CM-UNet \| 121\.49 \| 31\.04 \| \*\*0\.670 ± 0\.049\*\* \|", markdown)
+    assert r"\textbf{0.670 $\pm$ 0.049}" in (folder / "table1.tex").read_text()
+    assert "1 seed: run-to-run spread unknown" in markdown
     csv = pd.read_csv(folder / "table1.csv").set_index("method")
     assert csv.loc["cmunet", "dice_mean"] == pytest.approx(0.67)
     assert csv.loc["supervised", "params_finetune"] == 31_040_000
@@ -212,7 +214,7 @@ def test_page_embeds_every_figure_and_table(built):
     for name in FIGURES:
         png = (root / "report" / "figures" / f"{name}.png").read_bytes()
         assert f'src="data:image/png;base64,{base64.b64encode(png).decode()}"' in page
-    for table in ("table1", "data_efficiency", "significance"):
+    for table in ("table1", "data_efficiency", "significance", "power", "budget"):
         assert f'id="table-{table}"' in page
     assert "<img" in page and 'src="http' not in page and "<link" not in page  # self-contained
 
@@ -281,7 +283,7 @@ def test_run_without_finished_finetuning_draws_pretraining_as_png_and_pdf(tmp_pa
     assert sorted(p.name for p in result.figures) == [
         "gallery_pretext.pdf", "gallery_pretext.png", "loss_curves.pdf", "loss_curves.png"]
     assert all(p.read_bytes()[:5] == b"%PDF-" for p in result.figures if p.suffix == ".pdf")
-    assert result.tables == []
+    assert sorted(p.name for p in result.tables) == ["budget.csv", "budget.md", "budget.tex"]  # jobs alone give it
     assert any("no fine-tune job has finished" in m for m in result.missing)
     assert "mae at 79:1, seed 0: fine-tune job running" in result.index_html.read_text()
 
@@ -318,3 +320,31 @@ def test_unknown_ratio_method_or_format_is_a_user_error_naming_the_option(built)
         build_report(root, out_dir=root / "other", method="moco")
     with pytest.raises(BenchmarkError, match="--format 'gif'"):
         build_report(root, out_dir=root / "other", formats=("png", "gif"))
+
+
+# --- several seeds and the controls ---------------------------------------------------------------
+
+def test_page_opens_with_the_controls_verdicts_and_shows_them_apart(tmp_path):
+    """Three seeds; the positive control is 0.2 above the baseline on every image, with seed spread, so
+    it is detected; the negative control equals the baseline plus a seed-only shift."""
+    root = tmp_path / "run"
+    methods = ["supervised", "mae", "control-oracle", "control-null"]
+    write_config(root, methods, ["50:30", "79:1"], [0, 1, 2])
+    base = np.linspace(0.4, 0.54, 8)
+    offsets = {"supervised": [0.0, 0.02, -0.02], "mae": [0.01, 0.05, -0.03], "control-oracle": [0.2, 0.23, 0.18],
+               "control-null": [0.01, -0.02, 0.0]}
+    for method, by_seed in offsets.items():
+        for ratio in ("50:30", "79:1"):
+            for seed, offset in enumerate(by_seed):
+                add_finetune(root, method, ratio, seed, image_metrics((base + offset).tolist()))
+    result = build_report(root, formats=("png",))
+    assert result.summary[0].startswith("Positive control detected: Positive control (supervised PT with labels)")
+    assert result.summary[1].startswith("Negative control called different from the baseline")
+    page = result.index_html.read_text()
+    first_item = re.search(r'<section id="summary"><h2>Summary</h2><ul><li>(.*?)</li>', page).group(1)
+    assert first_item.startswith("Positive control detected")
+    assert 'id="table-controls"' in page
+    table_one = (root / "report" / "tables" / "table1.md").read_text()
+    assert "Positive control" not in table_one.split("\n\n")[1]  # controls never sit among the contenders
+    power = pd.read_csv(root / "report" / "tables" / "power.csv").set_index("ratio")
+    assert power.loc["79:1", "n_seeds"] == 3 and power.loc["79:1", "ranking"] in ("MAE = UNet (no PT)", "UNet (no PT) = MAE")
