@@ -113,6 +113,11 @@ def _pretrain_figures(contents: RunContents) -> list[tuple[str, str, str, Figure
     ]
 
 
+def planned_figures(contents: RunContents, choices: Choices | None) -> list[tuple[str, str, str, Figure | None]]:
+    """Every figure of the report, in page order; result figures only when there are rows (`choices`)."""
+    return (_result_figures(contents, choices) if choices else []) + _pretrain_figures(contents)
+
+
 def _remove_stale(folder: Path, names: list[str], written: list[Path]) -> None:
     """Delete this report's own files left by an earlier build (another format, a figure no longer
     drawn), so the folder never shows results older than the page; other files are not touched."""
@@ -137,7 +142,7 @@ def draw_report(run_dir: Path, out: Path, ratio: str | None, method: str | None,
             raise BenchmarkError(f"{option}: no results in {run_dir} (have: none)")
         missing.append("no fine-tune job has finished: no table and no result figure can be drawn yet")
     made_tables = _make_tables(contents, choices) if choices else []
-    planned = (_result_figures(contents, choices) if choices else []) + _pretrain_figures(contents)
+    planned = planned_figures(contents, choices)
     saved, page_figures = [], []
     for name, title, caption, figure in planned:
         assert name in FIGURE_NAMES, name  # stale-file clean-up below only knows these names

@@ -415,3 +415,48 @@ def test_digest_ignores_what_the_report_never_reads(small_run):
     (small_run / "report").mkdir()
     (small_run / "report" / "notes.txt").write_text("mine")
     assert input_digest(small_run, _options(small_run)) == before
+
+
+# --- nothing clipped ------------------------------------------------------------------------------
+
+def _drawn(figure):
+    """The figure laid out and drawn as save_figure renders it, and its renderer."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from reports.style import styled_context
+
+    with styled_context():
+        figure.set_dpi(DPI)
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+    return canvas.get_renderer()
+
+
+@pytest.fixture(scope="module")
+def planned(built) -> list:
+    from reports.draw import choose, planned_figures
+    from reports.run import read_run
+
+    root, _ = built
+    contents = read_run(root)
+    return planned_figures(contents, choose(contents.rows, root, None, None))
+
+
+def test_nothing_drawn_in_any_figure_leaves_the_canvas(planned):
+    assert [name for name, *_ in planned] == list(FIGURES)
+    for name, _, _, figure in planned:
+        drawn = figure.get_tightbbox(_drawn(figure))  # inches: everything drawn, texts and legends included
+        width, height = figure.get_size_inches()
+        tolerance = 0.5 / DPI  # half a pixel
+        assert -tolerance <= drawn.x0 and drawn.x1 <= width + tolerance, (name, drawn, width)
+        assert -tolerance <= drawn.y0 and drawn.y1 <= height + tolerance, (name, drawn, height)
+
+
+def test_prediction_gallery_legend_sits_below_every_panel_with_room_to_spare(planned):
+    figure = next(f for name, _, _, f in planned if name == "gallery_predictions")
+    renderer = _drawn(figure)
+    (legend,) = [legend for panel in [figure, *figure.subfigs] for legend in panel.legends]
+    extent = legend.get_window_extent(renderer)
+    lowest_panel = min(ax.get_window_extent(renderer).y0 for ax in figure.get_axes())
+    assert extent.y1 < lowest_panel
+    assert extent.y0 > 0.05 * DPI  # at least 0.05 in from the bottom edge: not on it, not past it
