@@ -273,13 +273,12 @@ def measure_speed(
     loader_workers: int | None = None,
     peak_size: int | None = None,
     progress: Progress | None = None,
-    first_unit: int = 0,
     total_units: int | None = None,
 ) -> SpeedReport:
     """Images/s of the harness and of the plain loop for fine-tuning and each method's pre-training.
 
     Sizes left None take the device's defaults (choose_sizes). `progress` hears of each warm-up and
-    timed block (training_units of them), counted from `first_unit` of `total_units`.
+    timed block (training_units of them, the first ones of `total_units` when a caller counts more).
     Every row starts both loops from the same initial weights (torch seed 0) and the same images;
     methods use their `profile` settings. Each path is timed `repeats` times, in turn with the
     other, and its median kept. The share of peak is taken against the matmul peak of the
@@ -292,8 +291,8 @@ def measure_speed(
     check_sizes(size, batch, base, steps, warmup)
     if repeats < 1:
         raise BenchmarkError(f"--repeats {repeats}: must be at least 1")
-    total = first_unit + training_units(len(names), repeats) if total_units is None else total_units
-    starting = announcer(progress, total, first_unit)
+    total = training_units(len(names), repeats) if total_units is None else total_units
+    starting = announcer(progress, total)
     options = DeviceOptions(device=str(dev), log_every=warmup + steps, compile=compile)
     workers = default_loader_workers(dev) if loader_workers is None else loader_workers
     images, masks = image_pool(batch, size)
