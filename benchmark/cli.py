@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
@@ -215,41 +214,34 @@ def plan(
 @app.command()
 def speed(
     methods: str = typer.Option("all", "--methods", help="Comma-separated methods, 'all', or 'none' (fine-tuning only)."),
-    size: int = typer.Option(256, "--size", help="Image side in pixels."),
-    batch: int = typer.Option(32, "--batch"),
-    base: int = typer.Option(64, "--base", help="UNet base width."),
+    size: Optional[int] = typer.Option(None, "--size", help="Image side in pixels (default: 256 on CUDA, 64 on a CPU)."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Batch (default: 32 on CUDA, 16 on a CPU)."),
+    base: Optional[int] = typer.Option(None, "--base", help="UNet base width (default: 64 on CUDA, 8 on a CPU)."),
     steps: int = typer.Option(20, "--steps", help="Steps per timed block."),
     warmup: int = typer.Option(3, "--warmup", help="Untimed steps before timing each path."),
     repeats: int = typer.Option(3, "--repeats", help="Timed blocks per path, taken in turn; the median is kept."),
     device: str = typer.Option("auto", "--device", help="auto | cuda | cpu."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the harness's training steps."),
     jobs: Optional[str] = typer.Option(None, "--jobs", help="Also time k concurrent tiny fine-tuning jobs, e.g. 1,2,4."),
-    metrics: bool = typer.Option(False, "--metrics", help="Also time the metrics against the contour reference."),
-    training: bool = typer.Option(True, "--training/--no-training", help="Time the training steps (--no-training: metrics only)."),
+    metrics: bool = typer.Option(False, "--metrics", help="Time the metrics against the contour reference (alone, unless --training)."),
+    training: Optional[bool] = typer.Option(None, "--training/--no-training", help="Time the training steps (default: yes, unless --metrics)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report to this JSON file."),
 ) -> None:
     """Images/s of the harness's training steps against a plain fp32 DataLoader loop, on this machine."""
-    from benchmark.speed.measure import measure_concurrency, measure_metric_speed, measure_speed, metric_speed_report
+    from benchmark.speed.measure import SpeedRequest, check_request, time_request
 
     with user_errors():
         counts = split_csv(jobs) or []
         if not all(k.isdigit() and int(k) > 0 for k in counts):
             raise BenchmarkError(f"--jobs {jobs!r}: give job counts such as 1,2,4")
-        if not training:
-            if not metrics or counts:
-                raise BenchmarkError("--no-training times the metrics alone: give it with --metrics and without --jobs")
-            with console.status("timing metrics"):
-                report = metric_speed_report()
-        else:
-            with console.status("timing training steps (harness, then the plain loop, in turn)"):
-                report = measure_speed(methods, size=size, batch=batch, base=base, steps=steps, device=device,
-                                       warmup=warmup, compile=compile, repeats=repeats)
-        if counts:
-            with console.status("timing concurrent fine-tuning jobs"):
-                report = dataclasses.replace(report, concurrency=measure_concurrency([int(k) for k in counts], device=device))
-        if metrics and training:  # --no-training has timed them already
-            with console.status("timing metrics"):
-                report = dataclasses.replace(report, metrics=measure_metric_speed())
+        request = SpeedRequest(methods=methods, size=size, batch=batch, base=base, steps=steps, warmup=warmup,
+                               repeats=repeats, device=device, compile=compile, jobs=tuple(int(k) for k in counts),
+                               metrics=metrics, training=training)
+        sizes = check_request(request)
+        if request.times_training and sizes.note():
+            console.print(sizes.note(), highlight=False)
+        with _progress() as progress:
+            report = time_request(request, _bar_callback(progress, "timing"))
         for title, frame in report.tables():
             _print_frame(frame, title)
         if json_path:

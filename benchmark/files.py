@@ -10,9 +10,10 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # only for the hint: writing bytes, text or JSON need not import pandas
+    import pandas as pd
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -1,173 +1,141 @@
-"""`build_report`: a run folder in, the study's figures, tables and one HTML page out.
+"""`build_report`: the study's figures, tables and page for a run folder, reused while nothing they
+read has changed.
 
-Works on a finished run and on one still running or partly failed: whatever has rows is drawn,
-and everything that has none is listed as missing, on the page and in the result.
+Drawing every figure takes ~10 s on two cores, and a re-run with nothing to do, or `angiobench
+report` on a run whose rows did not change, would redraw the same pixels. So each build stores the
+digest of its inputs (the files the report reads, its options, its own code) in RECORD_NAME next to
+the report, and a later call with the same digest, whose files are all still there, returns the
+stored result without drawing. This module imports only the standard library and the harness's
+lowest modules; the drawing code (matplotlib, seaborn, scipy) is imported when a build is needed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+import zipfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import pandas as pd
-from matplotlib.figure import Figure
+from benchmark.files import atomic_write_json
+from benchmark.run import layout
+from reports.result import ReportResult, check_formats
 
-from benchmark.data.splits import Ratio
-from benchmark.errors import BenchmarkError
-from benchmark.files import atomic_write_bytes
-from reports.labels import BASELINE, DICE, contenders, method_label, order_methods, order_ratios
-from reports.run import RunContents, read_run
-from reports import figures, galleries, status, tables
-from reports.budget import budget_table
-from reports.controls import controls_table
-from reports.hierarchical import REFERENCE, SignificanceSettings
-from reports.html import Page, PageFigure, render_page
-from reports.stats import best_method, cell_means
-from reports.analysis import Analysis, analyse
-from reports.result import ReportResult
-from reports.summary import headline
-from reports.style import FORMATS, check_formats, save_figure
-from reports.table_format import TABLE_FILES, Table, write_table
-
-DIAMETER_DEFAULT_METHOD = "cmunet"
-FIGURE_NAMES = ("curves", "diameters", "gallery_predictions", "gallery_pretext", "loss_curves")
-TABLE_NAMES = ("table1", "data_efficiency", "significance", "power", "controls", "budget")
+RECORD_NAME = ".build.json"
+RECORD_VERSION = 1
+#: What a report reads from a run folder (reports.run.read_run and the galleries): checkpoints and
+#: logs it never opens, so they do not count; prepared.npz counts by its members' CRC-32s.
+RUN_INPUTS = (layout.CONFIG, layout.SPLITS)
+JOB_INPUTS = layout.REPORT_INPUTS
+PREPARED = layout.PREPARED
+REPORT_CODE = Path(__file__).parent
 
 
 @dataclass(frozen=True)
-class Choices:
-    """What the report is drawn for, after defaults: Table I's ratio, the diameter method and ratios."""
+class ReportOptions:
+    """Everything besides the run folder's files that decides what a report holds."""
 
-    table_ratio: str
-    diameter_method: str
-    diameter_ratios: list[str]
-    gallery_ratios: list[str]
-
-
-def _pick(label: str, option: str, value: str, have: list[str], run_dir: Path) -> str:
-    if value not in have:
-        raise BenchmarkError(f"{option} {label}: no results in {run_dir} (have: {', '.join(have) or 'none'})")
-    return value
+    out_dir: Path
+    ratio: str | None
+    method: str | None
+    formats: tuple[str, ...]
 
 
-def _ends(ratios: list[str]) -> list[str]:
-    """Largest and smallest fine-tuning share (one ratio when only one is there)."""
-    return list(dict.fromkeys([ratios[-1], ratios[0]]))
+def _npz_members(path: Path) -> bytes:
+    """Name, CRC-32 and size of each array of an .npz, from the zip's directory: they change with
+    any array, and reading them costs nothing however large the arrays are."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return repr(sorted((i.filename, i.CRC, i.file_size) for i in archive.infolist())).encode()
+    except (OSError, zipfile.BadZipFile) as error:
+        return f"unreadable: {error}".encode()  # the report says so; the digest only has to be stable
 
 
-def choose(rows: pd.DataFrame, run_dir: Path, ratio: str | None, method: str | None) -> Choices:
-    ratios = order_ratios(rows["ratio"])
-    methods = order_methods(rows["method"])
-    table_ratio = ratios[0] if ratio is None else _pick(ratio, "--ratio", Ratio.parse(ratio).label, ratios, run_dir)
-    if method is not None:
-        chosen = _pick(method, "--method", method, methods, run_dir)
-    elif DIAMETER_DEFAULT_METHOD in methods:
-        chosen = DIAMETER_DEFAULT_METHOD
-    else:
-        at_smallest = cell_means(rows, DICE.key)[ratios[0]].reindex(contenders(methods)).dropna()
-        chosen = best_method(at_smallest, DICE.higher_is_better)
-    own = order_ratios(rows.loc[rows["method"] == chosen, "ratio"])
-    return Choices(table_ratio, chosen, _ends(own), _ends(ratios))
+def _add_file(digest: hashlib._Hash, name: str, path: Path, content: bytes | None = None) -> None:
+    """Name and content of one input, or that it is absent: a file that appears or goes counts too."""
+    if content is None:
+        content = path.read_bytes() if path.is_file() else None
+    digest.update(name.encode() + b"\0")
+    digest.update(b"absent\0" if content is None else len(content).to_bytes(8, "little") + content)
 
 
-def _make_tables(contents: RunContents, choices: Choices, analysis: Analysis, settings: SignificanceSettings) -> list[Table]:
-    comparison = analysis.comparison
-    made = [tables.table_one(contents.rows, contents.jobs, choices.table_ratio, comparison, BASELINE, settings),
-            tables.efficiency_table(comparison, BASELINE, settings),
-            tables.significance_table(comparison, BASELINE, settings),
-            tables.power_table(comparison, settings),
-            controls_table(comparison, analysis.controls)]
-    return [t for t in made if t is not None]
+def input_digest(run_dir: Path, options: ReportOptions) -> str:
+    """sha256 of what a report of `run_dir` depends on: RUN_INPUTS, prepared.npz's members, every
+    job folder's JOB_INPUTS, the resolved run and output folders, the options and reports/*.py."""
+    digest = hashlib.sha256()
+    root = run_dir.resolve()
+    plain = {**asdict(options), "out_dir": str(options.out_dir.resolve()), "run_dir": str(root)}
+    digest.update(json.dumps(plain, sort_keys=True).encode())
+    for code in sorted(REPORT_CODE.glob("*.py")):
+        _add_file(digest, f"code/{code.name}", code)
+    for name in RUN_INPUTS:
+        _add_file(digest, name, root / name)
+    prepared = root.joinpath(*PREPARED)
+    _add_file(digest, "/".join(PREPARED), prepared, _npz_members(prepared) if prepared.is_file() else None)
+    jobs = root / layout.JOBS
+    for job in sorted(p for p in jobs.iterdir() if p.is_dir()) if jobs.is_dir() else []:
+        for name in JOB_INPUTS:
+            _add_file(digest, f"jobs/{job.name}/{name}", job / name)
+    return digest.hexdigest()
 
 
-def _result_figures(contents: RunContents, choices: Choices) -> list[tuple[str, str, str, Figure | None]]:
-    """(name, title, caption, figure or None when its inputs are missing) for the figures that need rows."""
-    rows, label = contents.rows, method_label(choices.diameter_method)
-    return [
-        ("curves", "Segmentation against the PT:FT ratio",
-         "Test Dice and modified Hausdorff distance; x from the smallest fine-tuning share (left) to the largest "
-         "(right). Line: mean; band: 95 % confidence interval from the " + REFERENCE + "; with a single seed "
-         "the band covers the test images of that one trained model only, not the run-to-run spread.",
-         figures.curves_figure(rows)),
-        ("diameters", f"Artery diameters of {label}",
-         f"Mean artery diameter predicted by {label} against the ground truth, per test image (averaged over "
-         f"seeds), at PT:FT {' and '.join(choices.diameter_ratios)}. Left: least-squares line, Pearson r and "
-         "two-sided p. Right: Bland–Altman plot, predicted − ground truth against their mean, with the mean "
-         "difference (bias) and the 95 % limits of agreement (mean ± 1.96 SD).",
-         figures.diameter_figure(rows, choices.diameter_method, choices.diameter_ratios)),
-        ("gallery_predictions", "Predictions on fixed test images",
-         f"Input, ground truth and each method's prediction (its lowest seed) at PT:FT "
-         f"{' and '.join(choices.gallery_ratios)}, drawn on the dimmed input: true positives white, false "
-         "positives red, false negatives blue; the image's Dice in the corner.",
-         galleries.prediction_gallery(contents.store, rows, choices.gallery_ratios)),
-    ]
+@dataclass(frozen=True)
+class BuildRecord:
+    """What RECORD_NAME holds: the inputs' digest and the result, paths relative to the report."""
+
+    digest: str
+    result: ReportResult
+
+    def save(self) -> None:
+        out = self.result.out_dir
+
+        def relative(paths: list[Path]) -> list[str]:
+            return [str(p.relative_to(out)) for p in paths]
+
+        atomic_write_json(out / RECORD_NAME, {
+            "version": RECORD_VERSION, "digest": self.digest, "index_html": str(self.result.index_html.relative_to(out)),
+            "figures": relative(self.result.figures), "tables": relative(self.result.tables),
+            "missing": self.result.missing, "summary": self.result.summary})
+
+    @staticmethod
+    def load(out: Path) -> BuildRecord | None:
+        """The record in `out`; None when there is none or it is unreadable (then the report is rebuilt)."""
+        try:
+            plain = json.loads((out / RECORD_NAME).read_text())
+            if plain.get("version") != RECORD_VERSION:
+                return None
+            result = ReportResult(out, out / plain["index_html"], [out / p for p in plain["figures"]],
+                                  [out / p for p in plain["tables"]], list(plain["missing"]), list(plain["summary"]))
+            return BuildRecord(str(plain["digest"]), result)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
 
 
-def _pretrain_figures(contents: RunContents) -> list[tuple[str, str, str, Figure | None]]:
-    curves = contents.loss_curves
-    return [
-        ("gallery_pretext", "Pretext tasks",
-         "For each SSL method (its pre-training job on the largest share, lowest seed): the original image, the "
-         "pretext input the network sees, and its output (the reconstruction; for contrastive methods the second "
-         "augmented view), on the original's grey scale.",
-         galleries.pretext_gallery(contents.store, contents.jobs)),
-        ("loss_curves", "Pre-training loss",
-         "Pretext loss of every finished pre-training job against the optimiser step (log scale where it falls "
-         "more than 20-fold), coloured by the share of the dataset used for pre-training.",
-         figures.loss_figure(curves) if not curves.empty else None),
-    ]
-
-
-def _remove_stale(folder: Path, names: list[str], written: list[Path]) -> None:
-    """Delete this report's own files left by an earlier build (another format, a figure no longer
-    drawn), so the folder never shows results older than the page; other files are not touched."""
-    for name in names:
-        path = folder / name
-        if path.is_file() and path not in written:
-            path.unlink()
+def reusable_result(out: Path, digest: str) -> ReportResult | None:
+    """The stored result when it was built from inputs with this digest and none of its files is missing."""
+    record = BuildRecord.load(out)
+    if record is None or record.digest != digest or not all(p.is_file() for p in record.result.files()):
+        return None
+    return record.result
 
 
 def build_report(run_dir: Path, out_dir: Path | None = None, ratio: str | None = None, method: str | None = None,
-                 formats: tuple[str, ...] = ("png", "pdf"), settings: SignificanceSettings = SignificanceSettings()) -> ReportResult:
+                 formats: tuple[str, ...] = ("png", "pdf")) -> ReportResult:
     """Write the figures (in `formats`), the tables (Markdown, LaTeX, CSV) and index.html to `out_dir`
-    (default RUN_DIR/report). `ratio` picks Table I's ratio (default: the smallest fine-tuning share),
-    `method` the diameter figure's method (default: cmunet, else the best at the smallest share);
-    `settings` the level, power and fewest seeds of the run-level test."""
+    (default RUN_DIR/report), or return the report already there when its inputs did not change.
+    `ratio` picks Table I's ratio (default: the smallest fine-tuning share), `method` the diameter
+    figure's method (default: cmunet, else the best at the smallest share)."""
     run_dir = Path(run_dir)
-    formats = check_formats(formats)
-    contents = read_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir / "report"
-    missing = status.missing_lines(contents)
-    choices = None if contents.rows.empty else choose(contents.rows, run_dir, ratio, method)
-    if choices is not None and BASELINE not in set(contents.rows["method"]):
-        missing.append(f"no results of the baseline {BASELINE!r}: no gains or tests against it")
-    if choices is None:
-        if ratio is not None or method is not None:
-            option = f"--ratio {ratio}" if ratio is not None else f"--method {method}"
-            raise BenchmarkError(f"{option}: no results in {run_dir} (have: none)")
-        missing.append("no fine-tune job has finished: no table and no result figure can be drawn yet")
-    analysis = analyse(contents.rows, settings) if choices else None
-    made_tables = _make_tables(contents, choices, analysis, settings) if choices else []
-    budget = budget_table(contents.jobs)
-    made_tables += [budget] if budget is not None else []
-    planned = (_result_figures(contents, choices) if choices else []) + _pretrain_figures(contents)
-    saved, page_figures = [], []
-    for name, title, caption, figure in planned:
-        assert name in FIGURE_NAMES, name  # stale-file clean-up below only knows these names
-        if figure is None:
-            missing.append(f"figure {name}: its inputs are not in the run folder (no previews or no finished job)")
-            continue
-        figure_file = save_figure(figure, out / "figures", name, formats)
-        saved += figure_file.paths
-        page_figures.append(PageFigure(name, title, caption, figure_file.png))
-    table_paths = [path for table in made_tables for path in write_table(table, out / "tables")]
-    _remove_stale(out / "figures", [f"{n}.{f}" for n in FIGURE_NAMES for f in FORMATS], saved)
-    _remove_stale(out / "tables", [f"{n}{s}" for n in TABLE_NAMES for s in TABLE_FILES], table_paths)
-    summary = headline(contents, choices.table_ratio if choices else None, analysis)
-    page = Page(f"angiobench report: {run_dir.resolve().name}", str(run_dir.resolve()), tuple(summary),
-                tuple(page_figures), tuple(made_tables), tuple(missing), status.state_counts(contents.jobs),
-                status.unsuccessful_jobs(contents.jobs), contents.dataset, contents.config_text,
-                status.provenance(contents))
-    index = out / "index.html"
-    atomic_write_bytes(index, render_page(page).encode())
-    return ReportResult(out, index, saved, table_paths, missing, summary)
+    options = ReportOptions(out, ratio, method, check_formats(formats))
+    digest = input_digest(run_dir, options)
+    reused = reusable_result(out, digest)
+    if reused is not None:
+        return reused
+    (out / RECORD_NAME).unlink(missing_ok=True)  # a build that fails half-way must not look finished
+    # matplotlib, seaborn and scipy: imported only when drawing
+    from reports.draw import draw_report
+
+    result = draw_report(run_dir, out, ratio, method, options.formats)
+    BuildRecord(digest, result).save()
+    return result

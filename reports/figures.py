@@ -133,6 +133,11 @@ def diameter_figure(rows: pd.DataFrame, method: str, ratios: list[str]) -> Figur
     return figure
 
 
+#: A loss curve with fewer logged points than this shows them as markers: a short job logs only one
+#: or two, and a line through a single point draws nothing.
+MARKED_BELOW = 20
+
+
 @styled
 def loss_figure(curves: pd.DataFrame) -> Figure:
     """One panel per SSL method (losses differ in scale), one line per pre-training job, coloured
@@ -148,7 +153,8 @@ def loss_figure(curves: pd.DataFrame) -> Figure:
     for ax, method in zip(axes, methods):
         mine = curves[curves["method"] == method]
         for (share, seed), job in mine.groupby(["pt_ratio", "seed"], sort=True):
-            ax.plot(job["step"], job["loss"], color=palette[share], lw=1.1, alpha=0.7 if several_seeds else 0.95)
+            ax.plot(job["step"], job["loss"], color=palette[share], lw=1.1, alpha=0.7 if several_seeds else 0.95,
+                    marker="o" if len(job) < MARKED_BELOW else None, markersize=3.5)
         if (mine["loss"] > 0).all() and mine["loss"].max() > LOG_SPAN * mine["loss"].min():
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))

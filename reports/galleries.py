@@ -20,6 +20,7 @@ FP_COLOUR = (0.93, 0.20, 0.16)
 FN_COLOUR = (0.15, 0.55, 1.0)
 BACKGROUND_LEVEL = 0.6  # the input is dimmed to this brightness so white true positives stand out
 PANEL_INCHES = 1.45
+LEGEND_INCHES = 0.45  # the prediction gallery's legend row
 
 
 def display_range(image: np.ndarray) -> tuple[float, float]:
@@ -116,13 +117,17 @@ def prediction_gallery(store: RunStore, rows: pd.DataFrame, ratios: list[str], c
     if not blocks:
         return None
     count = min(count, min(len(next(iter(p.values())).ids) for _, p in blocks))
-    figure = new_figure(PANEL_INCHES * (2 + len(methods)), (PANEL_INCHES * count + 0.45) * len(blocks) + 0.4)
-    panels = figure.subfigures(len(blocks), 1, squeeze=False)[:, 0]
+    block_inches = PANEL_INCHES * count + 0.45
+    figure = new_figure(PANEL_INCHES * (2 + len(methods)), block_inches * len(blocks) + LEGEND_INCHES)
+    # The legend gets a row of its own: constrained layout keeps no room for a figure legend beside
+    # subfigures, so one placed "outside" the blocks ended on (and past) the bottom edge.
+    panels = figure.subfigures(len(blocks) + 1, 1, squeeze=False,
+                               height_ratios=[block_inches] * len(blocks) + [LEGEND_INCHES])[:, 0]
     for panel, (ratio, previews) in zip(panels, blocks):
         _prediction_block(panel, rows, ratio, methods, previews, count)
     legend = [Patch(facecolor=TP_COLOUR, edgecolor="0.4", label="true positive"),
               Patch(facecolor=FP_COLOUR, label="false positive"), Patch(facecolor=FN_COLOUR, label="false negative")]
-    figure.legend(handles=legend, loc="outside lower center", ncols=3)
+    panels[-1].legend(handles=legend, loc="center", ncols=3)
     return figure
 
 

@@ -19,12 +19,10 @@ import matplotlib
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from benchmark.errors import BenchmarkError
 from benchmark.files import atomic_write_bytes
 from reports.labels import BASELINE, METHOD_ORDER
 
 DPI = 200
-FORMATS = ("png", "pdf", "svg")
 BASELINE_COLOUR = "#3b3b3b"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 
@@ -85,15 +83,6 @@ def method_colour(method: str) -> tuple[float, float, float] | str:
 
 def method_marker(method: str) -> str:
     return MARKERS[_slot(method) % len(MARKERS)]
-
-
-def check_formats(formats: tuple[str, ...]) -> tuple[str, ...]:
-    """Lower-cased, de-duplicated formats; an unknown one is the user's error."""
-    cleaned = tuple(dict.fromkeys(f.strip().lower().lstrip(".") for f in formats if f.strip()))
-    unknown = [f for f in cleaned if f not in FORMATS]
-    if unknown:
-        raise BenchmarkError(f"--format {unknown[0]!r} is not one of {', '.join(FORMATS)}")
-    return cleaned
 
 
 @dataclass(frozen=True)

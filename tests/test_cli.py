@@ -114,10 +114,12 @@ def test_methods_list_names_every_method_with_its_sizes():
     assert table.loc["moco", "transfers"] == "encoder"
 
 
-def test_speed_metrics_alone_writes_a_report_without_training_rows(tmp_path):
+def test_speed_metrics_alone_writes_a_report_without_training_rows(tmp_path, monkeypatch):
+    from benchmark.speed import measure
     from benchmark.speed.report import load_speed_json
 
-    result = _run("speed", "--metrics", "--no-training", "--json", tmp_path / "speed.json")
+    monkeypatch.setattr(measure, "measure_speed", lambda *a, **k: pytest.fail("--metrics alone trained"))
+    result = _run("speed", "--metrics", "--json", tmp_path / "speed.json")
     assert result.exit_code == 0, result.output
     report = load_speed_json(tmp_path / "speed.json")
     assert report.rows == () and [m.metric for m in report.metrics] == ["dice", "iou", "cldice", "hd", "add", "all"]

@@ -5,6 +5,7 @@ says what is missing, and a folder that is not a run is a clear user error."""
 from __future__ import annotations
 
 import base64
+import os
 import re
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from benchmark.nets import UNetConfig
 from benchmark.run.jobs import Job
 from benchmark.run.store import RunStore
 from reports import build_report, summary_lines
+from reports.build import ReportOptions, input_digest
 from reports.galleries import BACKGROUND_LEVEL, FN_COLOUR, FP_COLOUR, TP_COLOUR, error_overlay
 from reports.style import DPI
 
@@ -348,3 +350,145 @@ def test_page_opens_with_the_controls_verdicts_and_shows_them_apart(tmp_path):
     assert "Positive control" not in table_one.split("\n\n")[1]  # controls never sit among the contenders
     power = pd.read_csv(root / "report" / "tables" / "power.csv").set_index("ratio")
     assert power.loc["79:1", "n_seeds"] == 3 and power.loc["79:1", "ranking"] in ("MAE = UNet (no PT)", "UNet (no PT) = MAE")
+
+
+# --- reusing a built report -----------------------------------------------------------------------
+
+def _age_report(out: Path) -> None:
+    """Every file of the report back to 1970, so any file a build writes shows by its modification time."""
+    for path in out.rglob("*"):
+        if path.is_file():
+            os.utime(path, ns=(0, 0))
+
+
+def _rewritten(out: Path) -> set[str]:
+    return {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.stat().st_mtime_ns > 0}
+
+
+def test_unchanged_run_reuses_the_report_and_draws_nothing(tmp_path, monkeypatch):
+    root = complete_run(tmp_path / "run")
+    first = build_report(root, formats=("png",))
+    _age_report(root / "report")
+    monkeypatch.setattr("reports.draw.draw_report", lambda *args: pytest.fail("drew an unchanged report"))
+    again = build_report(root, formats=("png",))
+    assert again == first
+    assert _rewritten(root / "report") == set()
+
+
+def test_changed_row_missing_figure_or_new_option_rebuilds(tmp_path):
+    root = complete_run(tmp_path / "run")
+    build_report(root, formats=("png",))
+    rows_path = RunStore(root).job_dir("finetune-cmunet-79-1-0") / "rows.parquet"
+    rows = pd.read_parquet(rows_path)
+    atomic_write_parquet(rows_path, rows.assign(dice=rows["dice"] - 0.2))  # CM-UNet 79:1: .67 → .47
+    _age_report(root / "report")
+    changed = build_report(root, formats=("png",))
+    assert {f"figures/{n}.png" for n in ("curves", "diameters", "gallery_predictions")} <= _rewritten(root / "report")
+    assert "CM-UNet: Dice 50:30 0.800 → 79:1 0.470 (-41.3 %)" in changed.summary  # was 0.670
+
+    (root / "report" / "figures" / "curves.png").unlink()
+    _age_report(root / "report")
+    assert (root / "report" / "figures" / "curves.png") in build_report(root, formats=("png",)).figures
+    assert "figures/curves.png" in _rewritten(root / "report")
+
+    _age_report(root / "report")
+    build_report(root, formats=("png",), method="mae")
+    assert "figures/diameters.png" in _rewritten(root / "report")
+
+
+REPORT_INPUTS = ["config.toml", "splits.json", "data/prepared.npz", "jobs/pretrain-mae-79-1-0/job.json",
+                 "jobs/pretrain-mae-79-1-0/status.json", "jobs/pretrain-mae-79-1-0/loss_curve.parquet",
+                 "jobs/pretrain-mae-79-1-0/previews.npz", "jobs/finetune-mae-79-1-0/rows.parquet"]
+
+
+@pytest.fixture
+def small_run(tmp_path) -> Path:
+    """One method, one ratio, every kind of file a report reads (no report built: digests only)."""
+    root = tmp_path / "run"
+    write_config(root, ["mae"], ["79:1"], [0])
+    write_dataset(root)
+    parent = add_pretrain(root, "mae", "79:1", 0)
+    add_finetune(root, "mae", "79:1", 0, image_metrics([0.5, 0.6]), depends_on=(parent,))
+    return root
+
+
+def _options(root: Path, **changes: object) -> ReportOptions:
+    return ReportOptions(**{"out_dir": root / "report", "ratio": None, "method": None, "formats": ("png",), **changes})
+
+
+@pytest.mark.parametrize("name", REPORT_INPUTS)
+def test_digest_changes_with_every_file_the_report_reads(small_run, name):
+    before = input_digest(small_run, _options(small_run))
+    path = small_run / name
+    if path.suffix == ".npz":  # a changed array: another member CRC in the zip's directory
+        with np.load(path) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+        first = next(iter(arrays))
+        arrays[first] = arrays[first][::-1].copy() if arrays[first].ndim else np.array("changed")
+        save_npz(path, **arrays)
+    else:
+        path.write_bytes(path.read_bytes() + b"\n")
+    assert input_digest(small_run, _options(small_run)) != before
+    path.unlink()
+    assert input_digest(small_run, _options(small_run)) != before
+
+
+@pytest.mark.parametrize("change", [{"ratio": "79:1"}, {"method": "mae"}, {"formats": ("png", "pdf")},
+                                    {"out_dir": Path("elsewhere")}])
+def test_digest_changes_with_every_report_option(small_run, change):
+    assert input_digest(small_run, _options(small_run, **change)) != input_digest(small_run, _options(small_run))
+
+
+def test_digest_ignores_what_the_report_never_reads(small_run):
+    before = input_digest(small_run, _options(small_run))
+    job = RunStore(small_run).job_dir("pretrain-mae-79-1-0")
+    (job / "log.txt").write_text("epoch 1\n")
+    (job / "checkpoint.pt").write_bytes(b"weights")
+    (small_run / "report").mkdir()
+    (small_run / "report" / "notes.txt").write_text("mine")
+    assert input_digest(small_run, _options(small_run)) == before
+
+
+# --- nothing clipped ------------------------------------------------------------------------------
+
+def _drawn(figure):
+    """The figure laid out and drawn as save_figure renders it, and its renderer."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from reports.style import styled_context
+
+    with styled_context():
+        figure.set_dpi(DPI)
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+    return canvas.get_renderer()
+
+
+@pytest.fixture(scope="module")
+def planned(built) -> list:
+    from reports.draw import choose, planned_figures
+    from reports.run import read_run
+
+    root, _ = built
+    contents = read_run(root)
+    return planned_figures(contents, choose(contents.rows, root, None, None))
+
+
+def test_nothing_drawn_in_any_figure_leaves_the_canvas(planned):
+    assert [name for name, *_ in planned] == list(FIGURES)
+    for name, _, _, figure in planned:
+        drawn = figure.get_tightbbox(_drawn(figure))  # inches: everything drawn, texts and legends included
+        width, height = figure.get_size_inches()
+        tolerance = 0.5 / DPI  # half a pixel
+        assert -tolerance <= drawn.x0 and drawn.x1 <= width + tolerance, (name, drawn, width)
+        assert -tolerance <= drawn.y0 and drawn.y1 <= height + tolerance, (name, drawn, height)
+
+
+def test_prediction_gallery_legend_sits_below_every_panel_with_room_to_spare(planned):
+    figure = next(f for name, _, _, f in planned if name == "gallery_predictions")
+    renderer = _drawn(figure)
+    (legend,) = [legend for panel in [figure, *figure.subfigs] for legend in panel.legends]
+    extent = legend.get_window_extent(renderer)
+    lowest_panel = min(ax.get_window_extent(renderer).y0 for ax in figure.get_axes())
+    assert extent.y1 < lowest_panel
+    assert extent.y0 > 0.05 * DPI  # at least 0.05 in from the bottom edge: not on it, not past it

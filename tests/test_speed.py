@@ -20,9 +20,11 @@ from benchmark.evaluate.metrics import segmentation_metrics
 from benchmark.evaluate.reference import reference_segmentation_metrics, vessel_like_pair
 from benchmark.nets import UNet, UNetConfig
 from benchmark.settings import resolve_run_config
+from benchmark.speed import measure
 from benchmark.speed.measure import (
-    Window, aggregate_images_per_second, check_sizes, image_pool, measure_concurrency, measure_metric_speed, measure_speed,
-    median_rates, method_names, metrics_agree, resolve_device, zscored,
+    SpeedRequest, SpeedSizes, Window, aggregate_images_per_second, check_request, check_sizes, choose_sizes, image_pool,
+    measure_concurrency, measure_metric_speed, measure_speed, median_rates, method_names, metrics_agree, resolve_device,
+    time_request, training_units, zscored,
 )
 from benchmark.speed.reference_loop import plain_finetune_loop, plain_pretrain_loop
 from benchmark.speed.report import (
@@ -239,7 +241,15 @@ def test_metric_speed_rows_time_every_metric_and_all_and_compare_their_values_on
 
 
 def test_measure_speed_reports_both_paths_and_the_counted_flops_of_each_step():
-    report = measure_speed(["mae"], size=32, batch=4, base=4, steps=2, warmup=1, repeats=1, device="cpu", peak_size=64)
+    heard = []
+    report = measure_speed(["mae"], size=32, batch=4, base=4, steps=2, warmup=1, repeats=1, device="cpu", peak_size=64,
+                           progress=lambda done, total, message: heard.append((done, total, message)))
+    # fine-tuning and MAE: two warm-ups and two timed blocks each, then the peaks; then the end
+    assert [message for _, _, message in heard] == [
+        "finetune: harness warm-up", "finetune: plain loop warm-up", "finetune: harness, timed block 1/1",
+        "finetune: plain loop, timed block 1/1", "mae: harness warm-up", "mae: plain loop warm-up",
+        "mae: harness, timed block 1/1", "mae: plain loop, timed block 1/1", "matmul peaks (bf16, fp32)", "done"]
+    assert [(done, total) for done, total, _ in heard] == [(i, training_units(1, 1)) for i in range(10)]
     config = UNetConfig(base=4)
     assert [r.step for r in report.rows] == ["finetune", "mae"]
     assert report.rows[0].flops_per_image == training_flops_per_image(None, config, 32)
@@ -248,6 +258,41 @@ def test_measure_speed_reports_both_paths_and_the_counted_flops_of_each_step():
     # the share of peak refers to the precision the harness trains in: bf16 where the CPU has it natively
     assert (report.device_type, report.peak_dtype, report.loader_workers) == ("cpu", "bf16" if native_cpu_bf16() else "fp32", 0)
     assert set(report.peak_tflops) == {"bf16", "fp32"} and all(v > 0 for v in report.peak_tflops.values())
+
+
+def test_cpu_defaults_are_the_tiny_runs_sizes_and_say_so():
+    assert choose_sizes(CPU) == SpeedSizes(64, 16, 8, ("--size", "--batch", "--base"), choose_sizes(CPU).basis)
+    assert choose_sizes(CPU).note().startswith("no CUDA device: CPU-sized defaults")
+    assert choose_sizes(CPU).note().endswith(": --size 64 --batch 16 --base 8")
+    given = choose_sizes(CPU, size=128, base=16)
+    assert (given.size, given.batch, given.base, given.defaulted) == (128, 16, 16, ("--batch",))
+    assert choose_sizes(CPU, 32, 4, 4).note() is None  # nothing defaulted: nothing to say
+    cuda = choose_sizes(torch.device("cuda"))  # the choice needs no CUDA device, only its type
+    assert (cuda.size, cuda.batch, cuda.base) == (256, 32, 64) and "study's sizes" in cuda.note()
+
+
+def test_metrics_alone_time_only_the_metrics_and_train_nothing(monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("--metrics alone trained")
+
+    for trainer in ("measure_speed", "harness_finetune_timer", "harness_pretrain_timer", "measure_concurrency"):
+        monkeypatch.setattr(measure, trainer, no_training)
+    timed = (MetricSpeed("all", 6.0, 36.0, True, 0.2, 512),)
+    monkeypatch.setattr(measure, "measure_metric_speed", lambda: timed)
+    heard = []
+    report = time_request(SpeedRequest(metrics=True), lambda *update: heard.append(update))
+    assert (report.rows, report.concurrency, report.metrics) == ((), (), timed)
+    assert heard == [(0, 1, "metrics: fast path and contour reference, 512² pair"), (1, 1, "done")]
+    assert SpeedRequest(metrics=True, training=True).times_training and SpeedRequest().times_training
+
+
+def test_a_request_that_times_nothing_or_jobs_without_training_is_refused():
+    with pytest.raises(BenchmarkError, match="--no-training leaves nothing to time"):
+        check_request(SpeedRequest(training=False))
+    with pytest.raises(BenchmarkError, match="--jobs times concurrent training jobs: add --training"):
+        check_request(SpeedRequest(metrics=True, jobs=(1, 2)))
+    with pytest.raises(BenchmarkError, match="--batch 1"):
+        check_request(SpeedRequest(batch=1, device="cpu"))
 
 
 def test_unknown_methods_devices_and_sizes_are_user_errors_naming_the_option():

@@ -1,12 +1,8 @@
 """The run folder: config, splits, and one folder per job, every file written atomically.
 
 Each file is written to a temporary name and renamed into place, and a job's `status.json` is
-written last, so a killed process never leaves a partial file that counts as done. This module is
-the only one that spells a file name of the run folder:
-
-    RUN_DIR/config.toml, splits.json, data/prepared.npz
-    RUN_DIR/jobs/<key>/job.json, status.json, log.txt, checkpoint.pt, previews.npz,
-                        rows.parquet + history.parquet (fine-tune), loss_curve.parquet (pre-train)
+written last, so a killed process never leaves a partial file that counts as done. Every reader and
+writer of a run goes through here; the file names themselves are in benchmark.run.layout.
 """
 
 from __future__ import annotations
@@ -25,6 +21,7 @@ import torch
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate.metrics import METRIC_KEYS
 from benchmark.files import atomic_write_bytes, atomic_write_json, atomic_write_parquet
+from benchmark.run import layout
 from benchmark.run.jobs import Job
 
 JobState = Literal["pending", "running", "done", "failed", "skipped"]
@@ -40,21 +37,21 @@ class RunStore:
 
     @property
     def config_path(self) -> Path:
-        return self.root / "config.toml"
+        return self.root / layout.CONFIG
 
     @property
     def splits_path(self) -> Path:
-        return self.root / "splits.json"
+        return self.root / layout.SPLITS
 
     @property
     def prepared_path(self) -> Path:
-        return self.root / "data" / "prepared.npz"
+        return self.root.joinpath(*layout.PREPARED)
 
     def job_dir(self, key: str) -> Path:
-        return self.root / "jobs" / key
+        return self.root / layout.JOBS / key
 
     def job_keys(self) -> list[str]:
-        jobs = self.root / "jobs"
+        jobs = self.root / layout.JOBS
         return sorted(p.name for p in jobs.iterdir() if p.is_dir()) if jobs.is_dir() else []
 
     def is_run(self) -> bool:
@@ -80,25 +77,25 @@ class RunStore:
         atomic_write_bytes(self.config_path, config_toml.encode())
 
     def read_status(self, key: str) -> dict[str, Any]:
-        path = self.job_dir(key) / "status.json"
+        path = self.job_dir(key) / layout.STATUS
         try:
             return json.loads(path.read_text())
         except (OSError, ValueError):
             return {"state": "pending"}
 
     def write_status(self, key: str, state: JobState, **info: Any) -> None:
-        atomic_write_json(self.job_dir(key) / "status.json", {"state": state, "time": time.time(), **info})
+        atomic_write_json(self.job_dir(key) / layout.STATUS, {"state": state, "time": time.time(), **info})
 
     def state(self, key: str) -> JobState:
         return self.read_status(key).get("state", "pending")
 
     def write_job(self, job: Job) -> None:
-        path = self.job_dir(job.key) / "job.json"
+        path = self.job_dir(job.key) / layout.JOB
         if not path.exists():
             atomic_write_json(path, job.to_json())
 
     def read_job(self, key: str) -> Job:
-        path = self.job_dir(key) / "job.json"
+        path = self.job_dir(key) / layout.JOB
         try:
             table = json.loads(path.read_text())
         except (OSError, ValueError) as error:
@@ -108,22 +105,22 @@ class RunStore:
     # --- what a job makes: named here only ------------------------------------------------------
 
     def checkpoint_path(self, key: str) -> Path:
-        return self.job_dir(key) / "checkpoint.pt"
+        return self.job_dir(key) / layout.CHECKPOINT
 
     def previews_path(self, key: str) -> Path:
-        return self.job_dir(key) / "previews.npz"
+        return self.job_dir(key) / layout.PREVIEWS
 
     def rows_path(self, key: str) -> Path:
-        return self.job_dir(key) / "rows.parquet"
+        return self.job_dir(key) / layout.ROWS
 
     def loss_curve_path(self, key: str) -> Path:
-        return self.job_dir(key) / "loss_curve.parquet"
+        return self.job_dir(key) / layout.LOSS_CURVE
 
     def history_path(self, key: str) -> Path:
-        return self.job_dir(key) / "history.parquet"
+        return self.job_dir(key) / layout.HISTORY
 
     def log_path(self, key: str) -> Path:
-        return self.job_dir(key) / "log.txt"
+        return self.job_dir(key) / layout.LOG
 
     def write_checkpoint(self, key: str, state: dict[str, torch.Tensor]) -> None:
         buffer = io.BytesIO()
@@ -166,7 +163,7 @@ class RunStore:
         """Forget a job's outputs (for a retry); its job.json stays."""
         folder = self.job_dir(key)
         for path in folder.iterdir() if folder.is_dir() else []:
-            if path.name != "job.json":
+            if path.name != layout.JOB:
                 path.unlink() if path.is_file() else shutil.rmtree(path)
 
 

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from benchmark.config import profile_defaults
+from benchmark.progress import Progress
 from benchmark.speed.cost import training_flops_per_image
 from benchmark.data.preprocess import zscore
 from benchmark.data.synthetic import synthetic_dataset
@@ -36,7 +38,7 @@ from benchmark.evaluate.reference import compare_metric_speed, reference_segment
 from benchmark.nets import UNet, UNetConfig
 from benchmark.speed.reference_loop import PlainLoop, plain_finetune_loop, plain_pretrain_loop
 from benchmark.speed.report import FINETUNE, ConcurrencyRow, MetricSpeed, SpeedReport, SpeedRow
-from benchmark.recipes import FinetuneRecipe
+from benchmark.recipes import TINY_PRETRAIN_RECIPE, FinetuneRecipe
 from benchmark.train.device import DeviceOptions
 from benchmark.train.loops import TensorSet, finetune, pretrain
 from methods import registry
@@ -115,6 +117,54 @@ def check_sizes(size: int, batch: int, base: int, steps: int, warmup: int) -> No
             raise BenchmarkError(f"{option} {value}: must be at least {least}")
 
 
+#: Batch of the CUDA default: the larger batch of the study's fine-tuning grid (16/32).
+CUDA_BATCH = 32
+
+
+@dataclass(frozen=True)
+class SpeedSizes:
+    """Image side, batch and UNet base width of the timed steps; `defaulted` names the options
+    that took the device's defaults, and `basis` says where those come from."""
+
+    size: int
+    batch: int
+    base: int
+    defaulted: tuple[str, ...] = ()
+    basis: str = ""
+
+    def note(self) -> str | None:
+        """The line saying which defaults were picked (None when every size was given)."""
+        if not self.defaulted:
+            return None
+        given = {"--size": self.size, "--batch": self.batch, "--base": self.base}
+        picked = " ".join(f"{option} {given[option]}" for option in self.defaulted)
+        return f"{self.basis}: {picked}"
+
+
+def default_sizes(device: torch.device) -> SpeedSizes:
+    """On CUDA the study's sizes (paper profile: 256² px, base 64; batch CUDA_BATCH). Elsewhere the
+    tiny profile's (64² px, base 8) at its pre-training batch (16): what `angiobench run` trains at
+    on a CPU, and sized so a CPU finishes in a minute or two instead of the ~100× costlier 256² steps."""
+    if device.type == "cuda":
+        paper = profile_defaults("paper")
+        return SpeedSizes(paper.preprocess.size or 256, CUDA_BATCH, paper.unet.base,
+                          basis="CUDA device: the study's sizes (paper profile)")
+    tiny = profile_defaults("tiny")
+    return SpeedSizes(tiny.preprocess.size or 64, TINY_PRETRAIN_RECIPE.batch_size, tiny.unet.base,
+                      basis="no CUDA device: CPU-sized defaults, the tiny profile's image side, UNet width and "
+                            "pre-training batch")
+
+
+def choose_sizes(device: torch.device, size: int | None = None, batch: int | None = None,
+                 base: int | None = None) -> SpeedSizes:
+    """The sizes given, the device's defaults (default_sizes) for those left None."""
+    defaults = default_sizes(device)
+    given = {"--size": size, "--batch": batch, "--base": base}
+    return SpeedSizes(defaults.size if size is None else size, defaults.batch if batch is None else batch,
+                      defaults.base if base is None else base,
+                      tuple(option for option, value in given.items() if value is None), defaults.basis)
+
+
 def image_pool(count: int, size: int) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
     """`count` synthetic angiograms (uint8) and vessel masks: one batch's worth, drawn from again and again."""
     data = synthetic_dataset(count, size, seed=0)
@@ -171,11 +221,36 @@ def plain_timer(loop: PlainLoop, batch: int, steps: int, warmup: int, device: to
     return lambda: timed(lambda: loop.run(steps), device, steps * batch)
 
 
-def median_rates(harness: Timer, plain: Timer, repeats: int) -> tuple[float, float]:
+def median_rates(harness: Timer, plain: Timer, repeats: int,
+                 starting: Callable[[str], None] = lambda _: None) -> tuple[float, float]:
     """Median images/s of each path over `repeats` timed blocks, taken in turn (harness, plain, …),
-    so a slow spell of a shared machine hits both paths alike."""
-    rates = [(harness().images_per_second, plain().images_per_second) for _ in range(repeats)]
+    so a slow spell of a shared machine hits both paths alike; `starting` hears of each block."""
+    rates = []
+    for block in range(1, repeats + 1):
+        starting(f"harness, timed block {block}/{repeats}")
+        fast = harness().images_per_second
+        starting(f"plain loop, timed block {block}/{repeats}")
+        rates.append((fast, plain().images_per_second))
     return float(np.median([h for h, _ in rates])), float(np.median([p for _, p in rates]))
+
+
+def announcer(progress: Progress | None, total: int, first: int = 0) -> Callable[[str], None]:
+    """`starting(message)`: one more unit of work begins (the one before it has ended), as
+    progress(done, total, message); nothing without a callback."""
+    done = first - 1
+
+    def starting(message: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total, message)
+
+    return starting
+
+
+def training_units(methods: int, repeats: int) -> int:
+    """Units of work `measure_speed` reports: per row two warm-ups and 2·repeats timed blocks, then the peaks."""
+    return (1 + methods) * (2 + 2 * repeats) + 1
 
 
 def default_loader_workers(device: torch.device) -> int:
@@ -186,9 +261,9 @@ def default_loader_workers(device: torch.device) -> int:
 
 def measure_speed(
     methods: str | Sequence[str] = "all",
-    size: int = 256,
-    batch: int = 32,
-    base: int = 64,
+    size: int | None = None,
+    batch: int | None = None,
+    base: int | None = None,
     steps: int = 20,
     device: DeviceChoice = "auto",
     warmup: int = 3,
@@ -197,31 +272,42 @@ def measure_speed(
     profile: Profile = "paper",
     loader_workers: int | None = None,
     peak_size: int | None = None,
+    progress: Progress | None = None,
+    total_units: int | None = None,
 ) -> SpeedReport:
     """Images/s of the harness and of the plain loop for fine-tuning and each method's pre-training.
 
+    Sizes left None take the device's defaults (choose_sizes). `progress` hears of each warm-up and
+    timed block (training_units of them, the first ones of `total_units` when a caller counts more).
     Every row starts both loops from the same initial weights (torch seed 0) and the same images;
     methods use their `profile` settings. Each path is timed `repeats` times, in turn with the
     other, and its median kept. The share of peak is taken against the matmul peak of the
     precision the harness computes in here (bf16 on CUDA and on CPUs with native bf16, else fp32).
     """
     names = method_names(methods)
+    dev = resolve_device(device)
+    sizes = choose_sizes(dev, size, batch, base)
+    size, batch, base = sizes.size, sizes.batch, sizes.base
     check_sizes(size, batch, base, steps, warmup)
     if repeats < 1:
         raise BenchmarkError(f"--repeats {repeats}: must be at least 1")
-    dev = resolve_device(device)
+    total = training_units(len(names), repeats) if total_units is None else total_units
+    starting = announcer(progress, total)
     options = DeviceOptions(device=str(dev), log_every=warmup + steps, compile=compile)
     workers = default_loader_workers(dev) if loader_workers is None else loader_workers
     images, masks = image_pool(batch, size)
     config = UNetConfig(base=base)
 
-    total = warmup + repeats * steps  # batches each plain loop draws
+    batches = warmup + repeats * steps  # batches each plain loop draws
 
     torch.manual_seed(0)
     initial = UNet(config)
+    starting(f"{FINETUNE}: harness warm-up")
     harness, compile_s = harness_finetune_timer(copy.deepcopy(initial), images, masks, steps, warmup, options)
-    loop = plain_finetune_loop(copy.deepcopy(initial), images, masks, batch, total, dev, workers)
-    rates = median_rates(harness, plain_timer(loop, batch, steps, warmup, dev), repeats)
+    loop = plain_finetune_loop(copy.deepcopy(initial), images, masks, batch, batches, dev, workers)
+    starting(f"{FINETUNE}: plain loop warm-up")
+    plain = plain_timer(loop, batch, steps, warmup, dev)
+    rates = median_rates(harness, plain, repeats, lambda block: starting(f"{FINETUNE}: {block}"))
     rows = [SpeedRow(FINETUNE, training_flops_per_image(None, config, size), *rates, compile_s)]
     del harness, loop
     _release(dev)
@@ -229,18 +315,24 @@ def measure_speed(
         cls = registry()[name]
         torch.manual_seed(0)
         initial = cls(UNet(config), cls.default_config(profile))
+        starting(f"{name}: harness warm-up")
         harness, compile_s = harness_pretrain_timer(copy.deepcopy(initial), images, steps, warmup, options, profile)
         recipe = replace(cls.default_recipe(profile), batch_size=batch)
-        loop = plain_pretrain_loop(copy.deepcopy(initial), images, recipe, total, dev, workers)
-        rates = median_rates(harness, plain_timer(loop, batch, steps, warmup, dev), repeats)
+        loop = plain_pretrain_loop(copy.deepcopy(initial), images, recipe, batches, dev, workers)
+        starting(f"{name}: plain loop warm-up")
+        plain = plain_timer(loop, batch, steps, warmup, dev)
+        rates = median_rates(harness, plain, repeats, lambda block, name=name: starting(f"{name}: {block}"))
         rows.append(SpeedRow(name, training_flops_per_image(name, config, size), *rates, compile_s))
         del harness, loop
         _release(dev)
+    starting("matmul peaks (bf16, fp32)")
+    peaks = measure_peaks(dev, peak_size)
+    if progress is not None and total_units is None:  # a caller counting more units ends the bar itself
+        progress(total, total, "done")
     return SpeedReport(
         device=device_name(dev), device_type=dev.type, size=size, batch=batch, base=base, steps=steps,
         warmup=warmup, repeats=repeats, compile=compile, loader_workers=workers, threads=torch.get_num_threads(),
-        peak_tflops=measure_peaks(dev, peak_size), peak_dtype="bf16" if options.use_bf16 else "fp32",
-        rows=tuple(rows),
+        peak_tflops=peaks, peak_dtype="bf16" if options.use_bf16 else "fp32", rows=tuple(rows),
     )
 
 
@@ -343,13 +435,6 @@ def _max_difference(fast: dict[str, float], reference: dict[str, float], keys: S
     return max(abs(fast[key] - reference[key]) for key in keys)
 
 
-def metric_speed_report(size: int = 512, repeats: int = 5, seed: int = 0) -> SpeedReport:
-    """A report of metric timings alone (`angiobench speed --metrics --no-training`): they run on
-    one CPU core whatever the training device."""
-    return SpeedReport(device=device_name(torch.device("cpu")), device_type="cpu", threads=1,
-                       metrics=measure_metric_speed(size, repeats, seed))
-
-
 def measure_metric_speed(size: int = 512, repeats: int = 5, seed: int = 0) -> tuple[MetricSpeed, ...]:
     """`compare_metric_speed` (ms per pair, one core) with an `agree` column from the values themselves."""
     pred, gt = vessel_like_pair(size, seed)
@@ -359,3 +444,66 @@ def measure_metric_speed(size: int = 512, repeats: int = 5, seed: int = 0) -> tu
                     _max_difference(fast, reference, _COMPARED[t.metric]), size)
         for t in compare_metric_speed(size, repeats, seed)
     )
+
+
+@dataclass(frozen=True)
+class SpeedRequest:
+    """What `angiobench speed` is asked to time. Sizes left None take the device's defaults;
+    `training` None means: time training unless only the metrics are asked for (`--metrics`)."""
+
+    methods: str | tuple[str, ...] = "all"
+    size: int | None = None
+    batch: int | None = None
+    base: int | None = None
+    steps: int = 20
+    warmup: int = 3
+    repeats: int = 3
+    device: DeviceChoice = "auto"
+    compile: bool = False
+    jobs: tuple[int, ...] = ()
+    metrics: bool = False
+    training: bool | None = None
+
+    @property
+    def times_training(self) -> bool:
+        return not self.metrics if self.training is None else self.training
+
+
+def check_request(request: SpeedRequest) -> SpeedSizes:
+    """Refuse a request that times nothing or concurrent jobs without training; the sizes it will use."""
+    if not request.times_training and not request.metrics:
+        raise BenchmarkError("--no-training leaves nothing to time: give --metrics to time the metrics alone")
+    if request.jobs and not request.times_training:
+        raise BenchmarkError("--jobs times concurrent training jobs: add --training to time them beside --metrics")
+    if any(k < 1 for k in request.jobs):
+        raise BenchmarkError(f"--jobs {','.join(map(str, request.jobs))}: job counts must be at least 1")
+    sizes = choose_sizes(resolve_device(request.device), request.size, request.batch, request.base)
+    check_sizes(sizes.size, sizes.batch, sizes.base, request.steps, request.warmup)
+    return sizes
+
+
+def time_request(request: SpeedRequest, progress: Progress | None = None) -> SpeedReport:
+    """Everything `request` asks for, in one report: training steps (measure_speed), concurrent
+    jobs, metrics. `progress` counts every warm-up and timed block, then one unit per other part."""
+    sizes = check_request(request)
+    training = request.times_training
+    names = method_names(request.methods) if training else []
+    total = (training_units(len(names), request.repeats) if training else 0) + bool(request.jobs) + request.metrics
+    done = 0
+    if training:
+        report = measure_speed(names, size=sizes.size, batch=sizes.batch, base=sizes.base, steps=request.steps,
+                               device=request.device, warmup=request.warmup, compile=request.compile,
+                               repeats=request.repeats, progress=progress, total_units=total)
+        done = training_units(len(names), request.repeats)
+    else:  # metrics alone: they run on one CPU core whatever the training device
+        report = SpeedReport(device=device_name(torch.device("cpu")), device_type="cpu", threads=1)
+    starting = announcer(progress, total, done)
+    if request.jobs:
+        starting(f"concurrent fine-tuning jobs: {', '.join(map(str, request.jobs))}")
+        report = replace(report, concurrency=measure_concurrency(request.jobs, device=request.device))
+    if request.metrics:
+        starting("metrics: fast path and contour reference, 512² pair")
+        report = replace(report, metrics=measure_metric_speed())
+    if progress is not None:
+        progress(total, total, "done")
+    return report

@@ -1,0 +1,16 @@
+"""The names of a run folder's files, in one place. Import-light (no numpy, pandas or torch), so the
+report's reuse check can list its inputs without loading the harness:
+
+    RUN_DIR/config.toml, splits.json, data/prepared.npz
+    RUN_DIR/jobs/<key>/job.json, status.json, log.txt, checkpoint.pt, previews.npz,
+                        rows.parquet + history.parquet (fine-tune), loss_curve.parquet (pre-train)
+"""
+
+from __future__ import annotations
+
+CONFIG, SPLITS, PREPARED = "config.toml", "splits.json", ("data", "prepared.npz")
+JOBS = "jobs"
+JOB, STATUS, LOG, CHECKPOINT, PREVIEWS = "job.json", "status.json", "log.txt", "checkpoint.pt", "previews.npz"
+ROWS, HISTORY, LOSS_CURVE = "rows.parquet", "history.parquet", "loss_curve.parquet"
+#: What a report reads of each job (never its checkpoint or log).
+REPORT_INPUTS = (JOB, STATUS, ROWS, LOSS_CURVE, PREVIEWS)
