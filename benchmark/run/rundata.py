@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,12 +126,28 @@ def draw_splits(config: RunConfig, data: RunData | SourceIndex) -> Splits:
     )
 
 
-def prepare_run(config: RunConfig, store: RunStore, progress: Progress | None = None) -> tuple[RunData, Splits]:
-    """Data and splits of the run, from the run folder when already there, else made and saved."""
-    if store.prepared_path.is_file() and store.splits_path.is_file():
+def prepare_run(config: RunConfig, store: RunStore, force: bool = False,
+                progress: Progress | None = None) -> tuple[RunData, Splits]:
+    """Claim the run folder and give its data and splits: from the folder when it resumes this run,
+    else read, checked and pre-processed first and written only then.
+
+    Everything that can refuse the run (the dataset's listing and annotations, the ratios against
+    its test split, an unreadable image, a folder of another config) does so before the folder is
+    touched, so a failed start creates and changes nothing.
+    """
+    index = index_source(config)
+    splits = draw_splits(config, index)  # every ratio checked against this dataset's split
+    config_toml = config.to_toml()
+    if store.resumes(config_toml, force) and store.prepared_path.is_file() and store.splits_path.is_file():
         return load(store.prepared_path), Splits.load(store.splits_path)
     data = prepare(config, progress)
-    splits = draw_splits(config, data)
-    save(store.prepared_path, data)
-    splits.save(store.splits_path)
+    existed = store.root.exists()
+    try:
+        store.claim(config_toml, force)
+        save(store.prepared_path, data)
+        splits.save(store.splits_path)
+    except BaseException:
+        if not existed and store.root.exists():
+            shutil.rmtree(store.root)  # only what this call created
+        raise
     return data, splits

@@ -43,8 +43,7 @@ def open_run(config: RunConfig, run_dir: Path, force: bool = False,
              progress: Progress | None = None) -> tuple[RunStore, list[Job]]:
     """Claim the folder for this config, prepare data and splits (once), and build the job graph."""
     store = RunStore(run_dir)
-    store.claim(config.to_toml(), force)
-    data, splits = rundata.prepare_run(config, store, progress)
+    data, splits = rundata.prepare_run(config, store, force, progress)
     return store, build_jobs(config, splits, data.fingerprint, len(data.extra))
 
 

@@ -57,24 +57,39 @@ class RunStore:
     def is_run(self) -> bool:
         return self.config_path.is_file()
 
-    def claim(self, config_toml: str, force: bool) -> None:
-        """Make this folder the home of a run of `config_toml`; refuse one made by another config.
+    def is_debris(self) -> bool:
+        """A config and no job: what a start that failed before any job was written left behind
+        (by a version that did not clean up after itself); it holds no result to protect."""
+        return self.config_path.is_file() and not self.job_keys()
 
-        `force` wipes the folder first, so results of two configs never mix.
-        """
-        if self.root.exists() and force:
-            shutil.rmtree(self.root)
+    def resumes(self, config_toml: str, force: bool) -> bool:
+        """Whether this folder holds the run of `config_toml` to continue; refuses (writing nothing)
+        a run of another config and a folder that is not a run. `force` or debris: start afresh."""
+        if force or not self.root.exists() or self.is_debris():
+            return False
         if self.config_path.is_file():
             if self.config_path.read_text() != config_toml:
                 raise BenchmarkError(
                     f"{self.root} holds a run of a different config; choose another --out, "
                     "or pass --force to delete it and start again"
                 )
-            return
-        if self.root.exists() and any(self.root.iterdir()):
+            return True
+        if any(self.root.iterdir()):
             raise BenchmarkError(f"{self.root} exists and is not a run folder; choose another --out")
+        return False
+
+    def claim(self, config_toml: str, force: bool) -> bool:
+        """Make this folder the home of a run of `config_toml` (see `resumes`); True if it resumes.
+
+        `force` wipes the folder first, so results of two configs never mix; debris is cleared.
+        """
+        if self.resumes(config_toml, force):
+            return True
+        if self.root.exists() and (force or self.is_debris()):
+            shutil.rmtree(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.config_path, config_toml.encode())
+        return False
 
     def read_status(self, key: str) -> dict[str, Any]:
         path = self.job_dir(key) / layout.STATUS
