@@ -84,6 +84,7 @@ def run(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run failed jobs again."),
     force: bool = typer.Option(False, "--force", help="Delete the run folder and start again."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile each job's training step (pays on long GPU jobs)."),
+    precision: str = typer.Option("auto", "--precision", help="auto (bf16 on CUDA and CPUs with bf16 units) | bf16 | fp32."),
 ) -> None:
     """Run the benchmark grid (every method × ratio × seed); finished jobs are skipped on a re-run."""
     from benchmark.run import runner
@@ -97,7 +98,7 @@ def run(
         exec_config = resolve_executor(
             executor, devices, jobs_per_device=jobs_per_device, cpu_workers=cpu_workers,
             slurm_partition=slurm_partition, slurm_gpus_per_job=slurm_gpus_per_job,
-            slurm_time_min=slurm_time, slurm_cluster=slurm_cluster, compile=compile,
+            slurm_time_min=slurm_time, slurm_cluster=slurm_cluster, compile=compile, precision=precision,
         )
         run_dir = out or runner.default_run_dir(run_config)
         check_executor(exec_config)

@@ -79,6 +79,11 @@ class ExecutorConfig:
     slurm_cluster: str = "slurm"  # "local" runs through submitit's local executor (tests)
     poll_seconds: float = 0.2
     compile: bool = False  # torch.compile each job's training step: pays on long GPU jobs
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on CUDA and on CPUs with bf16 units
+
+    def bf16(self) -> bool | None:
+        """DeviceOptions.bf16 for this choice (None: decided by the device)."""
+        return None if self.precision == "auto" else self.precision == "bf16"
 
 
 def parse_devices(devices: str | None) -> tuple[int, ...]:
@@ -91,6 +96,8 @@ def parse_devices(devices: str | None) -> tuple[int, ...]:
 
 def resolve_executor(kind: str = "local", devices: str | None = None, **options: object) -> ExecutorConfig:
     """The executor config from command-line values; `options` are ExecutorConfig fields."""
+    if options.get("precision", "auto") not in ("auto", "bf16", "fp32"):
+        raise BenchmarkError(f"--precision {options['precision']!r} is not one of auto, bf16, fp32")
     if kind not in EXECUTOR_KINDS:
         raise BenchmarkError(f"--executor {kind!r} is not one of {', '.join(EXECUTOR_KINDS)}")
     config = ExecutorConfig(kind=kind, devices=parse_devices(devices), **options)  # type: ignore[arg-type]

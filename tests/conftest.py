@@ -15,7 +15,9 @@ TINY_TABLE = {
     "unet": {"base": 4},
     "ratios": ["60:20", "70:10"],
     "seeds": [0],
-    "finetune": {"epochs": 2, "batch_size": 4, "min_samples_per_epoch": 8},
+    # epochs for the study protocol, steps (and a two-lr grid) for the fair one: seconds either way
+    "finetune": {"epochs": 2, "steps": 4, "eval_every": 2, "lr_grid": [0.01, 0.003], "batch_size": 4,
+                 "min_samples_per_epoch": 8},
 }
 
 
@@ -28,7 +30,7 @@ def write_tiny_config(folder: Path, **changes) -> Path:
 
 @pytest.fixture
 def tiny_config(tmp_path) -> Path:
-    return write_tiny_config(tmp_path, methods=["supervised", "mae"], pretrain={"mae": {"epochs": 1, "batch_size": 8}})
+    return write_tiny_config(tmp_path, methods=["supervised", "mae"], pretrain={"mae": {"epochs": 1, "steps": 4, "batch_size": 8}})
 
 
 @pytest.fixture

@@ -54,7 +54,7 @@ def test_compile_switch_reaches_every_job_and_is_recorded_in_its_rows(tiny_confi
 
 def test_a_diverging_job_is_recorded_and_its_dependants_skipped_while_others_finish(tmp_path):
     path = write_tiny_config(tmp_path, methods=["supervised", "mae"], ratios=["70:10"],
-                             pretrain={"mae": {"epochs": 1, "batch_size": 8, "lr": 1e30}})
+                             pretrain={"mae": {"steps": 4, "batch_size": 8, "lr": 1e30}})
     outcome = runner.run_benchmark(_config(path), tmp_path / "run", INLINE)
     jobs = load_jobs(tmp_path / "run").set_index("kind")
     assert jobs.loc["pretrain", "state"] == "failed"
@@ -83,7 +83,7 @@ def _cli(*args, cwd):
 
 def test_sigkill_part_way_then_rerun_gives_the_same_rows_as_an_uninterrupted_run(tmp_path):
     path = write_tiny_config(tmp_path, methods=["supervised", "mae"], ratios=["70:10"],
-                             pretrain={"mae": {"epochs": 2, "batch_size": 8}}, finetune={"epochs": 3, "batch_size": 4, "min_samples_per_epoch": 8})
+                             pretrain={"mae": {"steps": 8, "batch_size": 8}}, finetune={"steps": 6, "eval_every": 3, "batch_size": 4})
     command = ["run", "--config", str(path), "--profile", "tiny"]
     subprocess.run(_cli(*command, "--out", str(tmp_path / "clean"), cwd=tmp_path), check=True, capture_output=True)
     killed = tmp_path / "killed"
@@ -127,7 +127,7 @@ def test_every_registered_method_runs_end_to_end_on_a_tiny_grid(tmp_path):
 
     names = sorted(registry())
     path = write_tiny_config(tmp_path, methods=names, ratios=["70:10"],
-                             pretrain={n: {"epochs": 1, "batch_size": 8} for n in names if registry()[n].pretrains})
+                             pretrain={n: {"steps": 3, "batch_size": 8} for n in names if registry()[n].pretrains})
     outcome = runner.run_benchmark(_config(path), tmp_path / "run", INLINE)
     assert not outcome.summary.failed, load_jobs(tmp_path / "run").query("state == 'failed'")["error"].tolist()
     rows = load_results(tmp_path / "run")
@@ -137,7 +137,7 @@ def test_every_registered_method_runs_end_to_end_on_a_tiny_grid(tmp_path):
 
 def test_ctrl_c_stops_cleanly_and_leaves_no_half_written_job(tmp_path):
     path = write_tiny_config(tmp_path, methods=["supervised", "mae"], ratios=["70:10"],
-                             pretrain={"mae": {"epochs": 30, "batch_size": 8}})
+                             pretrain={"mae": {"steps": 600, "batch_size": 8}})
     run_dir = tmp_path / "run"
     command = _cli("run", "--config", str(path), "--profile", "tiny", "--out", str(run_dir), cwd=tmp_path)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -114,8 +114,10 @@ def _spawn(command: list[str], env: dict[str, str], stdin: bool = False) -> subp
     )
 
 
-def _worker_command(store: RunStore, device: str, threads: int, metric_processes: int, compile: bool) -> list[str]:
-    command = [sys.executable, "-m", "benchmark.run.worker", str(store.root), "--device", device]
+def _worker_command(store: RunStore, device: str, threads: int, metric_processes: int, compile: bool,
+                    precision: str = "auto") -> list[str]:
+    command = [sys.executable, "-m", "benchmark.run.worker", str(store.root), "--device", device,
+               "--precision", precision]
     if threads:
         command += ["--threads", str(threads)]
     if metric_processes > 1:
@@ -258,10 +260,11 @@ class LocalExecutor:
         env = dict(os.environ)
         if slot.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = str(slot.gpu)
-            command = _worker_command(self.store, "cuda", self.threads, self.metric_processes, self.config.compile)
+            command = _worker_command(self.store, "cuda", self.threads, self.metric_processes, self.config.compile,
+                                      self.config.precision)
             return _SubprocessHandle(job, command, env, self.events)
         env["CUDA_VISIBLE_DEVICES"] = ""
-        command = _worker_command(self.store, "cpu", self.threads, 1, self.config.compile)
+        command = _worker_command(self.store, "cpu", self.threads, 1, self.config.compile, self.config.precision)
         if not self.config.persistent_cpu_workers:
             return _SubprocessHandle(job, command, env, self.events)
         worker = self.workers.get(slot.index)
@@ -309,7 +312,7 @@ class InlineExecutor:
             self.events.put(Event("progress", job, done, total, message))
 
         try:
-            run_job(self.store.root, job.key, DeviceOptions(device=slot.device, compile=self.config.compile),
+            run_job(self.store.root, job.key, DeviceOptions(device=slot.device, compile=self.config.compile, bf16=self.config.bf16()),
                     report, load_data=self.load_data)
             return _DoneHandle(job, 0)
         except KeyboardInterrupt:
@@ -321,11 +324,12 @@ class InlineExecutor:
         self.load_data.cache_clear()
 
 
-def _slurm_entry(run_dir: str, key: str, compile: bool = False) -> None:
+def _slurm_entry(run_dir: str, key: str, compile: bool = False, bf16: bool | None = None) -> None:
     """What a SLURM task runs: the job, on the GPU SLURM gave it (or the CPU)."""
     from benchmark.run.worker import run_job
 
-    run_job(run_dir, key, DeviceOptions(device="cuda" if torch.cuda.is_available() else "cpu", compile=compile))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    run_job(run_dir, key, DeviceOptions(device=device, compile=compile, bf16=bf16))
 
 
 class _SlurmHandle:
@@ -371,7 +375,8 @@ class SlurmExecutor:
         return list(self._slots)
 
     def start(self, job: Job, slot: Slot) -> Handle:
-        return _SlurmHandle(job, self.executor.submit(_slurm_entry, str(self.store.root), job.key, self.config.compile))
+        return _SlurmHandle(job, self.executor.submit(_slurm_entry, str(self.store.root), job.key, self.config.compile,
+                                                      self.config.bf16()))
 
     def close(self) -> None:
         """SLURM jobs finish on their own; nothing is kept here."""

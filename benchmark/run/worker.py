@@ -181,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--metric-processes", type=int, default=1)
     parser.add_argument("--compile", action="store_true", help="torch.compile the training step")
+    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -195,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             torch.cuda.empty_cache()
         print(json.dumps({"release": True}), flush=True)
 
-    options = DeviceOptions(device=args.device, compile=args.compile)
+    bf16 = None if args.precision == "auto" else args.precision == "bf16"
+    options = DeviceOptions(device=args.device, compile=args.compile, bf16=bf16)
     if not args.serve:
         try:
             run_job(args.run_dir, args.key, options, report, release, args.metric_processes)
