@@ -100,7 +100,7 @@ class ModelCard:
         return json.dumps(to_plain(self, keep_none=True), indent=1)
 
     @classmethod
-    def read(cls, folder: Path) -> "ModelCard":
+    def read(cls, folder: Path) -> ModelCard:
         """The card of an export folder; a folder without a readable card of this version is refused."""
         path = Path(folder) / CARD_JSON
         try:
@@ -117,15 +117,15 @@ class ModelCard:
 
     def to_markdown(self) -> str:
         """The card for a person: what, trained how, on what, how good, licence, how to load."""
-        lines = [f"# angiobench UNet: {self.method}" + (f", fine-tuned at PT:FT {self.ratio}" if self.ratio else
-                                                       ", pre-trained"), ""]
+        stage = f"fine-tuned at PT:FT {self.ratio}" if self.ratio else "pre-trained"
+        lines = [f"# angiobench UNet: {self.method}, {stage}", ""]
         files = ", ".join(f"`{f}`" for f in (self.pretrained_file, self.finetuned_file) if f)
         lines += [
             "| field | value |", "|---|---|",
             f"| method | {self.method} |", f"| protocol | {self.protocol} |", f"| seed | {self.seed} |",
             f"| weights | {files} (safetensors) |",
-            f"| UNet | base {self.unet.base}, depth {self.unet.depth}, {self.unet.in_channels} input channel(s), "
-            f"{self.unet.classes} classes |",
+            (f"| UNet | base {self.unet.base}, depth {self.unet.depth}, {self.unet.in_channels} input channel(s), "
+             f"{self.unet.classes} classes |"),
             f"| pre-processing | {_inline(self.preprocess)} |",
             f"| pre-training | {_inline(self.pretrain_recipe)} on {self.pretrain_images} images |"
             if self.pretrain_recipe else "| pre-training | none |",
@@ -134,8 +134,8 @@ class ModelCard:
             lines.append(f"| fine-tuning | {_inline(self.finetune_recipe)} on {self.finetune_images[0]} images, "
                          f"selected on {self.finetune_images[1]} |")
         lines += [
-            f"| data | {self.dataset.name} (`{self.dataset.source}`, format {self.dataset.format}), "
-            f"fingerprint `{self.data_fingerprint}`, splits `{self.splits_hash}` |",
+            (f"| data | {self.dataset.name} (`{self.dataset.source}`, format {self.dataset.format}), "
+             f"fingerprint `{self.data_fingerprint}`, splits `{self.splits_hash}` |"),
             f"| trained with | {self.trained_with} ({self.precision}) |",
             f"| exported with | {self.exported_with} |", "",
         ]
