@@ -20,10 +20,11 @@ from benchmark.config import load_config
 from benchmark.data.images import read_image, read_mask
 from benchmark.data.preprocess import PreprocessConfig, crop_box, preprocess_image, preprocess_mask
 from benchmark.data.synthetic import write_synthetic
+from benchmark.errors import BenchmarkError
 from benchmark.evaluate.metrics import METRIC_KEYS, mean_diameter, segmentation_metrics
 from benchmark.export import load_unet
 from benchmark.export.card import ARCADE_LICENCE, SYNTHETIC_LICENCE, dataset_info
-from benchmark.export.predict import restore_mask, segment
+from benchmark.export.predict import model_side_check, restore_mask, segment
 from benchmark.export.weights import WEIGHTS_FORMAT
 from benchmark.nets import UNet, UNetConfig
 from benchmark.run import rundata, runner
@@ -213,6 +214,15 @@ def test_an_ambiguous_or_missing_choice_is_an_error_listing_the_choices(run_dir,
     assert not out.exists()
 
 
+def test_export_never_writes_into_a_folder_that_holds_files(run_dir, tmp_path):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    result = _run("export", run_dir, out, "--method", "mae", "--ratio", "70:10", "--seed", 0)
+    assert result.exit_code != 0 and "exists and is not an empty folder" in result.output
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
 def _bad_image(tmp_path, exported, raw_dir):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
@@ -270,3 +280,22 @@ def test_bad_predict_input_is_one_line_naming_the_file_and_writes_nothing(tmp_pa
     error = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and fragment in error[0], result.output
     assert not out.exists() and not list(tmp_path.glob(".pred.partial-*"))
+
+
+def test_images_of_several_sizes_without_a_fixed_size_are_segmented_each_at_its_own_size():
+    torch.manual_seed(0)
+    unet = UNet(UNetConfig(base=4)).eval()
+    cfg = PreprocessConfig(crop=None, inpaint_corners=False, unsharp_amount=0, size=None)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, shape, dtype=np.uint8) for shape in ((32, 48), (64, 32), (32, 48))]
+    together = segment(unet, cfg, images, CPU)
+    alone = [segment(unet, cfg, [image], CPU)[0] for image in images]
+    assert [s.mask.shape for s in together] == [(32, 48), (64, 32), (32, 48)]
+    assert all(np.array_equal(t.mask, a.mask) for t, a in zip(together, alone))
+
+
+def test_a_size_the_unet_cannot_take_names_the_image():
+    cfg = PreprocessConfig(crop=None, size=None)
+    model_side_check((32, 48), cfg, UNet(UNetConfig(base=4)), Path("fine.png"))
+    with pytest.raises(BenchmarkError, match=r"odd\.png: pre-processed to 40×48 px.*multiples of 16"):
+        model_side_check((40, 48), cfg, UNet(UNetConfig(base=4)), Path("odd.png"))

@@ -115,13 +115,20 @@ def model_side_check(shape: tuple[int, ...], cfg: PreprocessConfig, unet: UNet, 
 
 def segment(unet: UNet, cfg: PreprocessConfig, images: Sequence[np.ndarray], options: DeviceOptions,
             batch_size: int = 16) -> list[Segmentation]:
-    """Masks of uint8 grey images of any size, each pre-processed with `cfg` as in training."""
-    if not images:
-        return []
-    prepared = np.stack([preprocess_image(image, cfg) for image in images])
+    """Masks of uint8 grey images of any size, each pre-processed with `cfg` as in training.
+
+    Images that pre-process to one shape (all of them, when `cfg.size` is set) share batches, in order.
+    """
+    prepared = [preprocess_image(image, cfg) for image in images]
     unet.to(device=options.torch_device, memory_format=options.memory_format())
-    x = torch.from_numpy(prepared)[:, None].to(options.torch_device)
-    masks = predict(unet, x, options, batch_size).cpu().numpy()
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for index, array in enumerate(prepared):
+        by_shape.setdefault(array.shape, []).append(index)
+    masks: list[np.ndarray | None] = [None] * len(prepared)
+    for indices in by_shape.values():
+        x = torch.from_numpy(np.stack([prepared[i] for i in indices]))[:, None].to(options.torch_device)
+        for i, mask in zip(indices, predict(unet, x, options, batch_size).cpu().numpy()):
+            masks[i] = mask
     return [Segmentation(m, restore_mask(m, image.shape, cfg)) for m, image in zip(masks, images)]
 
 
