@@ -281,6 +281,55 @@ def status(run_dir: Path = typer.Argument(..., help="A run folder.")) -> None:
             console.print(f"[red]{job['state']}[/red] {job['job_key']}: {job['error']}", highlight=False)
 
 
+@app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="A finished run folder."),
+    out: Path = typer.Argument(..., help="New folder for the weights and the model card."),
+    method: str = typer.Option(..., "--method", help="The method whose UNet to export."),
+    ratio: Optional[str] = typer.Option(None, "--ratio", help="Also export the UNet fine-tuned at this PT:FT ratio."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="The run's seed (needed when it has several)."),
+) -> None:
+    """The pre-trained (and with --ratio, fine-tuned) UNet as safetensors, with a model card."""
+    from benchmark.export import ExportChoice, export_model
+
+    with user_errors():
+        result = export_model(run_dir, ExportChoice(method, ratio, seed), out)
+        card = result.card
+        for name in (card.pretrained_file, card.finetuned_file):
+            if name:
+                console.print(f"wrote {result.root / name}", highlight=False)
+        if card.test:
+            console.print(f"test Dice {card.test.means.get('dice', float('nan')):.4f} over {card.test.images} images",
+                          highlight=False)
+        console.print(f'load it with: from benchmark.export import load_unet; unet, card = load_unet("{result.root}")',
+                      highlight=False)
+
+
+@app.command()
+def predict(
+    images: list[Path] = typer.Argument(..., help="Image files or folders of images (8-bit grey)."),
+    weights: Path = typer.Option(..., "--weights", help="A folder written by `angiobench export --ratio`."),
+    out: Path = typer.Option(..., "--out", help="New folder for masks/, overlays/ and predictions.csv."),
+    masks: Optional[Path] = typer.Option(None, "--masks", help="Folder of ground-truth masks: also score them."),
+    batch_size: int = typer.Option(16, "--batch-size"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+) -> None:
+    """Segment angiograms with an exported UNet, pre-processed as in training."""
+    from benchmark.export.predict import PredictOptions, resolve_inputs, write_predictions
+
+    with user_errors():
+        if device not in ("auto", "cpu", "cuda"):
+            raise BenchmarkError(f"--device {device!r}: expected auto, cpu or cuda")
+        options = PredictOptions(device=device, batch_size=batch_size, masks=masks)
+        inputs = resolve_inputs(weights, images, options)
+        with _progress() as progress:
+            summary = write_predictions(inputs, out, options, _bar_callback(progress, "predicting"))
+        console.print(f"wrote {len(summary.table)} masks and overlays and predictions.csv to {summary.root}",
+                      highlight=False)
+        if masks is not None:
+            console.print(f"mean Dice {summary.table['dice'].mean():.4f}", highlight=False)
+
+
 @data_app.command("synth")
 def data_synth(
     out: Path = typer.Argument(..., help="Folder to write imgs/ and masks/ into."),

@@ -9,11 +9,15 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 if TYPE_CHECKING:  # only for the hint: writing bytes, text or JSON need not import pandas
     import pandas as pd
+
+from benchmark.errors import BenchmarkError
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -39,3 +43,25 @@ def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+@contextmanager
+def staged_folder(out: Path | str) -> Iterator[Path]:
+    """A temporary sibling of `out` to write a whole folder into; renamed to `out` when the block
+    ends without error and removed otherwise, so a failed write leaves no `out` behind.
+
+    `out` must not exist or be an empty folder (an export never overwrites another one).
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise BenchmarkError(f"{out}: exists and is not an empty folder; choose a new one")
+    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        if out.exists():
+            out.rmdir()  # empty, checked above
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

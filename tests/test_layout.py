@@ -17,6 +17,7 @@ STAGES: list[tuple[str, ...]] = [
     ("benchmark.evaluate",),
     ("benchmark.config", "benchmark.settings"),
     ("benchmark.run",),
+    ("benchmark.export",),
     ("benchmark.speed",),
     ("reports",),
     ("benchmark.cli",),

@@ -80,13 +80,19 @@ def pixel_scale(shape: Sequence[int]) -> float:
     return min(shape[-2:]) / REFERENCE_SIDE
 
 
-def center_crop(a: np.ndarray, fraction: float) -> np.ndarray:
-    """The centred square whose side is `fraction` of the shorter side (rounded); last two axes."""
+def crop_box(shape: Sequence[int], fraction: float) -> tuple[int, int, int]:
+    """(top, left, side) of the centred square whose side is `fraction` of the shorter side (rounded):
+    what `center_crop` keeps, and where a prediction goes back to (benchmark.export.predict)."""
     if not 0 < fraction <= 1:
         raise ValueError(f"crop fraction {fraction} is not in (0, 1]")
-    h, w = a.shape[-2:]
+    h, w = shape[-2:]
     side = max(1, round(fraction * min(h, w)))
-    top, left = (h - side) // 2, (w - side) // 2
+    return (h - side) // 2, (w - side) // 2, side
+
+
+def center_crop(a: np.ndarray, fraction: float) -> np.ndarray:
+    """The centred square of `crop_box`; last two axes."""
+    top, left, side = crop_box(a.shape, fraction)
     return a[..., top:top + side, left:left + side]
 
 
