@@ -76,7 +76,7 @@ def run(
     executor: str = typer.Option("local", "--executor", help="local | inline | slurm."),
     devices: Optional[str] = typer.Option(None, "--devices", help="GPU indices, e.g. 0,1."),
     jobs_per_device: int = typer.Option(1, "--jobs-per-device", help="Concurrent jobs per GPU."),
-    cpu_workers: int = typer.Option(1, "--cpu-workers", help="Concurrent jobs when there is no GPU."),
+    cpu_workers: int = typer.Option(0, "--cpu-workers", help="Concurrent jobs when there is no GPU (0: one per core, at most 4)."),
     slurm_partition: str = typer.Option("", "--slurm-partition"),
     slurm_gpus_per_job: int = typer.Option(1, "--slurm-gpus-per-job"),
     slurm_time: int = typer.Option(240, "--slurm-time", help="Minutes per SLURM job."),

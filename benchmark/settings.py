@@ -69,7 +69,7 @@ class ExecutorConfig:
     kind: Literal["local", "inline", "slurm"] = "local"  # inline: in this process, one job at a time
     devices: tuple[int, ...] = ()  # GPU indices to use; () = every visible GPU
     jobs_per_device: int = 1
-    cpu_workers: int = 1  # slots when there is no GPU
+    cpu_workers: int = 0  # slots when there is no GPU; 0 = auto (one per core, at most 4)
     threads_per_worker: int = 0  # torch threads per CPU job; 0 = cores / workers
     persistent_cpu_workers: bool = True  # False: a fresh subprocess per CPU job, as on GPUs
     slurm_partition: str = ""
@@ -101,7 +101,7 @@ def resolve_executor(kind: str = "local", devices: str | None = None, **options:
     if kind not in EXECUTOR_KINDS:
         raise BenchmarkError(f"--executor {kind!r} is not one of {', '.join(EXECUTOR_KINDS)}")
     config = ExecutorConfig(kind=kind, devices=parse_devices(devices), **options)  # type: ignore[arg-type]
-    for name in ("jobs_per_device", "cpu_workers"):
-        if getattr(config, name) < 1:
+    for name, least in (("jobs_per_device", 1), ("cpu_workers", 0)):
+        if getattr(config, name) < least:
             raise BenchmarkError(f"--{name.replace('_', '-')} must be at least 1")
     return config
