@@ -36,7 +36,9 @@ def test_tiny_grid_gives_one_row_per_job_and_test_image_and_a_rerun_does_nothing
     assert len(rows) == len(finetunes) * 10  # 20 % of 50 images are the test set
     assert rows[METRIC_COLUMNS].notna().all().all()
     assert set(rows["method"]) == {"supervised", "mae"}
-    assert {"git_commit", "versions", "device", "precision", "wall_time_s"} <= set(rows.columns)
+    assert {"git_commit", "versions", "device", "precision", "wall_time_s", "protocol"} <= set(rows.columns)
+    counts = rows[rows["ratio"] == "70:10"].iloc[0]  # the ratio label and its actual image counts
+    assert counts[["n_pretrain", "n_finetune_train", "n_finetune_val", "n_test"]].tolist() == [35, 4, 1, 10]
     assert set(rows["precision"]) == {DeviceOptions(device="cpu").precision}
     again = runner.run_benchmark(config, tmp_path / "run", INLINE)
     assert again.summary.done == [] and len(again.summary.already_done) == 6

@@ -64,6 +64,7 @@ class FinetuneSpec:
     val_ids: tuple[str, ...]
     test_ids: tuple[str, ...]
     pretrained: str | None = None  # key of the pre-training job it starts from
+    pretrain_images: int = 0  # the size of its cell's pre-training set, recorded in its rows (not hashed)
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ def build_jobs(config: RunConfig, splits: Splits, data_fingerprint: str, extra_i
                 }
                 key = f"finetune-{name}-{stable_hash(hashed)}"
                 spec = FinetuneSpec(config.finetune, tuple(part.finetune_train), tuple(part.finetune_val),
-                                    tuple(splits.test), depends[0] if depends else None)
+                                    tuple(splits.test), depends[0] if depends else None, len(part.pretrain))
                 finetunes.append(Job(key, "finetune", name, seed, ft_seed, ratio.pt, ratio.ft, ratio.label,
                                      depends, **shared, finetune=spec))
     return list(jobs.values()) + finetunes

@@ -158,7 +158,9 @@ def run_job(run_dir: Path | str, key: str, options: DeviceOptions, progress: Pro
             frame = pd.DataFrame(rows).assign(
                 job_key=key, method=job.method, protocol=job.protocol, pt_ratio=job.pt_ratio,
                 ft_ratio=job.ft_ratio, ratio=job.ratio, seed=job.seed, params_finetune=outcome["params_finetune"],
-                pretrained_from=job.finetune.pretrained or "", **provenance,
+                pretrained_from=job.finetune.pretrained or "", n_pretrain=job.finetune.pretrain_images,
+                n_finetune_train=len(job.finetune.train_ids), n_finetune_val=len(job.finetune.val_ids),
+                n_test=len(job.finetune.test_ids), **provenance,
             )
             store.write_rows(key, frame)
         store.write_status(key, "done", **provenance, **outcome)
