@@ -48,8 +48,9 @@ def run_dir(tmp_path_factory) -> Path:
     """supervised and mae, two ratios, two seeds: enough fine-tuning that some predictions have vessels."""
     folder = tmp_path_factory.mktemp("export-run")
     path = write_tiny_config(folder, methods=["supervised", "mae"], ratios=["60:20", "70:10"], seeds=[0, 1],
-                             pretrain={"mae": {"epochs": 1, "batch_size": 8}},
-                             finetune={"epochs": 6, "batch_size": 4, "min_samples_per_epoch": 16})
+                             pretrain={"mae": {"epochs": 1, "steps": 4, "batch_size": 8}},
+                             finetune={"epochs": 6, "steps": 24, "eval_every": 6, "lr_grid": [0.01], "batch_size": 4,
+                                       "min_samples_per_epoch": 16})  # 96 samples, as 6 epochs of 16
     runner.run_benchmark(resolve_run_config(path)[0], folder / "run", ExecutorConfig(kind="inline"))
     return folder / "run"
 
