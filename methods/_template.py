@@ -35,6 +35,10 @@ class DenoisingTemplate(SSLMethod):
     name = "template-denoising"  # the registry key: what `--methods` and the result rows say
     description = "Template: reconstruct the clean image from a noisy copy (whole UNet transferred)."
     transfers = "encoder+decoder"  # "encoder" or "encoder+decoder": what fine-tuning starts from
+    # The fair protocol (benchmark/recipes.py) gives every method the same optimiser, schedule, batch
+    # and steps; from the method it takes only these two facts of its paper:
+    base_lr = 1.5e-4  # the paper's base rate under lr = base × batch / 256 (MAE's, for an SGD paper)
+    official_crop = None  # e.g. (0.2, 1.0): random-resized-crop area range + flip the harness applies
 
     def __init__(self, unet: UNet, cfg: DenoisingConfig | None = None) -> None:
         super().__init__(unet, cfg)
@@ -44,6 +48,9 @@ class DenoisingTemplate(SSLMethod):
     @classmethod
     def default_config(cls, profile: Profile) -> DenoisingConfig:
         return DenoisingConfig()
+
+    # A method with a momentum branch or a queue sizes it to the run under the fair protocol by
+    # overriding `fit_to_budget(settings, images, steps, batch_size)` (see methods/moco.py).
 
     @classmethod
     def paper_recipe(cls) -> PretrainRecipe:
