@@ -131,6 +131,11 @@ def test_the_positive_control_pretrains_on_labels_of_its_pretraining_set_only(tm
     assert torch.equal(seen["masks"][:, 0].bool(), torch.from_numpy(data.masks[index]))
     assert torch.equal(seen["images"][:, 0], torch.from_numpy(data.images[index]))
     assert store.state(job.key) == "done"
+    from benchmark.train.flops import training_flops_per_image
+
+    status = store.read_status(job.key)  # the budget a reader of the report sees
+    assert (status["steps"], status["images_seen"]) == (2, 16) and status["lr"] == job.pretrain.recipe.lr
+    assert status["flops"] == pytest.approx(training_flops_per_image("control-oracle", job.unet, 32) * 16)
 
 
 def test_a_thin_diagonal_vessel_stays_one_connected_tree_when_masks_shrink():

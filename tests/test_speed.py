@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from benchmark.run import runner
-from benchmark.speed.cost import job_image_steps, training_flops_per_image
+from benchmark.speed.cost import job_image_steps
+from benchmark.train.flops import training_flops_per_image
 from benchmark.data.augment import AugmentConfig
 from benchmark.errors import BenchmarkError
 from benchmark.train.hardware import native_cpu_bf16

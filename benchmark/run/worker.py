@@ -32,6 +32,7 @@ from benchmark.run.jobs import Job
 from benchmark.run.provenance import git_commit, versions
 from benchmark.run.store import RunStore
 from benchmark.train.device import DeviceOptions
+from benchmark.train.flops import training_flops_per_image
 from benchmark.train.hardware import device_name
 from benchmark.train.loops import TensorSet, cross_validate, finetune, predict, pretrain, pretrain_schedule, select_lr
 from methods import registry
@@ -67,8 +68,10 @@ def _run_pretrain(job: Job, data: rundata.RunData, store: RunStore, options: Dev
     store.write_checkpoint(job.key, method.pretrained_unet().state_dict())
     log(f"final loss {curve[-1]['loss']:.5f}" if curve else "no steps run")
     schedule = pretrain_schedule(len(images), spec.recipe)
+    flops = training_flops_per_image(job.method, job.unet, images.shape[-1]) * schedule.images_seen
     return {"params_pretrain": count_parameters(method), "final_loss": curve[-1]["loss"] if curve else None,
-            "steps": schedule.total_steps, "images_seen": schedule.images_seen, "lr": spec.recipe.lr}
+            "steps": schedule.total_steps, "images_seen": schedule.images_seen, "lr": spec.recipe.lr,
+            "flops": flops}
 
 
 def _run_finetune(job: Job, data: rundata.RunData, store: RunStore, options: DeviceOptions,

@@ -1,7 +1,6 @@
 """What a run will cost before it runs: image-steps and FLOPs per job, time at a given throughput.
 
-FLOPs of a training step are counted (torch's FlopCounterMode) on a narrow UNet at 64 px and
-scaled by (base/b)²·(size/64)², which is exact for the convolutions that dominate a UNet.
+FLOPs per image of a training step come from benchmark.train.flops.
 """
 
 from __future__ import annotations
@@ -11,39 +10,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from benchmark.config import RunConfig
 from benchmark.run.jobs import Job
 from benchmark.losses import dice_ce_loss
 from benchmark.nets import UNet, UNetConfig
+from benchmark.train.flops import training_flops_per_image
 from benchmark.train.loops import finetune_rounds, pretrain_schedule
-from methods import registry
-
-COUNT_SIZE = 64
-COUNT_BASE = 8
-COUNT_BATCH = 4
-
-
-def _scale(config: UNetConfig, size: int) -> float:
-    return (config.base / COUNT_BASE) ** 2 * (size / COUNT_SIZE) ** 2
-
-
-def training_flops_per_image(method: str | None, config: UNetConfig, size: int) -> float:
-    """FLOPs of one training step per image (forward + backward) of `method`, or of fine-tuning (None)."""
-    torch.manual_seed(0)
-    unet = UNet(UNetConfig(base=COUNT_BASE, in_channels=config.in_channels, classes=config.classes, depth=config.depth))
-    images = torch.randn(COUNT_BATCH, 1, COUNT_SIZE, COUNT_SIZE)
-    with FlopCounterMode(display=False) as counter:
-        if method is None:
-            target = torch.zeros(COUNT_BATCH, COUNT_SIZE, COUNT_SIZE, dtype=torch.long)
-            dice_ce_loss(unet(images), target).backward()
-        else:
-            cls = registry()[method]
-            model = cls(unet, cls.default_config("tiny"))
-            model.training_step(images, 0, 1, model.prepare(images))["loss"].backward()
-    return counter.get_total_flops() / COUNT_BATCH * _scale(config, size)
-
 
 def measure_tflops(config: UNetConfig, size: int, device: str, batch: int = 2, steps: int = 2) -> float:
     """Achieved TFLOP/s of fine-tuning steps of this UNet on `device` (a quick, rough measurement)."""

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from benchmark.config import profile_defaults
 from benchmark.progress import Progress
-from benchmark.speed.cost import training_flops_per_image
+from benchmark.train.flops import training_flops_per_image
 from benchmark.data.preprocess import zscore
 from benchmark.data.synthetic import synthetic_dataset
 from benchmark.errors import BenchmarkError

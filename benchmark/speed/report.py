@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from benchmark.config import RunConfig
-from benchmark.speed.cost import CostEstimate, estimate_cost, training_flops_per_image
+from benchmark.speed.cost import CostEstimate, estimate_cost
+from benchmark.train.flops import training_flops_per_image
 from benchmark.dataclass_io import to_plain, update
 from benchmark.errors import BenchmarkError
 from benchmark.run.jobs import Job
