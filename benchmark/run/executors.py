@@ -175,7 +175,7 @@ def _forward(events: stdqueue.Queue, job: Job, info: dict) -> None:
 
 
 class _SubprocessHandle:
-    """One job in its own worker subprocess (GPU slots)."""
+    """One job in its own worker subprocess (GPU slots, or CPU slots without persistent workers)."""
 
     def __init__(self, job: Job, command: list[str], env: dict[str, str], events: stdqueue.Queue) -> None:
         self.job = job
