@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from PIL import Image
 from benchmark.data.readers import NNUNET_CHANNEL
 from benchmark.data.splits import RatioSplit, Splits
 from benchmark.errors import BenchmarkError
-from benchmark.files import atomic_write_bytes, atomic_write_json
+from benchmark.files import atomic_write_bytes, atomic_write_json, staged_folder
 from benchmark.run import rundata
 from benchmark.run.rundata import RunData
 from benchmark.run.store import RunStore
@@ -101,28 +100,19 @@ def export_nnunet(run_dir: Path | str, out: Path | str) -> NnunetExport:
         if not path.is_file():
             raise BenchmarkError(f"{path}: missing ({what}); RUN_DIR must be a run folder that "
                                  "`angiobench run` has prepared")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise BenchmarkError(f"{out}: exists and is not an empty folder; choose a new OUT")
-    data, splits = rundata.load(store.prepared_path), Splits.load(store.splits_path)
-    _check_case_ids(data.ids)
-    test = set(splits.test)
-    pool = [i for i in data.ids if i not in test]
-    folds = tuple(ExportFold(k, label, len(split.finetune_train), len(split.finetune_val))
-                  for k, (label, split) in enumerate(splits.ratios.items()))
-    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    with staged_folder(out) as staging:  # OUT appears whole, or not at all
+        data, splits = rundata.load(store.prepared_path), Splits.load(store.splits_path)
+        _check_case_ids(data.ids)
+        test = set(splits.test)
+        pool = [i for i in data.ids if i not in test]
+        folds = tuple(ExportFold(k, label, len(split.finetune_train), len(split.finetune_val))
+                      for k, (label, split) in enumerate(splits.ratios.items()))
         _write_cases(staging, "Tr", data, pool)
         _write_cases(staging, "Ts", data, [i for i in data.ids if i in test])
         atomic_write_json(staging / "dataset.json", _dataset_json(out.name, len(pool), str(store.root)))
         atomic_write_json(staging / SPLITS_FILE, [{"train": s.finetune_train, "val": s.finetune_val}
                                                   for s in splits.ratios.values()])
         atomic_write_json(staging / FOLDS_FILE, [asdict(f) for f in folds])
-        if out.exists():
-            out.rmdir()  # empty, checked above
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return NnunetExport(out, len(pool), len(test), folds)
 
 
