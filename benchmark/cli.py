@@ -72,6 +72,8 @@ def run(
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Base seeds, e.g. 0,1,2."),
     profile: str = typer.Option("auto", "--profile", help="auto | tiny | paper (auto: paper on CUDA)."),
     protocol: Optional[str] = typer.Option(None, "--protocol", help="fair (equal budgets, the default) | study (published recipes)."),
+    external_test: Optional[list[str]] = typer.Option(
+        None, "--external-test", help="Also score every fine-tuned model on this labelled dataset (NAME=PATH or PATH; repeatable; never used for selection)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default results/<data>-<profile>)."),
     executor: str = typer.Option("local", "--executor", help="local | inline | slurm."),
     devices: Optional[str] = typer.Option(None, "--devices", help="GPU indices, e.g. 0,1."),
@@ -92,7 +94,7 @@ def run(
     from benchmark.settings import resolve_executor, resolve_run_config
 
     with user_errors():
-        run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol)
+        run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol, external_test)
         if note:
             console.print(note)
         exec_config = resolve_executor(
@@ -181,6 +183,8 @@ def plan(
     seeds: Optional[str] = typer.Option(None, "--seeds"),
     profile: str = typer.Option("auto", "--profile", help="auto | tiny | paper."),
     protocol: Optional[str] = typer.Option(None, "--protocol", help="fair | study."),
+    external_test: Optional[list[str]] = typer.Option(
+        None, "--external-test", help="Also score every fine-tuned model on this labelled dataset (NAME=PATH or PATH; repeatable; never used for selection)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder to compare with."),
     tflops: Optional[float] = typer.Option(None, "--tflops", help="Sustained TFLOP/s to assume (default: measure here)."),
     speed: Optional[Path] = typer.Option(None, "--speed", help="Speed report (angiobench speed --json): use its measured images/s per method."),
@@ -192,7 +196,7 @@ def plan(
     from benchmark.speed.planning import plan_cost
 
     with user_errors():
-        run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol)
+        run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol, external_test)
         if note:
             console.print(note)
         run_dir = out or runner.default_run_dir(run_config)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import tomli_w
 
+from benchmark.data.external import parse_external_tests
 from benchmark.data.preprocess import PreprocessConfig
 from benchmark.data.splits import STUDY_RATIOS, Ratio, check_ratio
 from benchmark.dataclass_io import to_plain, update
@@ -43,6 +44,9 @@ class DataConfig:
     test_fraction: float = 0.2
     val_fraction: float = 0.2
     split_seed: int = 0
+    #: Other labelled datasets every fine-tuned model is also scored on, as NAME=PATH (never used to
+    #: train or select a model; see benchmark.data.external).
+    external_tests: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,10 @@ def build_config(table: dict[str, Any], where: str = "config") -> RunConfig:
         raise BenchmarkError(f"{where}: no ratios given")
     for ratio in config.ratios:
         check_ratio(ratio)
+    externals = parse_external_tests(config.data.external_tests, config.data.source, f"{where}: data.external_tests",
+                                     must_exist=False)  # checked when the run reads them
+    config = dataclasses.replace(config, data=dataclasses.replace(
+        config.data, external_tests=tuple(t.entry for t in externals)))
     for name, section in (("pretrain", pretrain_table), ("method", method_table)):
         stray = [m for m in section if m not in known]
         if stray:

@@ -61,6 +61,10 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         if len(args) == 2 and args[1] is Ellipsis or len(args) <= 1:
             return tuple(_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value))
         return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if origin is dict and len(args) == 2:
+        if not isinstance(value, dict):
+            raise BenchmarkError(f"{where}: expected a table, got {value!r}")
+        return {_convert(args[0], k, where): _convert(args[1], v, f"{where}.{k}") for k, v in value.items()}
     if origin is typing.Literal:
         if value not in args:
             raise BenchmarkError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}")

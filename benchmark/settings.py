@@ -9,6 +9,7 @@ from typing import Literal
 import torch
 
 from benchmark.config import RunConfig, build_config, read_toml, resolve_profile
+from benchmark.data.external import parse_external_tests
 from benchmark.errors import BenchmarkError
 from benchmark.text import split_csv
 
@@ -21,8 +22,11 @@ def resolve_run_config(
     seeds: str | None = None,
     profile: str = "auto",
     protocol: str | None = None,
+    external_tests: list[str] | None = None,
 ) -> tuple[RunConfig, str]:
     """The run's config: file values, then command-line values on top; and a note on `auto`.
+
+    `external_tests` (each NAME=PATH or PATH), when given, replace the file's data.external_tests.
 
     The profile comes from `--profile` unless it is `auto` and the file names one.
     """
@@ -41,6 +45,9 @@ def resolve_run_config(
             raise BenchmarkError(f"--data {data}: no such file or folder")
         table.setdefault("data", {})
         table["data"] = {**table["data"], "source": data if data == "synthetic" else str(Path(data).resolve())}
+    if external_tests:
+        entries = [t.entry for t in parse_external_tests(external_tests, table.get("data", {}).get("source", "synthetic"))]
+        table["data"] = {**table.get("data", {}), "external_tests": entries}
     if methods is not None:
         table["methods"] = split_csv(methods)
         if not table["methods"]:

@@ -20,6 +20,7 @@ from reports.result import FORMATS, ReportResult
 from reports.analysis import Analysis, analyse
 from reports.budget import budget_table
 from reports.controls import controls_table
+from reports.generalisation import generalisation_table
 from reports.hierarchical import REFERENCE, SignificanceSettings
 from reports.labels import BASELINE, DICE, contenders, method_label, order_methods, order_ratios
 from reports.run import RunContents, read_run
@@ -32,7 +33,7 @@ from reports.table_format import TABLE_FILES, Table, write_table
 
 DIAMETER_DEFAULT_METHOD = "cmunet"
 FIGURE_NAMES = ("curves", "diameters", "gallery_predictions", "gallery_pretext", "loss_curves")
-TABLE_NAMES = ("table1", "data_efficiency", "significance", "power", "controls", "budget")
+TABLE_NAMES = ("table1", "data_efficiency", "significance", "power", "controls", "generalisation", "budget")
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ def _make_tables(contents: RunContents, choices: Choices, analysis: Analysis,
             tables.efficiency_table(comparison, BASELINE, settings),
             tables.significance_table(comparison, BASELINE, settings),
             tables.power_table(comparison, settings),
-            controls_table(comparison, analysis.controls)]
+            controls_table(comparison, analysis.controls),
+            generalisation_table(contents.rows, contents.external_rows, settings)]
     return [t for t in made if t is not None]
 
 

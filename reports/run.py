@@ -46,10 +46,11 @@ class RunContents:
     run_dir: Path
     config_text: str
     grid: Grid
-    rows: pd.DataFrame  # load_results, ratio labels normalised
+    rows: pd.DataFrame  # load_results: the run's own test split, ratio labels normalised
     jobs: pd.DataFrame  # load_jobs + params, git_commit, versions, BUDGET_FIELDS from each status.json
     loss_curves: pd.DataFrame  # load_loss_curves + ratio of the pre-training job
     dataset: DatasetSummary
+    external_rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # rows of the external test sets
 
     @property
     def store(self) -> RunStore:
@@ -62,14 +63,16 @@ def read_run(run_dir: Path | str) -> RunContents:
     jobs = load_jobs(run_dir)  # raises BenchmarkError for a missing or foreign folder
     store = RunStore(run_dir)
     config_text = store.config_path.read_text()
-    rows = load_results(run_dir)
-    if not rows.empty:
-        rows = rows.assign(ratio=rows["ratio"].map(_normal_ratio))
+    rows, external = (_normal_rows(load_results(run_dir, sets)) for sets in ("in-domain", "external"))
     jobs = _with_status_details(store, jobs)
     curves = load_loss_curves(run_dir)
     curves = curves.merge(jobs[["job_key", "ratio", "pt_ratio"]], on="job_key", how="left")
     return RunContents(run_dir, config_text, _grid(config_text, store.config_path), rows, jobs, curves,
-                       _dataset_summary(store))
+                       _dataset_summary(store), external)
+
+
+def _normal_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows.assign(ratio=rows["ratio"].map(_normal_ratio)) if not rows.empty else rows
 
 
 def _normal_ratio(label: object) -> str:

@@ -91,7 +91,8 @@ class ModelCard:
     ratio: str | None = None  # PT:FT label of the fine-tuned model
     finetune_recipe: FinetuneRecipe | None = None
     finetune_images: tuple[int, int] | None = None  # (train, validation)
-    test: TestScores | None = None
+    test: TestScores | None = None  # the run's own test split
+    external_tests: dict[str, TestScores] = field(default_factory=dict)  # name → scores on that external set
     trained_with: str = ""  # software versions and commit of the job that made the weights
     precision: str = ""  # the precision the job trained and predicted in
     card_version: int = CARD_VERSION
@@ -140,9 +141,10 @@ class ModelCard:
             f"| exported with | {self.exported_with} |", "",
         ]
         if self.test:
-            lines += [f"## Test metrics (means over {self.test.images} test images)", "",
-                      "| " + " | ".join(self.test.means) + " |", "|" + "---|" * len(self.test.means),
-                      "| " + " | ".join(f"{v:.4f}" for v in self.test.means.values()) + " |", ""]
+            lines += [f"## Test metrics (means over {self.test.images} test images)", "", *_scores_table({"": self.test})]
+        if self.external_tests:
+            lines += ["## External test sets (scored only; never trained or selected on)", "",
+                      *_scores_table(self.external_tests)]
         lines += ["## Data licence", "", f"{self.dataset.licence}.", ""]
         if self.dataset.citation:
             lines += ["Cite the dataset as:", "", f"> {self.dataset.citation}", ""]
@@ -150,6 +152,18 @@ class ModelCard:
                   'unet, card = load_unet("THIS_FOLDER")   # the fine-tuned UNet when there is one', "```", "",
                   "or `angiobench predict --weights THIS_FOLDER IMAGES... --out OUT`.", ""]
         return "\n".join(lines)
+
+
+def _scores_table(sets: dict[str, TestScores]) -> list[str]:
+    """A Markdown table of metric means, one line per named set (a single unnamed set: no name column)."""
+    metrics = list(next(iter(sets.values())).means)
+    named = list(sets) != [""]
+    head = (["test set", "images"] if named else []) + metrics
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, scores in sets.items():
+        cells = ([name, str(scores.images)] if named else []) + [f"{scores.means.get(m, float('nan')):.4f}" for m in metrics]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def _inline(config: Any) -> str:

@@ -27,6 +27,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from benchmark.config import load_config
+from benchmark.data.external import IN_DOMAIN
 from benchmark.data.splits import Ratio
 from benchmark.dataclass_io import build, to_plain
 from benchmark.errors import BenchmarkError
@@ -110,9 +111,12 @@ def choose_jobs(store: RunStore, choice: ExportChoice) -> tuple[Job | None, Job 
     return pretrain, finetune
 
 
-def _test_scores(store: RunStore, key: str) -> TestScores:
+def _test_scores(store: RunStore, key: str) -> dict[str, TestScores]:
+    """Metric means per test set of a fine-tune job (rows of older runs have no test_set: in-domain)."""
     rows = pd.read_parquet(store.rows_path(key))
-    return TestScores(len(rows), {m: float(rows[m].mean()) for m in METRIC_KEYS if m in rows.columns})
+    sets = rows["test_set"] if "test_set" in rows.columns else pd.Series(IN_DOMAIN, index=rows.index)
+    return {str(name): TestScores(len(part), {m: float(part[m].mean()) for m in METRIC_KEYS if m in part.columns})
+            for name, part in rows.groupby(sets, sort=False)}
 
 
 def _save_weights(path: Path, state: dict[str, torch.Tensor], unet: UNetConfig) -> None:
@@ -129,6 +133,7 @@ def export_model(run_dir: Path | str, choice: ExportChoice, out: Path | str) -> 
     main = finetune or pretrain
     source = load_config(store.config_path).data
     status = store.read_status(main.key)
+    scores = _test_scores(store, finetune.key) if finetune else {}
     card = ModelCard(
         method=main.method, protocol=main.protocol, seed=main.seed, unet=main.unet, preprocess=main.preprocess,
         data_fingerprint=main.data, splits_hash=hashlib.sha256(store.splits_path.read_bytes()).hexdigest()[:16],
@@ -141,7 +146,7 @@ def export_model(run_dir: Path | str, choice: ExportChoice, out: Path | str) -> 
         finetune_job=finetune.key if finetune else None, ratio=finetune.ratio if finetune else None,
         finetune_recipe=finetune.finetune.recipe if finetune else None,
         finetune_images=(len(finetune.finetune.train_ids), len(finetune.finetune.val_ids)) if finetune else None,
-        test=_test_scores(store, finetune.key) if finetune else None,
+        test=scores.pop(IN_DOMAIN, None), external_tests=scores,
         trained_with=f"{status.get('versions', '')}; commit {status.get('git_commit', 'unknown')}",
         precision=str(status.get("precision", "")),
     )

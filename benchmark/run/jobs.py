@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from benchmark.config import RunConfig
+from benchmark.data.external import ExternalTestRef
 from benchmark.data.preprocess import PreprocessConfig
 from benchmark.data.splits import Splits
 from benchmark.dataclass_io import build, to_plain
@@ -65,6 +66,7 @@ class FinetuneSpec:
     test_ids: tuple[str, ...]
     pretrained: str | None = None  # key of the pre-training job it starts from
     pretrain_images: int = 0  # the size of its cell's pre-training set, recorded in its rows (not hashed)
+    external_tests: tuple[ExternalTestRef, ...] = ()  # also scored on these (never selected on)
 
 
 @dataclass(frozen=True)
@@ -120,12 +122,15 @@ def finetune_seed(base_seed: int, method: type, ratio: str) -> int:
     return derive_seed(base_seed, method.name if method.independent_seed else CELL_STREAM, ratio, "finetune")
 
 
-def build_jobs(config: RunConfig, splits: Splits, data_fingerprint: str, extra_images: int = 0) -> list[Job]:
+def build_jobs(config: RunConfig, splits: Splits, data_fingerprint: str, extra_images: int = 0,
+               external_tests: tuple[ExternalTestRef, ...] = ()) -> list[Job]:
     """Every job of the grid, pre-training jobs first, each listed once.
 
     `extra_images`: the size of the run's unlabelled pool, which every pre-training set includes
     (but the label-using positive control); under the fair protocol a method's settings are fitted
-    to its set's size and step count (`SSLMethod.fit_to_budget`).
+    to its set's size and step count (`SSLMethod.fit_to_budget`). `external_tests`: the sets every
+    fine-tune job is also scored on; a fine-tune key hashes them only when there are some, so a run
+    without external sets keeps its keys.
     """
     methods = registry()
     shared = {"data": data_fingerprint, "preprocess": config.preprocess, "unet": config.unet,
@@ -163,10 +168,12 @@ def build_jobs(config: RunConfig, splits: Splits, data_fingerprint: str, extra_i
                     **common, "kind": "finetune", "method": name, "seed": ft_seed,
                     "recipe": config.finetune, "pretrained": depends[0] if depends else None,
                     "train_ids": part.finetune_train, "val_ids": part.finetune_val, "test_ids": splits.test,
+                    **({"external_tests": external_tests} if external_tests else {}),
                 }
                 key = f"finetune-{name}-{stable_hash(hashed)}"
                 spec = FinetuneSpec(config.finetune, tuple(part.finetune_train), tuple(part.finetune_val),
-                                    tuple(splits.test), depends[0] if depends else None, len(part.pretrain))
+                                    tuple(splits.test), depends[0] if depends else None, len(part.pretrain),
+                                    tuple(external_tests))
                 finetunes.append(Job(key, "finetune", name, seed, ft_seed, ratio.pt, ratio.ft, ratio.label,
                                      depends, **shared, finetune=spec))
     return list(jobs.values()) + finetunes

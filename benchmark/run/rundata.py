@@ -16,6 +16,7 @@ import numpy as np
 
 from benchmark.config import DataConfig, RunConfig
 from benchmark.data.dataset import LabelledDataset, UnlabelledDataset
+from benchmark.data.external import ExternalTestRef, ExternalTestSource, parse_external_tests
 from benchmark.data.preprocess import preprocess_image, preprocess_pair
 from benchmark.data.readers import load_dataset, load_unlabelled
 from benchmark.data.splits import Splits, make_splits
@@ -27,8 +28,20 @@ from benchmark.run.store import RunStore
 
 
 @dataclass
+class ExternalTestData:
+    """One external test set, pre-processed exactly as the run's own images."""
+
+    name: str
+    ids: list[str]
+    images: np.ndarray
+    masks: np.ndarray
+    fingerprint: str
+
+
+@dataclass
 class RunData:
-    """Pre-processed labelled images (float32 N×S×S, z-scored), masks, ids, source groups, extra pool."""
+    """Pre-processed labelled images (float32 N×S×S, z-scored), masks, ids, source groups, extra pool,
+    and the external test sets (scored only, never trained or selected on)."""
 
     ids: list[str]
     groups: list[str]
@@ -36,10 +49,22 @@ class RunData:
     masks: np.ndarray
     extra: np.ndarray  # unlabelled images for pre-training only, M×S×S
     fingerprint: str
+    external: tuple[ExternalTestData, ...] = ()
 
     def index(self, ids: list[str]) -> np.ndarray:
         position = {i: n for n, i in enumerate(self.ids)}
         return np.array([position[i] for i in ids], dtype=np.int64)
+
+    def external_set(self, ref: ExternalTestRef) -> ExternalTestData:
+        """The prepared external set a job names, refusing one whose content is not the planned one."""
+        for test in self.external:
+            if test.name == ref.name:
+                if test.fingerprint != ref.fingerprint:
+                    raise BenchmarkError(f"external test set {ref.name!r} was planned on data {ref.fingerprint}, "
+                                         f"but the prepared one is {test.fingerprint}; plan the run again")
+                return test
+        raise BenchmarkError(f"external test set {ref.name!r} is not in the run folder's prepared data; "
+                             "plan the run again")
 
 
 @dataclass(frozen=True)
@@ -50,6 +75,7 @@ class SourceIndex:
     groups: list[str]
     fingerprint: str
     extra_count: int
+    external: tuple[ExternalTestRef, ...] = ()
 
 
 def open_source(data: DataConfig) -> LabelledDataset:
@@ -64,11 +90,43 @@ def _combined_fingerprint(dataset: LabelledDataset, pool: UnlabelledDataset | No
     return hashlib.sha256(f"{dataset.fingerprint}+{pool.fingerprint}".encode()).hexdigest()[:16]
 
 
+def external_sources(data: DataConfig) -> tuple[ExternalTestSource, ...]:
+    return parse_external_tests(data.external_tests, data.source, "data.external_tests")
+
+
+def _open_external(test: ExternalTestSource) -> LabelledDataset:
+    try:
+        dataset = load_dataset(test.path)
+    except BenchmarkError as error:
+        raise BenchmarkError(f"external test set {test.name!r}: {error}") from None
+    if len(dataset) == 0:
+        raise BenchmarkError(f"external test set {test.name!r} ({test.path}): no labelled images")
+    return dataset
+
+
 def index_source(config: RunConfig) -> SourceIndex:
     dataset = open_source(config.data)
     pool = load_unlabelled(config.data.unlabelled) if config.data.unlabelled else None
+    external = tuple(ExternalTestRef(t.name, _open_external(t).fingerprint) for t in external_sources(config.data))
     return SourceIndex(list(dataset.ids), list(dataset.groups), _combined_fingerprint(dataset, pool),
-                       len(pool) if pool is not None else 0)
+                       len(pool) if pool is not None else 0, external)
+
+
+def _prepare_external(test: ExternalTestSource, config: RunConfig, progress: Progress | None) -> ExternalTestData:
+    """Every image of an external set (all of its splits: none is trained on), pre-processed as the run's."""
+    dataset = _open_external(test)
+    images, masks = [], []
+    for i in range(len(dataset)):
+        try:
+            image, mask = preprocess_pair(*dataset[i], config.preprocess)
+        except BenchmarkError as error:
+            raise BenchmarkError(f"external test set {test.name!r}, image {dataset.ids[i]}: {error}") from None
+        images.append(image)
+        masks.append(mask)
+        if progress:
+            progress(i + 1, len(dataset), f"pre-processing {test.name}")
+    return ExternalTestData(test.name, list(dataset.ids), np.stack(images).astype(np.float32),
+                            np.stack(masks).astype(bool), dataset.fingerprint)
 
 
 def prepare(config: RunConfig, progress: Progress | None = None) -> RunData:
@@ -91,26 +149,43 @@ def prepare(config: RunConfig, progress: Progress | None = None) -> RunData:
         raise BenchmarkError(f"--data {config.data.source}: images differ in size after pre-processing "
                              f"({sorted(sizes)}); set preprocess.size")
     side = images[0].shape
+    external = tuple(_prepare_external(t, config, progress) for t in external_sources(config.data))
+    for test in external:
+        if test.images.shape[1:] != side:
+            raise BenchmarkError(f"external test set {test.name!r}: images are {test.images.shape[1:]} after "
+                                 f"pre-processing, the run's are {side}; set preprocess.size")
     return RunData(
         ids=list(dataset.ids), groups=list(dataset.groups),
         images=np.stack(images).astype(np.float32), masks=np.stack(masks).astype(bool),
         extra=np.stack(extra).astype(np.float32) if extra else np.zeros((0, *side), np.float32),
-        fingerprint=fingerprint,
+        fingerprint=fingerprint, external=external,
     )
+
+
+_EXTERNAL_FIELDS = ("ids", "images", "masks", "fingerprint")
 
 
 def save(path: Path, data: RunData) -> None:
     buffer = io.BytesIO()
+    external = {f"external{n}_{name}": np.array(getattr(test, name))
+                for n, test in enumerate(data.external) for name in _EXTERNAL_FIELDS}
     np.savez(buffer, ids=np.array(data.ids), groups=np.array(data.groups), images=data.images,
-             masks=data.masks, extra=data.extra, fingerprint=np.array(data.fingerprint))
+             masks=data.masks, extra=data.extra, fingerprint=np.array(data.fingerprint),
+             external_names=np.array([t.name for t in data.external], dtype=str), **external)
     atomic_write_bytes(path, buffer.getvalue())
 
 
 def load(path: Path) -> RunData:
     with np.load(path) as f:
+        names = f["external_names"].tolist() if "external_names" in f.files else []
+        external = tuple(
+            ExternalTestData(name, f[f"external{n}_ids"].tolist(), f[f"external{n}_images"],
+                             f[f"external{n}_masks"], str(f[f"external{n}_fingerprint"]))
+            for n, name in enumerate(names)
+        )
         return RunData(
             ids=f["ids"].tolist(), groups=f["groups"].tolist(), images=f["images"], masks=f["masks"],
-            extra=f["extra"], fingerprint=str(f["fingerprint"]),
+            extra=f["extra"], fingerprint=str(f["fingerprint"]), external=external,
         )
 
 
@@ -124,6 +199,24 @@ def draw_splits(config: RunConfig, data: RunData | SourceIndex) -> Splits:
         test_fraction=config.data.test_fraction, val_fraction=config.data.val_fraction,
         fingerprint=data.fingerprint, test_ids=test_ids,
     )
+
+
+def check_external_disjoint(data: RunData, splits: Splits) -> None:
+    """Refuse an external test image that some job trains on: one identical (after pre-processing)
+    to an image outside the run's test split or in its unlabelled pool. (One equal to a test image
+    is only scored twice, which leaks nothing.)"""
+    test = set(splits.test)
+    trained = {hashlib.sha256(image.tobytes()).hexdigest(): image_id
+               for image_id, image in zip(data.ids, data.images) if image_id not in test}
+    trained |= {hashlib.sha256(image.tobytes()).hexdigest(): f"unlabelled pool image {n}"
+                for n, image in enumerate(data.extra)}
+    for external in data.external:
+        for image_id, image in zip(external.ids, external.images):
+            twin = trained.get(hashlib.sha256(image.tobytes()).hexdigest())
+            if twin is not None:
+                raise BenchmarkError(f"external test set {external.name!r}: image {image_id} is the run's image "
+                                     f"{twin}, which is trained on; an external set must not share images "
+                                     "with the run's training data")
 
 
 def prepare_run(config: RunConfig, store: RunStore, force: bool = False,
@@ -141,6 +234,7 @@ def prepare_run(config: RunConfig, store: RunStore, force: bool = False,
     if store.resumes(config_toml, force) and store.prepared_path.is_file() and store.splits_path.is_file():
         return load(store.prepared_path), Splits.load(store.splits_path)
     data = prepare(config, progress)
+    check_external_disjoint(data, splits)
     existed = store.root.exists()
     try:
         store.claim(config_toml, force)

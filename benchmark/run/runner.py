@@ -16,6 +16,7 @@ import pandas as pd
 from benchmark.run import rundata
 from benchmark.config import RunConfig
 from benchmark.errors import BenchmarkError
+from benchmark.data.external import ExternalTestRef
 from benchmark.data.splits import Splits
 from benchmark.run.jobs import Job, build_jobs
 from benchmark.run.executors import EventSink, check_executor
@@ -44,7 +45,8 @@ def open_run(config: RunConfig, run_dir: Path, force: bool = False,
     """Claim the folder for this config, prepare data and splits (once), and build the job graph."""
     store = RunStore(run_dir)
     data, splits = rundata.prepare_run(config, store, force, progress)
-    return store, build_jobs(config, splits, data.fingerprint, len(data.extra))
+    external = tuple(ExternalTestRef(t.name, t.fingerprint) for t in data.external)
+    return store, build_jobs(config, splits, data.fingerprint, len(data.extra), external)
 
 
 def run_benchmark(
@@ -90,7 +92,8 @@ def plan_run(config: RunConfig, run_dir: Path) -> tuple[RunStore, list[Job], Spl
     store = RunStore(run_dir)
     index = rundata.index_source(config)
     splits = rundata.draw_splits(config, index)
-    return store, build_jobs(config, splits, index.fingerprint, index.extra_count), splits, index.extra_count
+    jobs = build_jobs(config, splits, index.fingerprint, index.extra_count, index.external)
+    return store, jobs, splits, index.extra_count
 
 
 def run_finetune(config: RunConfig, out: Path, ft_ratio: float, seed: int, force: bool = False,

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from benchmark.data.external import IN_DOMAIN
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate.metrics import METRIC_KEYS
 from benchmark.files import atomic_write_bytes, atomic_write_json, atomic_write_parquet
@@ -26,7 +27,7 @@ from benchmark.run.jobs import Job
 
 JobState = Literal["pending", "running", "done", "failed", "skipped"]
 METRIC_COLUMNS = list(METRIC_KEYS)
-IDENTITY_COLUMNS = ["job_key", "method", "protocol", "pt_ratio", "ft_ratio", "ratio", "seed", "image_id"]
+IDENTITY_COLUMNS = ["job_key", "method", "protocol", "pt_ratio", "ft_ratio", "ratio", "seed", "test_set", "image_id"]
 
 
 class RunStore:
@@ -216,17 +217,26 @@ def load_jobs(run_dir: Path | str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def load_results(run_dir: Path | str) -> pd.DataFrame:
-    """Every row of every finished fine-tune job, long format: one row per (job, test image).
+def load_results(run_dir: Path | str, test_sets: Literal["in-domain", "external", "all"] = "in-domain") -> pd.DataFrame:
+    """Rows of every finished fine-tune job, long format: one row per (job, test set, test image).
 
-    Columns: job_key, method, pt_ratio, ft_ratio, ratio, seed, image_id, the metrics, and
-    provenance (git_commit, versions, device, wall_time_s).
+    Columns: job_key, method, protocol, pt_ratio, ft_ratio, ratio, seed, test_set, image_id, the
+    metrics, set sizes and provenance (git_commit, versions, device, wall_time_s). By default only
+    the run's own test split (test_set "in-domain"), which every table but the generalisation
+    table is about; "external" gives the external test sets' rows, "all" both.
     """
     store = _require_run(run_dir)
-    frames = _done_frames(store, store.rows_path)
+    frames = [frame if "test_set" in frame.columns else frame.assign(test_set=IN_DOMAIN)  # rows of older runs
+              for frame in _done_frames(store, store.rows_path)]
     if not frames:
         return pd.DataFrame(columns=IDENTITY_COLUMNS + METRIC_COLUMNS)
-    return pd.concat(frames, ignore_index=True)
+    rows = pd.concat(frames, ignore_index=True)
+    if test_sets == "all":
+        return rows
+    if test_sets not in ("in-domain", "external"):
+        raise BenchmarkError(f"test_sets {test_sets!r} is not one of in-domain, external, all")
+    keep = rows["test_set"] == IN_DOMAIN
+    return rows[keep if test_sets == "in-domain" else ~keep].reset_index(drop=True)
 
 
 def load_loss_curves(run_dir: Path | str) -> pd.DataFrame:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from benchmark.data.external import IN_DOMAIN
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate.rows import metric_rows
 from benchmark.nets import UNet, count_parameters
@@ -88,6 +89,7 @@ def _run_finetune(job: Job, data: rundata.RunData, store: RunStore, options: Dev
         index = data.index(ids)
         return TensorSet.from_numpy(data.images[index], data.masks[index])
 
+    externals = [data.external_set(ref) for ref in spec.external_tests]  # refuses a stale one before training
     train, val = subset(spec.train_ids), subset(spec.val_ids)
     recipe = spec.recipe
     log(f"fine-tuning on {len(train)} images, selecting on {len(val)}")
@@ -106,6 +108,11 @@ def _run_finetune(job: Job, data: rundata.RunData, store: RunStore, options: Dev
     test_ids = list(spec.test_ids)
     test = subset(spec.test_ids)
     pred = predict(unet, test.images.to(options.torch_device), options).cpu().numpy()
+    # Scored once, after selection: what the model saw of its validation set decided everything.
+    scored = [(IN_DOMAIN, test_ids, pred, test.masks.numpy())]
+    for external in externals:
+        images = _tensor(external.images).to(options.torch_device)
+        scored.append((external.name, external.ids, predict(unet, images, options).cpu().numpy(), external.masks))
     params = count_parameters(unet)
     del unet
     if release:
@@ -115,7 +122,9 @@ def _run_finetune(job: Job, data: rundata.RunData, store: RunStore, options: Dev
     shown = [test_ids.index(i) for i in sorted(test_ids)[:PREVIEW_COUNT]]
     store.write_previews(job.key, ids=np.array([test_ids[i] for i in shown]),
                          image=test.images.numpy()[shown, 0], mask=test.masks.numpy()[shown], pred=pred[shown])
-    rows = metric_rows(pred, test.masks.numpy(), test_ids, processes=metric_processes)
+    rows = [{**row, "test_set": name, "n_test": len(ids)}
+            for name, ids, predicted, truth in scored
+            for row in metric_rows(predicted, truth, list(ids), processes=metric_processes)]
     return {"rows": rows, "params_finetune": params, "best_epoch": result.best_epoch,
             "best_val_dice": result.best_val_dice, "lr": result.lr, "steps": result.steps,
             "batch_size": recipe.batch_size}
@@ -163,7 +172,7 @@ def run_job(run_dir: Path | str, key: str, options: DeviceOptions, progress: Pro
                 ft_ratio=job.ft_ratio, ratio=job.ratio, seed=job.seed, params_finetune=outcome["params_finetune"],
                 pretrained_from=job.finetune.pretrained or "", n_pretrain=job.finetune.pretrain_images,
                 n_finetune_train=len(job.finetune.train_ids), n_finetune_val=len(job.finetune.val_ids),
-                n_test=len(job.finetune.test_ids), **provenance,
+                **provenance,
             )
             store.write_rows(key, frame)
         store.write_status(key, "done", **provenance, **outcome)

@@ -1,0 +1,71 @@
+"""The generalisation table: each method's Dice on the run's own test split beside its Dice on every
+external test set, per ratio, and the change between them.
+
+The same fine-tuned models are scored on every set (their weights were chosen on the fine-tuning
+set's validation part only), so a difference between columns is a difference of data, not of model
+selection. Intervals are those of every other table: a two-level bootstrap over seeds and test images.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from benchmark.data.external import IN_DOMAIN
+from reports.hierarchical import REFERENCE, SignificanceSettings
+from reports.labels import DICE, method_label, order_methods, order_ratios
+from reports.stats import cell_summary
+from reports.table_format import Table
+from reports.tables import MISSING, interval, signed
+
+
+def _set_summaries(rows: pd.DataFrame, settings: SignificanceSettings) -> dict[str, pd.DataFrame]:
+    """test set → its cell_summary on Dice, indexed by (method, ratio); in-domain first."""
+    names = [IN_DOMAIN] + sorted(set(rows["test_set"]) - {IN_DOMAIN})
+    return {name: cell_summary(rows[rows["test_set"] == name], DICE.key, settings).set_index(["method", "ratio"])
+            for name in names}
+
+
+def generalisation_table(in_domain: pd.DataFrame, external: pd.DataFrame,
+                         settings: SignificanceSettings = SignificanceSettings()) -> Table | None:
+    """One row per method × ratio: in-domain Dice, each external set's Dice and its change from the
+    in-domain value; None when the run has no external test set's rows."""
+    if external.empty:
+        return None
+    rows = pd.concat([in_domain.assign(test_set=IN_DOMAIN), external], ignore_index=True)
+    summaries = _set_summaries(rows, settings)
+    externals = [name for name in summaries if name != IN_DOMAIN]
+    decimals = DICE.decimals
+    columns = ["Method", "PT:FT", f"{IN_DOMAIN} Dice"]
+    for name in externals:
+        columns += [f"{name} Dice", f"Δ {name}"]
+    cells, records = [], []
+    for method in order_methods(rows["method"]):
+        for ratio in order_ratios(rows.loc[rows["method"] == method, "ratio"]):
+            row = [method_label(method), ratio]
+            record: dict[str, object] = {"method": method, "ratio": ratio}
+            home = summaries[IN_DOMAIN]["mean"].get((method, ratio), float("nan"))
+            for name, summary in summaries.items():
+                if (method, ratio) not in summary.index:
+                    row += [MISSING] if name == IN_DOMAIN else [MISSING, MISSING]
+                    continue
+                cell = summary.loc[(method, ratio)]
+                text = f"{cell['mean']:.{decimals}f} {interval(cell['ci_low'], cell['ci_high'], decimals)}"
+                row.append(text)
+                record |= {f"{name}_dice": cell["mean"], f"{name}_ci_low": cell["ci_low"],
+                           f"{name}_ci_high": cell["ci_high"], f"{name}_n_seeds": cell["n_seeds"],
+                           f"{name}_n_images": cell["n_images"]}
+                if name != IN_DOMAIN:
+                    row.append(signed(cell["mean"] - home, decimals))
+                    record[f"{name}_change"] = cell["mean"] - home
+            cells.append(tuple(row))
+            records.append(record)
+    sizes = ", ".join(f"{name}: {int(summaries[name]['n_images'].max())} images" for name in summaries)
+    notes = (
+        f"Test Dice of the same fine-tuned models on the run's own test split ({IN_DOMAIN}) and on each external "
+        f"test set ({sizes}), pre-processed as the training images. Models were selected on the fine-tuning "
+        "set's validation part only; no external image was trained on or used for selection.",
+        f"Mean over seeds [95 % confidence interval from the {REFERENCE}]; Δ: the external set's mean minus the "
+        f"{IN_DOMAIN} mean (negative: the model does worse on the external set).",
+    )
+    return Table("generalisation", "Generalisation: in-domain against external test sets", tuple(columns),
+                 tuple(cells), frozenset(), notes, pd.DataFrame(records))

@@ -1,0 +1,210 @@
+"""External test sets: named and checked on the way in, scored by every fine-tuned model with the
+run's pre-processing, in their own rows, never used to select a model, and reported apart."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from benchmark.cli import app
+from benchmark.data.external import IN_DOMAIN, ExternalTestRef, parse_external_test, parse_external_tests
+from benchmark.data.splits import Splits
+from benchmark.data.synthetic import write_synthetic
+from benchmark.errors import BenchmarkError
+from benchmark.export import ExportChoice, export_model, load_unet
+from benchmark.run import rundata, runner
+from benchmark.run.jobs import build_jobs
+from benchmark.run.store import METRIC_COLUMNS, RunStore, load_results
+from benchmark.settings import ExecutorConfig, resolve_run_config
+from conftest import write_tiny_config
+from reports.generalisation import generalisation_table
+from reports.run import read_run
+
+INLINE = ExecutorConfig(kind="inline")
+
+
+def test_an_entry_is_name_equals_path_or_a_path_named_after_its_folder(tmp_path):
+    (tmp_path / "DCA1").mkdir()
+    assert parse_external_test(f"dca={tmp_path / 'DCA1'}").name == "dca"
+    named = parse_external_test(str(tmp_path / "DCA1"))
+    assert (named.name, named.path, named.entry) == ("DCA1", tmp_path / "DCA1", f"DCA1={tmp_path / 'DCA1'}")
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("{root}/nowhere", "does not exist"),
+    ("in-domain={root}/DCA1", "the run's own test split"),
+    ("a=", "no path given"),
+])
+def test_a_bad_entry_is_refused_naming_it(tmp_path, entry, message):
+    (tmp_path / "DCA1").mkdir()
+    entry = entry.format(root=tmp_path)
+    with pytest.raises(BenchmarkError, match=message) as error:
+        parse_external_test(entry)
+    assert entry in str(error.value)
+
+
+def test_two_sets_of_one_name_the_same_set_twice_or_the_runs_own_data_are_refused(tmp_path):
+    for name in ("a/test", "b/test"):
+        (tmp_path / name).mkdir(parents=True)
+    with pytest.raises(BenchmarkError, match="two external test sets are named 'test'"):
+        parse_external_tests([str(tmp_path / "a/test"), str(tmp_path / "b/test")], "synthetic")
+    with pytest.raises(BenchmarkError, match="given twice"):
+        parse_external_tests([f"x={tmp_path / 'a/test'}", f"y={tmp_path / 'a/test'}"], "synthetic")
+    with pytest.raises(BenchmarkError, match="the run's own dataset"):
+        parse_external_tests([str(tmp_path / "a/test")], str(tmp_path / "a/test"))
+    both = parse_external_tests([f"x={tmp_path / 'a/test'}", f"y={tmp_path / 'b/test'}"], "synthetic")
+    assert [t.name for t in both] == ["x", "y"]
+
+
+def test_the_cli_refuses_a_missing_external_set_in_one_line_and_writes_nothing(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", "--profile", "tiny", "--external-test", str(tmp_path / "nope"),
+                                      "--out", str(out)])
+    assert result.exit_code == 2
+    assert f"--external-test '{tmp_path / 'nope'}'" in result.output and "does not exist" in result.output
+    assert not out.exists()
+
+
+def test_fine_tune_keys_hash_external_sets_only_when_there_are_some(tmp_path):
+    config, _ = resolve_run_config(write_tiny_config(tmp_path, methods=["supervised", "mae"]))
+    index = rundata.index_source(config)
+    splits = rundata.draw_splits(config, index)
+    plain = build_jobs(config, splits, "fp")
+    assert [j.key for j in plain] == [j.key for j in build_jobs(config, splits, "fp", 0, ())]
+    scored = build_jobs(config, splits, "fp", 0, (ExternalTestRef("other", "abc"),))
+    pre = [j.key for j in plain if j.kind == "pretrain"]
+    assert pre == [j.key for j in scored if j.kind == "pretrain"]  # pre-training checkpoints are shared
+    fine = {j.key for j in scored if j.kind == "finetune"}
+    assert fine.isdisjoint(j.key for j in plain) and len(fine) == len(plain) - len(pre)
+    changed = build_jobs(config, splits, "fp", 0, (ExternalTestRef("other", "def"),))
+    assert fine.isdisjoint(j.key for j in changed if j.kind == "finetune")  # another content: other jobs
+
+
+def _copy_images(source, ids, target, invert_masks=False):
+    for folder in ("imgs", "masks"):
+        (target / folder).mkdir(parents=True)
+    for image_id in ids:
+        shutil.copy(source / "imgs" / f"{image_id}.png", target / "imgs" / f"{image_id}.png")
+        mask = np.array(Image.open(source / "masks" / f"{image_id}.png"))
+        Image.fromarray((255 - mask) if invert_masks else mask).save(target / "masks" / f"{image_id}.png")
+
+
+@pytest.fixture(scope="module")
+def scored_runs(tmp_path_factory):
+    """The same one-method grid run twice: without external sets, and with two: `twin`, copies of
+    the run's own test images (the same answer must come out), and `inverted`, other images whose
+    masks are inverted (a model selected on it would differ)."""
+    root = tmp_path_factory.mktemp("external")
+    source = write_synthetic(root / "source", 40, 64, 0)
+    path = write_tiny_config(root, methods=["supervised"], ratios=["70:10"])
+    plain, _ = resolve_run_config(path, data=str(source))
+    runner.run_benchmark(plain, root / "plain", INLINE)
+    test_ids = Splits.load(RunStore(root / "plain").splits_path).test
+    _copy_images(source, test_ids[:4], root / "twin")
+    write_synthetic(root / "other", 6, 64, 7)
+    _copy_images(root / "other", [f"synth_{i:04d}" for i in range(6)], root / "inverted", invert_masks=True)
+    scored, _ = resolve_run_config(path, data=str(source), external_tests=[str(root / "twin"), str(root / "inverted")])
+    runner.run_benchmark(scored, root / "scored", INLINE)
+    return root, test_ids
+
+
+def test_every_fine_tuned_model_is_scored_on_each_external_set_in_its_own_rows(scored_runs):
+    root, test_ids = scored_runs
+    rows = load_results(root / "scored", "all")
+    sizes = rows.groupby("test_set").size().to_dict()
+    assert sizes == {IN_DOMAIN: len(test_ids), "twin": 4, "inverted": 6}
+    assert rows.groupby("test_set")["n_test"].first().to_dict() == sizes
+    assert set(load_results(root / "scored")["test_set"]) == {IN_DOMAIN}  # the default: the run's own split
+    assert set(load_results(root / "scored", "external")["test_set"]) == {"twin", "inverted"}
+    # the twin's images are the run's own test images: the same pre-processing and model give the same scores
+    own = rows[rows["test_set"] == IN_DOMAIN].set_index("image_id").loc[test_ids[:4], METRIC_COLUMNS]
+    twin = rows[rows["test_set"] == "twin"].set_index("image_id").loc[test_ids[:4], METRIC_COLUMNS]
+    pd.testing.assert_frame_equal(own, twin)
+
+
+def test_external_sets_never_enter_model_selection(scored_runs):
+    """With or without external sets (one with inverted masks), the same lr and epoch are chosen,
+    on the same validation curve, and the run's own test rows are identical."""
+    root, _ = scored_runs
+    plain, scored = RunStore(root / "plain"), RunStore(root / "scored")
+    (plain_key,), (scored_key,) = ([k for k in s.job_keys() if k.startswith("finetune")] for s in (plain, scored))
+    assert plain_key != scored_key
+    chosen = ("lr", "best_epoch", "best_val_dice", "steps")
+    assert {k: plain.read_status(plain_key)[k] for k in chosen} == {k: scored.read_status(scored_key)[k] for k in chosen}
+    pd.testing.assert_frame_equal(pd.read_parquet(plain.history_path(plain_key)),
+                                  pd.read_parquet(scored.history_path(scored_key)))
+    columns = ["image_id", *METRIC_COLUMNS]
+    pd.testing.assert_frame_equal(load_results(root / "plain")[columns], load_results(root / "scored")[columns])
+    job = scored.read_job(scored_key)
+    assert {t.name for t in job.finetune.external_tests} == {"twin", "inverted"}
+
+
+def test_the_report_keeps_external_rows_out_of_every_table_but_the_generalisation_table(scored_runs):
+    root, test_ids = scored_runs
+    contents = read_run(root / "scored")
+    assert set(contents.rows["test_set"]) == {IN_DOMAIN} and len(contents.rows) == len(test_ids)
+    table = generalisation_table(contents.rows, contents.external_rows)
+    assert table.columns == ("Method", "PT:FT", "in-domain Dice", "inverted Dice", "Δ inverted", "twin Dice", "Δ twin")
+    record = table.data.iloc[0]
+    in_domain = contents.rows["dice"].mean()
+    assert record["in-domain_dice"] == pytest.approx(in_domain)
+    twin = contents.external_rows.query("test_set == 'twin'")["dice"].mean()
+    assert record["twin_change"] == pytest.approx(twin - in_domain)
+    assert record["inverted_n_images"] == 6
+
+
+def test_an_exported_model_card_lists_its_external_scores_apart(scored_runs, tmp_path):
+    root, test_ids = scored_runs
+    export = export_model(root / "scored", ExportChoice("supervised", ratio="70:10"), tmp_path / "export")
+    _, card = load_unet(export.root)
+    assert card.test.images == len(test_ids)
+    assert {name: s.images for name, s in card.external_tests.items()} == {"twin": 4, "inverted": 6}
+    rows = load_results(root / "scored", "external")
+    assert card.external_tests["inverted"].means["dice"] == pytest.approx(rows.query("test_set == 'inverted'")["dice"].mean())
+    assert "## External test sets" in (export.root / "MODEL_CARD.md").read_text()
+    assert json.loads((export.root / "model_card.json").read_text())["external_tests"]["twin"]["images"] == 4
+
+
+def test_an_external_image_the_run_trains_on_is_refused_before_the_folder_is_made(scored_runs, tmp_path):
+    root, test_ids = scored_runs
+    trained = sorted(set(rundata.load(RunStore(root / "plain").prepared_path).ids) - set(test_ids))[:2]
+    _copy_images(root / "source", trained, tmp_path / "leak")
+    config, _ = resolve_run_config(write_tiny_config(tmp_path, methods=["supervised"], ratios=["70:10"]),
+                                   data=str(root / "source"), external_tests=[str(tmp_path / "leak")])
+    with pytest.raises(BenchmarkError, match=f"external test set 'leak': image {trained[0]} is the run's image"):
+        runner.run_benchmark(config, tmp_path / "run", INLINE)
+    assert not (tmp_path / "run").exists()
+
+
+def test_prepared_data_without_the_planned_external_set_is_refused(scored_runs):
+    root, _ = scored_runs
+    data = rundata.load(RunStore(root / "scored").prepared_path)
+    twin = next(t for t in data.external if t.name == "twin")
+    assert data.external_set(ExternalTestRef("twin", twin.fingerprint)) is twin
+    with pytest.raises(BenchmarkError, match="'twin' was planned on data other"):
+        data.external_set(ExternalTestRef("twin", "other"))
+    with pytest.raises(BenchmarkError, match="'gone' is not in the run folder"):
+        data.external_set(ExternalTestRef("gone", "x"))
+
+
+def _rows(test_set, values):
+    """Rows of one method and ratio: `values[seed]` lists that seed's Dice per image."""
+    return pd.DataFrame([{"method": "supervised", "ratio": "70:10", "seed": seed, "image_id": f"i{n}",
+                          "test_set": test_set, "dice": dice}
+                         for seed, dices in enumerate(values) for n, dice in enumerate(dices)])
+
+
+def test_generalisation_table_on_rows_with_a_hand_worked_answer():
+    in_domain = _rows(IN_DOMAIN, [[0.8, 0.6], [0.7, 0.5]])  # seed means 0.7, 0.6 → 0.65
+    external = _rows("dca1", [[0.4, 0.2], [0.3, 0.1]])  # seed means 0.3, 0.2 → 0.25
+    table = generalisation_table(in_domain, external)
+    record = table.data.iloc[0]
+    assert record["in-domain_dice"] == pytest.approx(0.65) and record["dca1_dice"] == pytest.approx(0.25)
+    assert record["dca1_change"] == pytest.approx(-0.40)
+    assert table.cells[0][:2] == ("UNet (no PT)", "70:10") and table.cells[0][2].startswith("0.650 [")
+    assert table.cells[0][4] == "−0.400"
+    assert generalisation_table(in_domain, external.iloc[0:0]) is None
