@@ -87,7 +87,8 @@ def _jobs(page: Page) -> str:
 def _dataset(summary: DatasetSummary) -> str:
     facts = [("labelled images", summary.n_images),
              ("image size (px)", " × ".join(map(str, summary.image_shape)) if summary.image_shape else None),
-             ("unlabelled images (pre-training only)", summary.n_unlabelled), ("test images", summary.n_test)]
+             ("unlabelled images (pre-training only)", summary.n_unlabelled), ("test images", summary.n_test),
+             *((f"external test set {name} (scored only)", count) for name, count in summary.external_sizes.items())]
     rows = "".join(f"<tr><td>{_escape(k)}</td><td>{_escape(v)}</td></tr>" for k, v in facts if v is not None)
     parts = [f"<table><caption>Data</caption><tbody>{rows}</tbody></table>"] if rows else []
     if summary.split_sizes:

@@ -38,6 +38,7 @@ class DatasetSummary:
     n_unlabelled: int | None = None
     n_test: int | None = None
     split_sizes: dict[str, dict[str, int]] = field(default_factory=dict)  # ratio → part → count, smallest FT first
+    external_sizes: dict[str, int] = field(default_factory=dict)  # external test set → images
     problems: tuple[str, ...] = ()
 
 
@@ -110,12 +111,14 @@ def _with_status_details(store: RunStore, jobs: pd.DataFrame) -> pd.DataFrame:
 def _dataset_summary(store: RunStore) -> DatasetSummary:
     problems: list[str] = []
     n_images = shape = n_unlabelled = n_test = None
+    external: dict[str, int] = {}
     sizes: dict[str, dict[str, int]] = {}
     if store.prepared_path.is_file():
         try:
             n_images, *side = _npz_shape(store.prepared_path, "images")
             shape = tuple(side)
             n_unlabelled = _npz_shape(store.prepared_path, "extra")[0]
+            external = _external_sizes(store.prepared_path)
         except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
             problems.append(f"{store.prepared_path}: not readable ({error})")
     else:
@@ -131,7 +134,14 @@ def _dataset_summary(store: RunStore) -> DatasetSummary:
             problems.append(str(error))
     else:
         problems.append(f"{store.splits_path}: not found")
-    return DatasetSummary(n_images, shape, n_unlabelled, n_test, sizes, tuple(problems))
+    return DatasetSummary(n_images, shape, n_unlabelled, n_test, sizes, external, tuple(problems))
+
+
+def _external_sizes(path: Path) -> dict[str, int]:
+    """External test set → image count, from prepared.npz's (small) name list and the arrays' headers."""
+    with np.load(path) as arrays:
+        names = arrays["external_names"].tolist() if "external_names" in arrays.files else []
+    return {str(name): _npz_shape(path, f"external{n}_images")[0] for n, name in enumerate(names)}
 
 
 def _npz_shape(path: Path, name: str) -> tuple[int, ...]:

@@ -66,12 +66,14 @@ def cell_means(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
 def relative_change(means: pd.DataFrame) -> pd.Series:
     """Per method, 100 × (value at the smallest FT share − value at the largest) / value at the largest.
 
-    NaN for a method that lacks either ratio. `means` is a method × ratio table (see cell_means).
+    NaN for a method that lacks either ratio, and where the value at the largest share is 0 (a change
+    relative to nothing is no number: ±inf % would only look like one). `means` is a method × ratio
+    table (see cell_means).
     """
     ratios = order_ratios(means.columns)
     if len(ratios) < 2:
         return pd.Series(np.nan, index=means.index, name="relative_change_pct")
-    smallest, largest = means[ratios[0]], means[ratios[-1]]
+    smallest, largest = means[ratios[0]], means[ratios[-1]].where(means[ratios[-1]] != 0)
     return (100.0 * (smallest - largest) / largest).rename("relative_change_pct")
 
 

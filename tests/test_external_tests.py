@@ -149,6 +149,7 @@ def test_the_report_keeps_external_rows_out_of_every_table_but_the_generalisatio
     assert set(contents.rows["test_set"]) == {IN_DOMAIN} and len(contents.rows) == len(test_ids)
     table = generalisation_table(contents.rows, contents.external_rows)
     assert table.columns == ("Method", "PT:FT", "in-domain Dice", "inverted Dice", "Δ inverted", "twin Dice", "Δ twin")
+    assert contents.dataset.external_sizes == {"twin": 4, "inverted": 6}
     record = table.data.iloc[0]
     in_domain = contents.rows["dice"].mean()
     assert record["in-domain_dice"] == pytest.approx(in_domain)

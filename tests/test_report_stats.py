@@ -110,6 +110,12 @@ def test_relative_dice_change_from_largest_to_smallest_finetuning_share(headline
     assert round(change["cmunet"], 1) == -15.0
 
 
+def test_relative_change_from_a_zero_dice_is_no_number_not_infinity():
+    rows = pd.concat([cell_rows("mae", "50:30", 0, [0.0] * 6), cell_rows("mae", "79:1", 0, [0.2] * 6)],
+                     ignore_index=True)
+    assert np.isnan(relative_change(cell_means(rows, "dice"))["mae"])
+
+
 def test_efficiency_table_shows_mean_ci_gain_and_change_with_ratios_left_to_right(headline_rows):
     table = efficiency_table(compare_methods(headline_rows, DICE, "supervised"), "supervised")
     assert table.columns == ("Method", "79:1", "50:30", "Change 50:30 → 79:1 (%)")
