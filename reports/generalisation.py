@@ -12,8 +12,8 @@ import pandas as pd
 
 from benchmark.data.external import IN_DOMAIN
 from reports.hierarchical import REFERENCE, SignificanceSettings
-from reports.labels import DICE, method_label, order_methods, order_ratios
-from reports.stats import cell_summary
+from reports.labels import CONTROLS, DICE, method_label, order_methods, order_ratios
+from reports.stats import cell_means, cell_summary
 from reports.table_format import Table
 from reports.tables import MISSING, interval, signed
 
@@ -69,3 +69,23 @@ def generalisation_table(in_domain: pd.DataFrame, external: pd.DataFrame,
     )
     return Table("generalisation", "Generalisation: in-domain against external test sets", tuple(columns),
                  tuple(cells), frozenset(), notes, pd.DataFrame(records))
+
+
+def generalisation_lines(in_domain: pd.DataFrame, external: pd.DataFrame) -> list[str]:
+    """One headline line per external set: the range of the methods' Dice change from in-domain
+    (controls left out), over every method × ratio both sets have."""
+    if external.empty or in_domain.empty:
+        return []
+    home = cell_means(in_domain, DICE.key).stack()
+    lines = []
+    for name in sorted(set(external["test_set"])):
+        rows = external[external["test_set"] == name]
+        change = (cell_means(rows, DICE.key).stack() - home).dropna()
+        change = change[~change.index.get_level_values("method").isin(CONTROLS)]
+        if change.empty:
+            continue
+        images = rows["image_id"].nunique()
+        lines.append(f"external test set {name} ({images} images): Dice {signed(change.min(), 3)} to "
+                     f"{signed(change.max(), 3)} from in-domain over {len(change)} method × ratio cells "
+                     "(the generalisation table)")
+    return lines

@@ -1,6 +1,6 @@
 """The few lines a command line prints after a report is built (and the page's summary opens with):
 the controls' verdicts first, then where the run stands, what it can say at Table I's ratio, and the
-relative Dice change of each contender."""
+relative Dice change of each contender, and how far each external test set moves Dice."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pandas as pd
 
 from reports import status
 from reports.analysis import Analysis
+from reports.generalisation import generalisation_lines
 from reports.labels import method_label
 from reports.result import ReportResult
 from reports.run import RunContents
@@ -51,7 +52,7 @@ def headline(contents: RunContents, table_ratio: str | None, analysis: Analysis 
             if pd.notna(change[method]):
                 lines.append(f"{method_label(method)}: Dice {ratios[-1]} {first:.3f} → {ratios[0]} {last:.3f} "
                              f"({change[method]:+.1f} %)")
-    return lines
+    return lines + generalisation_lines(rows, contents.external_rows)
 
 
 def summary_lines(result: ReportResult, max_missing: int = 10) -> list[str]:

@@ -21,7 +21,7 @@ from benchmark.run.jobs import build_jobs
 from benchmark.run.store import METRIC_COLUMNS, RunStore, load_results
 from benchmark.settings import ExecutorConfig, resolve_run_config
 from conftest import write_tiny_config
-from reports.generalisation import generalisation_table
+from reports.generalisation import generalisation_lines, generalisation_table
 from reports.run import read_run
 
 INLINE = ExecutorConfig(kind="inline")
@@ -209,3 +209,15 @@ def test_generalisation_table_on_rows_with_a_hand_worked_answer():
     assert table.cells[0][:2] == ("UNet (no PT)", "70:10") and table.cells[0][2].startswith("0.650 [")
     assert table.cells[0][4] == "−0.400"
     assert generalisation_table(in_domain, external.iloc[0:0]) is None
+
+
+def test_the_headline_gives_each_external_sets_range_of_dice_changes_without_the_controls():
+    in_domain = pd.concat([_rows(IN_DOMAIN, [[0.8, 0.6], [0.7, 0.5]]),
+                           _rows(IN_DOMAIN, [[0.5, 0.5]]).assign(method="mae")], ignore_index=True)
+    external = pd.concat([_rows("dca1", [[0.4, 0.2], [0.3, 0.1]]), _rows("dca1", [[0.6, 0.6]]).assign(method="mae"),
+                          _rows("dca1", [[0.0, 0.0]]).assign(method="control-null")], ignore_index=True)
+    in_domain = pd.concat([in_domain, _rows(IN_DOMAIN, [[0.9, 0.9]]).assign(method="control-null")])
+    assert generalisation_lines(in_domain, external) == [
+        "external test set dca1 (2 images): Dice −0.400 to +0.100 from in-domain over 2 method × ratio cells "
+        "(the generalisation table)"]
+    assert generalisation_lines(in_domain, external.iloc[0:0]) == []
