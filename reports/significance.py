@@ -162,11 +162,16 @@ def ranking_text(block: pd.DataFrame) -> str:
     return " > ".join(groups)
 
 
+def paired_seeds(block: pd.DataFrame) -> int:
+    """The seeds the tests at one ratio rest on: those a method shares with the baseline (the most
+    over the methods), or the seeds of the block when nothing is paired."""
+    paired = block.loc[block["role"] != "baseline", "pair_seeds"]
+    return int(paired.max()) if paired.max() > 0 else int(block["n_seeds"].max())  # NaN > 0 is False
+
+
 def seeds_note(block: pd.DataFrame, decimals: int = 3) -> str:
     """What the run can resolve at one ratio: its seeds and MDD, said as a limit."""
-    paired = block.loc[block["role"] != "baseline", "pair_seeds"]
-    n_seeds = int(paired.max()) if paired.max() > 0 else int(block["n_seeds"].max())  # NaN > 0 is False
-    return detectable_text(n_seeds, float(block["run_mdd"].iloc[0]), decimals)
+    return detectable_text(paired_seeds(block), float(block["run_mdd"].iloc[0]), decimals)
 
 
 def marker_note(baseline_label: str, settings: SignificanceSettings = SignificanceSettings()) -> str:

@@ -10,7 +10,8 @@ import pandas as pd
 
 from reports.hierarchical import REFERENCE, SignificanceSettings
 from reports.labels import DICE, TABLE_ONE_METRICS, Metric, contenders, method_label, order_ratios
-from reports.significance import IMAGE_TEST_NAME, marker, marker_note, rank_text, ranking_text, seeds_note
+from reports.significance import (IMAGE_TEST_NAME, marker, marker_note, paired_seeds, rank_text, ranking_text,
+                                  seeds_note)
 from reports.stats import mean_sd, relative_change
 from reports.table_format import Table
 
@@ -202,7 +203,7 @@ def power_table(comparison: pd.DataFrame, settings: SignificanceSettings = Signi
     for ratio in order_ratios(comparison["ratio"]):
         block = comparison[comparison["ratio"] == ratio]
         run_mdd = float(block["run_mdd"].iloc[0])
-        n_seeds, n_images = int(block["n_seeds"].max()), int(block["n_images"].max())
+        n_seeds, n_images = paired_seeds(block), int(block["n_images"].max())  # what the MDD rests on
         contender = block[block["role"] == "contender"]
         largest = float(contender["diff"].abs().max()) if contender["diff"].notna().any() else float("nan")
         cells.append((ratio, str(n_seeds), str(n_images), MISSING if math.isnan(run_mdd) else f"{run_mdd:.3f}",

@@ -352,6 +352,17 @@ def test_significance_and_power_tables_show_the_run_level_figures(controlled_row
     assert power.loc["79:1", "ranking"] == "CM-UNet > MAE = UNet (no PT)"
 
 
+def test_power_table_counts_the_seeds_its_tests_are_paired_on(controlled_rows):
+    """A baseline with 4 seeds and contenders with 3 of them: the MDD rests on 3 seeds, and so does
+    the table's Seeds column, as its limit text says."""
+    rows = controlled_rows[(controlled_rows["method"] == "supervised") | (controlled_rows["seed"] < 3)]
+    comparison = compare_methods(rows, DICE, "supervised")
+    power = power_table(comparison)
+    assert power.data.set_index("ratio").loc["79:1", "n_seeds"] == 3
+    row = next(r for r in power.cells if r[0] == "79:1")
+    assert row[1] == "3" and row[5].startswith("3 seeds")
+
+
 def test_positive_control_detected_and_negative_control_false_positive_rates(controlled_rows):
     comparisons = {m: compare_methods(controlled_rows, m, "supervised") for m in TABLE_ONE_METRICS}
     found = findings(comparisons, DICE)
