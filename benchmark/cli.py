@@ -89,6 +89,7 @@ def run(
     precision: str = typer.Option("auto", "--precision", help="auto (bf16 on CUDA and CPUs with bf16 units) | bf16 | fp32."),
 ) -> None:
     """Run the benchmark grid (every method × ratio × seed); finished jobs are skipped on a re-run."""
+    from benchmark.data.external import IN_DOMAIN
     from benchmark.run import runner
     from benchmark.run.executors import check_executor
     from benchmark.settings import resolve_executor, resolve_run_config
@@ -131,9 +132,12 @@ def run(
             f"{run_dir}: {len(summary.done)} job(s) run, {len(summary.already_done)} already done, "
             f"{len(summary.failed)} failed, {len(summary.skipped)} skipped in {outcome.wall_time_s:.0f} s"
         )
-        table = runner.summary_table(run_dir)
-        if not table.empty:
-            _print_frame(table.reset_index(), "mean test Dice")
+        tables = runner.summary_tables(run_dir)
+        for name, table in tables.items():
+            if name != IN_DOMAIN:
+                console.print(f"external test set {name} (scored only, never selected on):", highlight=False)
+            _print_frame(table.reset_index(), "mean test Dice" if name == IN_DOMAIN else "mean Dice")
+        if tables:
             from reports import build_report
 
             console.print(f"report: {build_report(run_dir).index_html}")

@@ -107,13 +107,15 @@ def scored_runs(tmp_path_factory):
     _copy_images(source, test_ids[:4], root / "twin")
     write_synthetic(root / "other", 6, 64, 7)
     _copy_images(root / "other", [f"synth_{i:04d}" for i in range(6)], root / "inverted", invert_masks=True)
-    scored, _ = resolve_run_config(path, data=str(source), external_tests=[str(root / "twin"), str(root / "inverted")])
-    runner.run_benchmark(scored, root / "scored", INLINE)
-    return root, test_ids
+    command = ["run", "--config", str(path), "--data", str(source), "--external-test", str(root / "twin"),
+               "--external-test", f"inverted={root / 'inverted'}", "--out", str(root / "scored"), "--executor", "inline"]
+    result = CliRunner().invoke(app, command, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    return root, test_ids, result.output
 
 
 def test_every_fine_tuned_model_is_scored_on_each_external_set_in_its_own_rows(scored_runs):
-    root, test_ids = scored_runs
+    root, test_ids, _ = scored_runs
     rows = load_results(root / "scored", "all")
     sizes = rows.groupby("test_set").size().to_dict()
     assert sizes == {IN_DOMAIN: len(test_ids), "twin": 4, "inverted": 6}
@@ -129,7 +131,7 @@ def test_every_fine_tuned_model_is_scored_on_each_external_set_in_its_own_rows(s
 def test_external_sets_never_enter_model_selection(scored_runs):
     """With or without external sets (one with inverted masks), the same lr and epoch are chosen,
     on the same validation curve, and the run's own test rows are identical."""
-    root, _ = scored_runs
+    root, _, _ = scored_runs
     plain, scored = RunStore(root / "plain"), RunStore(root / "scored")
     (plain_key,), (scored_key,) = ([k for k in s.job_keys() if k.startswith("finetune")] for s in (plain, scored))
     assert plain_key != scored_key
@@ -143,8 +145,17 @@ def test_external_sets_never_enter_model_selection(scored_runs):
     assert {t.name for t in job.finetune.external_tests} == {"twin", "inverted"}
 
 
+def test_the_run_command_prints_and_reports_each_external_sets_dice(scored_runs):
+    root, _, output = scored_runs
+    assert "mean test Dice" in output
+    assert "external test set inverted (scored only" in output and "external test set twin (scored only" in output
+    tables = root / "scored" / "report" / "tables"
+    assert "| inverted Dice | Δ inverted | twin Dice | Δ twin |" in (tables / "generalisation.md").read_text()
+    assert "external test set twin (4 images): Dice" in (root / "scored" / "report" / "index.html").read_text()
+
+
 def test_the_report_keeps_external_rows_out_of_every_table_but_the_generalisation_table(scored_runs):
-    root, test_ids = scored_runs
+    root, test_ids, _ = scored_runs
     contents = read_run(root / "scored")
     assert set(contents.rows["test_set"]) == {IN_DOMAIN} and len(contents.rows) == len(test_ids)
     table = generalisation_table(contents.rows, contents.external_rows)
@@ -159,7 +170,7 @@ def test_the_report_keeps_external_rows_out_of_every_table_but_the_generalisatio
 
 
 def test_an_exported_model_card_lists_its_external_scores_apart(scored_runs, tmp_path):
-    root, test_ids = scored_runs
+    root, test_ids, _ = scored_runs
     export = export_model(root / "scored", ExportChoice("supervised", ratio="70:10"), tmp_path / "export")
     _, card = load_unet(export.root)
     assert card.test.images == len(test_ids)
@@ -171,7 +182,7 @@ def test_an_exported_model_card_lists_its_external_scores_apart(scored_runs, tmp
 
 
 def test_an_external_image_the_run_trains_on_is_refused_before_the_folder_is_made(scored_runs, tmp_path):
-    root, test_ids = scored_runs
+    root, test_ids, _ = scored_runs
     trained = sorted(set(rundata.load(RunStore(root / "plain").prepared_path).ids) - set(test_ids))[:2]
     _copy_images(root / "source", trained, tmp_path / "leak")
     config, _ = resolve_run_config(write_tiny_config(tmp_path, methods=["supervised"], ratios=["70:10"]),
@@ -182,7 +193,7 @@ def test_an_external_image_the_run_trains_on_is_refused_before_the_folder_is_mad
 
 
 def test_prepared_data_without_the_planned_external_set_is_refused(scored_runs):
-    root, _ = scored_runs
+    root, _, _ = scored_runs
     data = rundata.load(RunStore(root / "scored").prepared_path)
     twin = next(t for t in data.external if t.name == "twin")
     assert data.external_set(ExternalTestRef("twin", twin.fingerprint)) is twin

@@ -16,7 +16,7 @@ import pandas as pd
 from benchmark.run import rundata
 from benchmark.config import RunConfig
 from benchmark.errors import BenchmarkError
-from benchmark.data.external import ExternalTestRef
+from benchmark.data.external import IN_DOMAIN, ExternalTestRef
 from benchmark.data.splits import Splits
 from benchmark.run.jobs import Job, build_jobs
 from benchmark.run.executors import EventSink, check_executor
@@ -74,14 +74,19 @@ def execute(store: RunStore, jobs: list[Job], executor: ExecutorConfig = Executo
     return RunOutcome(store, jobs, summary, time.time() - started)
 
 
-def summary_table(run_dir: Path) -> pd.DataFrame:
-    """Mean test Dice per method × ratio (ratios ordered by fine-tuning share, largest first)."""
-    rows = load_results(run_dir)
-    if rows.empty:
-        return pd.DataFrame()
-    table = rows.pivot_table(index="method", columns="ratio", values="dice", aggfunc="mean")
-    order = rows.drop_duplicates("ratio").sort_values("ft_ratio", ascending=False)["ratio"]
-    return table[[r for r in order if r in table.columns]]
+def summary_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
+    """Mean test Dice per method × ratio (ratios ordered by fine-tuning share, largest first), per
+    test set: the run's own split first, then each external set; {} before any fine-tune job is done."""
+    rows = load_results(run_dir, "all")
+    tables = {}
+    for name in dict.fromkeys([IN_DOMAIN, *sorted(set(rows["test_set"]))]):
+        part = rows[rows["test_set"] == name]
+        if part.empty:
+            continue
+        table = part.pivot_table(index="method", columns="ratio", values="dice", aggfunc="mean")
+        order = part.drop_duplicates("ratio").sort_values("ft_ratio", ascending=False)["ratio"]
+        tables[name] = table[[r for r in order if r in table.columns]]
+    return tables
 
 
 def plan_run(config: RunConfig, run_dir: Path) -> tuple[RunStore, list[Job], Splits, int]:

@@ -108,7 +108,7 @@ def _run_finetune(job: Job, data: rundata.RunData, store: RunStore, options: Dev
     test_ids = list(spec.test_ids)
     test = subset(spec.test_ids)
     pred = predict(unet, test.images.to(options.torch_device), options).cpu().numpy()
-    # Scored once, after selection: what the model saw of its validation set decided everything.
+    # Every test set is scored with the weights the validation part alone chose, after the choice.
     scored = [(IN_DOMAIN, test_ids, pred, test.masks.numpy())]
     for external in externals:
         images = _tensor(external.images).to(options.torch_device)
