@@ -69,19 +69,22 @@ def test_the_cli_refuses_a_missing_external_set_in_one_line_and_writes_nothing(t
     assert not out.exists()
 
 
-def test_fine_tune_keys_hash_external_sets_only_when_there_are_some(tmp_path):
+def test_external_sets_add_score_jobs_and_change_no_training_job(tmp_path):
     config, _ = resolve_run_config(write_tiny_config(tmp_path, methods=["supervised", "mae"]))
     index = rundata.index_source(config)
     splits = rundata.draw_splits(config, index)
     plain = build_jobs(config, splits, "fp")
     assert [j.key for j in plain] == [j.key for j in build_jobs(config, splits, "fp", 0, ())]
-    scored = build_jobs(config, splits, "fp", 0, (ExternalTestRef("other", "abc"),))
-    pre = [j.key for j in plain if j.kind == "pretrain"]
-    assert pre == [j.key for j in scored if j.kind == "pretrain"]  # pre-training checkpoints are shared
-    fine = {j.key for j in scored if j.kind == "finetune"}
-    assert fine.isdisjoint(j.key for j in plain) and len(fine) == len(plain) - len(pre)
-    changed = build_jobs(config, splits, "fp", 0, (ExternalTestRef("other", "def"),))
-    assert fine.isdisjoint(j.key for j in changed if j.kind == "finetune")  # another content: other jobs
+    scored = build_jobs(config, splits, "fp", 0, (ExternalTestRef("other", "abc", 6),))
+    assert [j.key for j in scored[:len(plain)]] == [j.key for j in plain]  # the same training jobs
+    finetunes = [j for j in plain if j.kind == "finetune"]
+    scores = scored[len(plain):]
+    assert [j.kind for j in scores] == ["score"] * len(finetunes)
+    assert [j.depends_on for j in scores] == [(f.key,) for f in finetunes]
+    assert [(j.method, j.ratio, j.seed) for j in scores] == [(f.method, f.ratio, f.seed) for f in finetunes]
+    changed = build_jobs(config, splits, "fp", 0, (ExternalTestRef("other", "def", 6),))[len(plain):]
+    assert {j.key for j in scores}.isdisjoint(j.key for j in changed)  # another content: other score jobs
+    assert scores[0].label == f"{scores[0].method} score on other {scores[0].ratio} seed 0"
 
 
 def _copy_images(source, ids, target, invert_masks=False):
@@ -133,16 +136,42 @@ def test_external_sets_never_enter_model_selection(scored_runs):
     on the same validation curve, and the run's own test rows are identical."""
     root, _, _ = scored_runs
     plain, scored = RunStore(root / "plain"), RunStore(root / "scored")
-    (plain_key,), (scored_key,) = ([k for k in s.job_keys() if k.startswith("finetune")] for s in (plain, scored))
-    assert plain_key != scored_key
+    (plain_key,), (scored_key,) = ([k for k in s.job_keys() if s.read_job(k).kind == "finetune"] for s in (plain, scored))
+    assert plain_key == scored_key  # the fine-tune job does not even know there are external sets
     chosen = ("lr", "best_epoch", "best_val_dice", "steps")
     assert {k: plain.read_status(plain_key)[k] for k in chosen} == {k: scored.read_status(scored_key)[k] for k in chosen}
     pd.testing.assert_frame_equal(pd.read_parquet(plain.history_path(plain_key)),
                                   pd.read_parquet(scored.history_path(scored_key)))
     columns = ["image_id", *METRIC_COLUMNS]
     pd.testing.assert_frame_equal(load_results(root / "plain")[columns], load_results(root / "scored")[columns])
-    job = scored.read_job(scored_key)
-    assert {t.name for t in job.finetune.external_tests} == {"twin", "inverted"}
+    score_jobs = [scored.read_job(k) for k in scored.job_keys() if scored.read_job(k).kind == "score"]
+    assert sorted(j.score.test_set.name for j in score_jobs) == ["inverted", "twin"]
+    assert all(j.score.finetune == scored_key and j.depends_on == (scored_key,) for j in score_jobs)
+
+
+def test_adding_an_external_set_to_a_finished_run_only_scores_its_models(scored_runs, tmp_path):
+    root, test_ids, _ = scored_runs
+    shutil.copytree(root / "plain", tmp_path / "run")
+    path = write_tiny_config(tmp_path, methods=["supervised"], ratios=["70:10"])
+    shutil.copytree(root / "twin", tmp_path / "twin")
+    config, _ = resolve_run_config(path, data=str(root / "source"), external_tests=[str(tmp_path / "twin")])
+    outcome = runner.run_benchmark(config, tmp_path / "run", INLINE)
+    assert [outcome.store.read_job(k).kind for k in outcome.summary.done] == ["score"]
+    assert len(outcome.summary.already_done) == 1  # the fine-tune job: nothing is trained again
+    added = load_results(tmp_path / "run", "external")
+    before = load_results(root / "scored", "external").query("test_set == 'twin'")
+    columns = ["image_id", *METRIC_COLUMNS]
+    pd.testing.assert_frame_equal(added[columns].reset_index(drop=True), before[columns].reset_index(drop=True))
+    plain_config, _ = resolve_run_config(path, data=str(root / "source"))
+    with pytest.raises(BenchmarkError, match="scored its models on the external test set"):
+        runner.run_benchmark(plain_config, tmp_path / "run", INLINE)
+    mask = tmp_path / "twin" / "masks" / f"{test_ids[0]}.png"
+    Image.fromarray(255 - np.array(Image.open(mask))).save(mask)  # the set's content changes on disk
+    more, _ = resolve_run_config(path, data=str(root / "source"),
+                                 external_tests=[str(tmp_path / "twin"), str(root / "inverted")])
+    with pytest.raises(BenchmarkError, match="'twin' has changed since this run scored it"):
+        runner.run_benchmark(more, tmp_path / "run", INLINE)
+    assert RunStore(tmp_path / "run").config_path.read_text() == config.to_toml()  # a refusal changes nothing
 
 
 def test_the_run_command_prints_and_reports_each_external_sets_dice(scored_runs):

@@ -80,3 +80,4 @@ class ExternalTestRef:
 
     name: str
     fingerprint: str
+    images: int = 0  # how many labelled images it holds (for cost estimates; the fingerprint decides)

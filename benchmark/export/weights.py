@@ -112,11 +112,16 @@ def choose_jobs(store: RunStore, choice: ExportChoice) -> tuple[Job | None, Job 
 
 
 def _test_scores(store: RunStore, key: str) -> dict[str, TestScores]:
-    """Metric means per test set of a fine-tune job (rows of older runs have no test_set: in-domain)."""
-    rows = pd.read_parquet(store.rows_path(key))
-    sets = rows["test_set"] if "test_set" in rows.columns else pd.Series(IN_DOMAIN, index=rows.index)
-    return {str(name): TestScores(len(part), {m: float(part[m].mean()) for m in METRIC_KEYS if m in part.columns})
-            for name, part in rows.groupby(sets, sort=False)}
+    """Metric means of a fine-tune job's model per test set: its own rows (in-domain) and those of
+    every finished score job of that model (one per external set)."""
+    jobs = (store.read_job(k) for k in store.job_keys())
+    scored = [j.key for j in jobs if j.score is not None and j.score.finetune == key and store.state(j.key) == "done"]
+    frames = [pd.read_parquet(store.rows_path(k)) for k in [key, *scored]]
+    scores = {}
+    for rows in frames:
+        name = str(rows["test_set"].iloc[0]) if "test_set" in rows.columns and len(rows) else IN_DOMAIN
+        scores[name] = TestScores(len(rows), {m: float(rows[m].mean()) for m in METRIC_KEYS if m in rows.columns})
+    return scores
 
 
 def _save_weights(path: Path, state: dict[str, torch.Tensor], unet: UNetConfig) -> None:

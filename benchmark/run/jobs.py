@@ -1,10 +1,12 @@
-"""The job graph: pre-training jobs and the fine-tune+evaluate jobs that depend on them.
+"""The job graph: pre-training jobs, the fine-tune+evaluate jobs that depend on them, and the jobs
+that score a fine-tuned model on an external test set.
 
 A `Job` is the one typed carrier from plan to worker: it holds everything the worker trains from
 (method, settings, recipe, image ids, seeds, sizes), and the worker reads nothing else but the
 prepared data. Its key is a hash of exactly those inputs, so two configs never share a result by
 accident and identical work is done once: two ratios with the same pre-training set share one
-checkpoint.
+checkpoint. Scoring on an external set is a job of its own, keyed by the fine-tune job and the
+set's content, so adding a set to a finished run trains nothing again.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from benchmark.recipes import FinetuneRecipe, PretrainRecipe
 from benchmark.train.loops import pretrain_schedule
 from methods import registry
 
-JobKind = Literal["pretrain", "finetune"]
+JobKind = Literal["pretrain", "finetune", "score"]
 #: Bumped when a change in the harness changes results, so old results are never reused.
 HARNESS_VERSION = 1
 
@@ -66,7 +68,15 @@ class FinetuneSpec:
     test_ids: tuple[str, ...]
     pretrained: str | None = None  # key of the pre-training job it starts from
     pretrain_images: int = 0  # the size of its cell's pre-training set, recorded in its rows (not hashed)
-    external_tests: tuple[ExternalTestRef, ...] = ()  # also scored on these (never selected on)
+
+
+@dataclass(frozen=True)
+class ScoreSpec:
+    """What a score job does: the fine-tune job's selected weights, predicted on one external test set.
+    Nothing is trained or chosen: the weights were fixed on the fine-tuning set's validation part."""
+
+    finetune: str  # key of the fine-tune job whose checkpoint is scored
+    test_set: ExternalTestRef
 
 
 @dataclass(frozen=True)
@@ -86,10 +96,13 @@ class Job:
     protocol: str = "fair"  # "fair" | "study": how the recipes were set (benchmark.config.ProtocolName)
     pretrain: PretrainSpec | None = None
     finetune: FinetuneSpec | None = None
+    score: ScoreSpec | None = None
 
     @property
     def label(self) -> str:
-        stage = "pre-train" if self.kind == "pretrain" else "fine-tune"
+        stage = {"pretrain": "pre-train", "finetune": "fine-tune"}.get(self.kind)
+        if self.score is not None:
+            stage = f"score on {self.score.test_set.name}"
         return f"{self.method} {stage} {self.ratio} seed {self.seed}"
 
     def to_json(self) -> dict[str, Any]:
@@ -129,8 +142,7 @@ def build_jobs(config: RunConfig, splits: Splits, data_fingerprint: str, extra_i
     `extra_images`: the size of the run's unlabelled pool, which every pre-training set includes
     (but the label-using positive control); under the fair protocol a method's settings are fitted
     to its set's size and step count (`SSLMethod.fit_to_budget`). `external_tests`: the sets every
-    fine-tune job is also scored on; a fine-tune key hashes them only when there are some, so a run
-    without external sets keeps its keys.
+    fine-tuned model is also scored on, one score job per (fine-tune job, set), listed last.
     """
     methods = registry()
     shared = {"data": data_fingerprint, "preprocess": config.preprocess, "unet": config.unet,
@@ -168,12 +180,21 @@ def build_jobs(config: RunConfig, splits: Splits, data_fingerprint: str, extra_i
                     **common, "kind": "finetune", "method": name, "seed": ft_seed,
                     "recipe": config.finetune, "pretrained": depends[0] if depends else None,
                     "train_ids": part.finetune_train, "val_ids": part.finetune_val, "test_ids": splits.test,
-                    **({"external_tests": external_tests} if external_tests else {}),
                 }
                 key = f"finetune-{name}-{stable_hash(hashed)}"
                 spec = FinetuneSpec(config.finetune, tuple(part.finetune_train), tuple(part.finetune_val),
-                                    tuple(splits.test), depends[0] if depends else None, len(part.pretrain),
-                                    tuple(external_tests))
+                                    tuple(splits.test), depends[0] if depends else None, len(part.pretrain))
                 finetunes.append(Job(key, "finetune", name, seed, ft_seed, ratio.pt, ratio.ft, ratio.label,
                                      depends, **shared, finetune=spec))
-    return list(jobs.values()) + finetunes
+    scores = [score_job(finetune, test_set) for finetune in finetunes for test_set in external_tests]
+    return list(jobs.values()) + finetunes + scores
+
+
+def score_job(finetune: Job, test_set: ExternalTestRef) -> Job:
+    """The job scoring `finetune`'s model on `test_set`: its key hashes the fine-tune job (which hashes
+    everything the model came from) and the set's name and content."""
+    hashed = {"harness": HARNESS_VERSION, "kind": "score", "finetune": finetune.key,
+              "test_set": [test_set.name, test_set.fingerprint]}
+    key = f"score-{finetune.method}-{stable_hash(hashed)}"
+    return dataclasses.replace(finetune, key=key, kind="score", depends_on=(finetune.key,), finetune=None,
+                               score=ScoreSpec(finetune.key, test_set))

@@ -3,7 +3,8 @@ report's reuse check can list its inputs without loading the harness:
 
     RUN_DIR/config.toml, splits.json, data/prepared.npz
     RUN_DIR/jobs/<key>/job.json, status.json, log.txt, checkpoint.pt, previews.npz,
-                        rows.parquet + history.parquet (fine-tune), loss_curve.parquet (pre-train)
+                        rows.parquet + history.parquet (fine-tune), loss_curve.parquet (pre-train),
+                        rows.parquet alone (score: a fine-tuned model on an external test set)
 """
 
 from __future__ import annotations

@@ -6,9 +6,11 @@ loads the same arrays and the same splits, so every method sees identical data.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import shutil
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,10 +106,14 @@ def _open_external(test: ExternalTestSource) -> LabelledDataset:
     return dataset
 
 
+def _external_ref(name: str, dataset: LabelledDataset) -> ExternalTestRef:
+    return ExternalTestRef(name, dataset.fingerprint, len(dataset))
+
+
 def index_source(config: RunConfig) -> SourceIndex:
     dataset = open_source(config.data)
     pool = load_unlabelled(config.data.unlabelled) if config.data.unlabelled else None
-    external = tuple(ExternalTestRef(t.name, _open_external(t).fingerprint) for t in external_sources(config.data))
+    external = tuple(_external_ref(t.name, _open_external(t)) for t in external_sources(config.data))
     return SourceIndex(list(dataset.ids), list(dataset.groups), _combined_fingerprint(dataset, pool),
                        len(pool) if pool is not None else 0, external)
 
@@ -150,16 +156,20 @@ def prepare(config: RunConfig, progress: Progress | None = None) -> RunData:
                              f"({sorted(sizes)}); set preprocess.size")
     side = images[0].shape
     external = tuple(_prepare_external(t, config, progress) for t in external_sources(config.data))
-    for test in external:
-        if test.images.shape[1:] != side:
-            raise BenchmarkError(f"external test set {test.name!r}: images are {test.images.shape[1:]} after "
-                                 f"pre-processing, the run's are {side}; set preprocess.size")
+    _check_external_sizes(external, side)
     return RunData(
         ids=list(dataset.ids), groups=list(dataset.groups),
         images=np.stack(images).astype(np.float32), masks=np.stack(masks).astype(bool),
         extra=np.stack(extra).astype(np.float32) if extra else np.zeros((0, *side), np.float32),
         fingerprint=fingerprint, external=external,
     )
+
+
+def _check_external_sizes(external: tuple[ExternalTestData, ...], side: tuple[int, ...]) -> None:
+    for test in external:
+        if test.images.shape[1:] != side:
+            raise BenchmarkError(f"external test set {test.name!r}: images are {test.images.shape[1:]} after "
+                                 f"pre-processing, the run's are {side}; set preprocess.size")
 
 
 _EXTERNAL_FIELDS = ("ids", "images", "masks", "fingerprint")
@@ -231,6 +241,8 @@ def prepare_run(config: RunConfig, store: RunStore, force: bool = False,
     index = index_source(config)
     splits = draw_splits(config, index)  # every ratio checked against this dataset's split
     config_toml = config.to_toml()
+    if not force and store.is_run() and not store.is_debris() and _adds_external_tests(store, config_toml):
+        return _add_external_tests(config, store, index, progress)
     if store.resumes(config_toml, force) and store.prepared_path.is_file() and store.splits_path.is_file():
         return load(store.prepared_path), Splits.load(store.splits_path)
     data = prepare(config, progress)
@@ -244,4 +256,46 @@ def prepare_run(config: RunConfig, store: RunStore, force: bool = False,
         if not existed and store.root.exists():
             shutil.rmtree(store.root)  # only what this call created
         raise
+    return data, splits
+
+
+def _without_external_tests(config_toml: str) -> tuple[dict, list[str]]:
+    table = tomllib.loads(config_toml)
+    return table, list(table.get("data", {}).pop("external_tests", []))
+
+
+def _adds_external_tests(store: RunStore, config_toml: str) -> bool:
+    """Whether `config_toml` is the folder's run with external test sets added (and none removed):
+    a run that can go on, scoring its models on the new sets; removing one is refused, naming it."""
+    old, old_sets = _without_external_tests(store.config_path.read_text())
+    new, new_sets = _without_external_tests(config_toml)
+    if old != new or old_sets == new_sets:
+        return False
+    removed = [entry for entry in old_sets if entry not in new_sets]
+    if removed:
+        raise BenchmarkError(f"{store.root} scored its models on the external test set(s) {', '.join(removed)}; "
+                             "keep them in data.external_tests / --external-test, or choose another --out")
+    return True
+
+
+def _add_external_tests(config: RunConfig, store: RunStore, index: SourceIndex,
+                        progress: Progress | None) -> tuple[RunData, Splits]:
+    """Pre-process the external sets the folder's run does not have yet, add them to its prepared
+    data, and record the config that names them; nothing trained is touched (prepared data first,
+    config last, so an interrupted call is simply redone)."""
+    if not (store.prepared_path.is_file() and store.splits_path.is_file()):
+        raise BenchmarkError(f"{store.root}: the run's prepared data is missing; pass --force to start again")
+    data, splits = load(store.prepared_path), Splits.load(store.splits_path)
+    have = {test.name: test for test in data.external}
+    for ref in index.external:
+        if ref.name in have and have[ref.name].fingerprint != ref.fingerprint:
+            raise BenchmarkError(f"external test set {ref.name!r} has changed since this run scored it; "
+                                 "name the new content differently (NAME=PATH), or choose another --out")
+    sources = external_sources(config.data)
+    added = {t.name: _prepare_external(t, config, progress) for t in sources if t.name not in have}
+    data = dataclasses.replace(data, external=tuple(have.get(t.name) or added[t.name] for t in sources))
+    _check_external_sizes(data.external, data.images.shape[1:])
+    check_external_disjoint(data, splits)
+    save(store.prepared_path, data)
+    store.replace_config(config.to_toml())
     return data, splits

@@ -45,7 +45,7 @@ def open_run(config: RunConfig, run_dir: Path, force: bool = False,
     """Claim the folder for this config, prepare data and splits (once), and build the job graph."""
     store = RunStore(run_dir)
     data, splits = rundata.prepare_run(config, store, force, progress)
-    external = tuple(ExternalTestRef(t.name, t.fingerprint) for t in data.external)
+    external = tuple(ExternalTestRef(t.name, t.fingerprint, len(t.ids)) for t in data.external)
     return store, build_jobs(config, splits, data.fingerprint, len(data.extra), external)
 
 

@@ -92,6 +92,11 @@ class RunStore:
         atomic_write_bytes(self.config_path, config_toml.encode())
         return False
 
+    def replace_config(self, config_toml: str) -> None:
+        """Record the run's config anew: only for a change that keeps every job's meaning (external
+        test sets added; see benchmark.run.rundata)."""
+        atomic_write_bytes(self.config_path, config_toml.encode())
+
     def read_status(self, key: str) -> dict[str, Any]:
         path = self.job_dir(key) / layout.STATUS
         try:

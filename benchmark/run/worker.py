@@ -89,7 +89,6 @@ def _run_finetune(job: Job, data: rundata.RunData, store: RunStore, options: Dev
         index = data.index(ids)
         return TensorSet.from_numpy(data.images[index], data.masks[index])
 
-    externals = [data.external_set(ref) for ref in spec.external_tests]  # refuses a stale one before training
     train, val = subset(spec.train_ids), subset(spec.val_ids)
     recipe = spec.recipe
     log(f"fine-tuning on {len(train)} images, selecting on {len(val)}")
@@ -108,11 +107,6 @@ def _run_finetune(job: Job, data: rundata.RunData, store: RunStore, options: Dev
     test_ids = list(spec.test_ids)
     test = subset(spec.test_ids)
     pred = predict(unet, test.images.to(options.torch_device), options).cpu().numpy()
-    # Every test set is scored with the weights the validation part alone chose, after the choice.
-    scored = [(IN_DOMAIN, test_ids, pred, test.masks.numpy())]
-    for external in externals:
-        images = _tensor(external.images).to(options.torch_device)
-        scored.append((external.name, external.ids, predict(unet, images, options).cpu().numpy(), external.masks))
     params = count_parameters(unet)
     del unet
     if release:
@@ -122,12 +116,34 @@ def _run_finetune(job: Job, data: rundata.RunData, store: RunStore, options: Dev
     shown = [test_ids.index(i) for i in sorted(test_ids)[:PREVIEW_COUNT]]
     store.write_previews(job.key, ids=np.array([test_ids[i] for i in shown]),
                          image=test.images.numpy()[shown, 0], mask=test.masks.numpy()[shown], pred=pred[shown])
-    rows = [{**row, "test_set": name, "n_test": len(ids)}
-            for name, ids, predicted, truth in scored
-            for row in metric_rows(predicted, truth, list(ids), processes=metric_processes)]
+    rows = _scored_rows(IN_DOMAIN, pred, test.masks.numpy(), test_ids, metric_processes)
     return {"rows": rows, "params_finetune": params, "best_epoch": result.best_epoch,
             "best_val_dice": result.best_val_dice, "lr": result.lr, "steps": result.steps,
             "batch_size": recipe.batch_size}
+
+
+def _scored_rows(test_set: str, pred: np.ndarray, truth: np.ndarray, ids: list[str], processes: int) -> list[dict]:
+    return [{**row, "test_set": test_set, "n_test": len(ids)}
+            for row in metric_rows(pred, truth, ids, processes=processes)]
+
+
+def _run_score(job: Job, data: rundata.RunData, store: RunStore, options: DeviceOptions,
+               log: Callable[[str], None], release: Callable[[], None] | None = None,
+               metric_processes: int = 1) -> dict:
+    """Predict an external test set with a fine-tune job's selected weights, and score every image."""
+    spec = job.score
+    external = data.external_set(spec.test_set)
+    unet = UNet(job.unet)
+    unet.load_state_dict(store.read_checkpoint(spec.finetune))
+    unet.to(options.torch_device, memory_format=options.memory_format())
+    log(f"scoring {spec.finetune} on {spec.test_set.name} ({len(external.ids)} images)")
+    pred = predict(unet, _tensor(external.images).to(options.torch_device), options).cpu().numpy()
+    params = count_parameters(unet)
+    del unet
+    if release:
+        release()
+    rows = _scored_rows(external.name, pred, external.masks, list(external.ids), metric_processes)
+    return {"rows": rows, "params_finetune": params}
 
 
 def check_data(job: Job, data: rundata.RunData) -> None:
@@ -160,6 +176,8 @@ def run_job(run_dir: Path | str, key: str, options: DeviceOptions, progress: Pro
         log(f"{job.kind} {job.method} ratio {job.ratio} seed {job.seed} on {device}, {options.precision}")
         if job.kind == "pretrain":
             outcome = _run_pretrain(job, data, store, options, log, progress)
+        elif job.kind == "score":
+            outcome = _run_score(job, data, store, options, log, release, metric_processes)
         else:
             outcome = _run_finetune(job, data, store, options, log, progress, release, metric_processes)
         wall = time.time() - started
@@ -167,11 +185,12 @@ def run_job(run_dir: Path | str, key: str, options: DeviceOptions, progress: Pro
                       "precision": options.precision, "compiled": options.compile, "wall_time_s": wall}
         rows = outcome.pop("rows", None)
         if rows is not None:
+            model = store.read_job(job.score.finetune) if job.score else job  # the fine-tune job the model is from
             frame = pd.DataFrame(rows).assign(
-                job_key=key, method=job.method, protocol=job.protocol, pt_ratio=job.pt_ratio,
+                job_key=key, finetune_job=model.key, method=job.method, protocol=job.protocol, pt_ratio=job.pt_ratio,
                 ft_ratio=job.ft_ratio, ratio=job.ratio, seed=job.seed, params_finetune=outcome["params_finetune"],
-                pretrained_from=job.finetune.pretrained or "", n_pretrain=job.finetune.pretrain_images,
-                n_finetune_train=len(job.finetune.train_ids), n_finetune_val=len(job.finetune.val_ids),
+                pretrained_from=model.finetune.pretrained or "", n_pretrain=model.finetune.pretrain_images,
+                n_finetune_train=len(model.finetune.train_ids), n_finetune_val=len(model.finetune.val_ids),
                 **provenance,
             )
             store.write_rows(key, frame)

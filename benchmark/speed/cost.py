@@ -51,6 +51,8 @@ def job_image_steps(job: Job, extra_images: int = 0) -> int:
     if job.pretrain is not None:
         n = len(job.pretrain.image_ids) + extra_images
         return pretrain_schedule(n, job.pretrain.recipe).images_seen if n else 0
+    if job.score is not None:  # one forward pass per image of the external set
+        return job.score.test_set.images // 3
     spec = job.finetune
     recipe = spec.recipe
     rounds = finetune_rounds(recipe, len(spec.train_ids))
