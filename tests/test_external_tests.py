@@ -169,8 +169,9 @@ def test_adding_an_external_set_to_a_finished_run_only_scores_its_models(scored_
     Image.fromarray(255 - np.array(Image.open(mask))).save(mask)  # the set's content changes on disk
     more, _ = resolve_run_config(path, data=str(root / "source"),
                                  external_tests=[str(tmp_path / "twin"), str(root / "inverted")])
-    with pytest.raises(BenchmarkError, match="'twin' has changed since this run scored it"):
-        runner.run_benchmark(more, tmp_path / "run", INLINE)
+    for changed in (config, more):  # going on as it is, or adding a set
+        with pytest.raises(BenchmarkError, match="'twin' has changed since this run scored it"):
+            runner.run_benchmark(changed, tmp_path / "run", INLINE)
     assert RunStore(tmp_path / "run").config_path.read_text() == config.to_toml()  # a refusal changes nothing
 
 

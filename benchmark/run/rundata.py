@@ -244,7 +244,9 @@ def prepare_run(config: RunConfig, store: RunStore, force: bool = False,
     if not force and store.is_run() and not store.is_debris() and _adds_external_tests(store, config_toml):
         return _add_external_tests(config, store, index, progress)
     if store.resumes(config_toml, force) and store.prepared_path.is_file() and store.splits_path.is_file():
-        return load(store.prepared_path), Splits.load(store.splits_path)
+        data = load(store.prepared_path)
+        _check_scored_sets_unchanged(data, index)
+        return data, Splits.load(store.splits_path)
     data = prepare(config, progress)
     check_external_disjoint(data, splits)
     existed = store.root.exists()
@@ -257,6 +259,15 @@ def prepare_run(config: RunConfig, store: RunStore, force: bool = False,
             shutil.rmtree(store.root)  # only what this call created
         raise
     return data, splits
+
+
+def _check_scored_sets_unchanged(data: RunData, index: SourceIndex) -> None:
+    """Refuse going on with an external set whose files changed since the run prepared (and scored) it."""
+    have = {test.name: test.fingerprint for test in data.external}
+    for ref in index.external:
+        if ref.name in have and have[ref.name] != ref.fingerprint:
+            raise BenchmarkError(f"external test set {ref.name!r} has changed since this run scored it; "
+                                 "name the new content differently (NAME=PATH), or choose another --out")
 
 
 def _without_external_tests(config_toml: str) -> tuple[dict, list[str]]:
@@ -286,11 +297,8 @@ def _add_external_tests(config: RunConfig, store: RunStore, index: SourceIndex,
     if not (store.prepared_path.is_file() and store.splits_path.is_file()):
         raise BenchmarkError(f"{store.root}: the run's prepared data is missing; pass --force to start again")
     data, splits = load(store.prepared_path), Splits.load(store.splits_path)
+    _check_scored_sets_unchanged(data, index)
     have = {test.name: test for test in data.external}
-    for ref in index.external:
-        if ref.name in have and have[ref.name].fingerprint != ref.fingerprint:
-            raise BenchmarkError(f"external test set {ref.name!r} has changed since this run scored it; "
-                                 "name the new content differently (NAME=PATH), or choose another --out")
     sources = external_sources(config.data)
     added = {t.name: _prepare_external(t, config, progress) for t in sources if t.name not in have}
     data = dataclasses.replace(data, external=tuple(have.get(t.name) or added[t.name] for t in sources))
