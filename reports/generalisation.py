@@ -3,7 +3,8 @@ external test set, per ratio, and the change between them.
 
 The same fine-tuned models are scored on every set (their weights were chosen on the fine-tuning
 set's validation part only), so a difference between columns is a difference of data, not of model
-selection. Intervals are those of every other table: a two-level bootstrap over seeds and test images.
+selection. Intervals and markers are those of every other table: a two-level bootstrap over seeds
+and test images, and the run-level test against the baseline, run on each test set apart.
 """
 
 from __future__ import annotations
@@ -12,17 +13,30 @@ import pandas as pd
 
 from benchmark.data.external import IN_DOMAIN
 from reports.hierarchical import REFERENCE, SignificanceSettings
-from reports.labels import CONTROLS, DICE, method_label, order_methods, order_ratios
+from reports.labels import BASELINE, CONTROLS, DICE, method_label, order_methods, order_ratios
+from reports.significance import compare_methods, marker, marker_note
 from reports.stats import cell_means, cell_summary
 from reports.table_format import Table
 from reports.tables import MISSING, interval, signed
 
 
 def _set_summaries(rows: pd.DataFrame, settings: SignificanceSettings) -> dict[str, pd.DataFrame]:
-    """test set → its cell_summary on Dice, indexed by (method, ratio); in-domain first."""
+    """test set → its cell_summary on Dice, indexed by (method, ratio), with each contender's marker
+    against the baseline on that set (the run-level test of every other table); in-domain first."""
     names = [IN_DOMAIN] + sorted(set(rows["test_set"]) - {IN_DOMAIN})
-    return {name: cell_summary(rows[rows["test_set"] == name], DICE.key, settings).set_index(["method", "ratio"])
-            for name in names}
+    summaries = {}
+    for name in names:
+        part = rows[rows["test_set"] == name]
+        summary = cell_summary(part, DICE.key, settings).set_index(["method", "ratio"])
+        summary["marker"] = ""
+        summary["verdict"] = MISSING
+        if BASELINE in set(part["method"]):
+            tests = compare_methods(part, DICE, BASELINE, settings).set_index(["method", "ratio"])
+            summary["verdict"] = tests["verdict"].reindex(summary.index).fillna(MISSING)
+            summary["marker"] = [marker(tests.loc[i]) if i in tests.index and tests.loc[i, "role"] == "contender"
+                                 else "" for i in summary.index]
+        summaries[name] = summary
+    return summaries
 
 
 def generalisation_table(in_domain: pd.DataFrame, external: pd.DataFrame,
@@ -49,11 +63,11 @@ def generalisation_table(in_domain: pd.DataFrame, external: pd.DataFrame,
                     row += [MISSING] if name == IN_DOMAIN else [MISSING, MISSING]
                     continue
                 cell = summary.loc[(method, ratio)]
-                text = f"{cell['mean']:.{decimals}f} {interval(cell['ci_low'], cell['ci_high'], decimals)}"
+                text = f"{cell['mean']:.{decimals}f} {interval(cell['ci_low'], cell['ci_high'], decimals)}{cell['marker']}"
                 row.append(text)
                 record |= {f"{name}_dice": cell["mean"], f"{name}_ci_low": cell["ci_low"],
                            f"{name}_ci_high": cell["ci_high"], f"{name}_n_seeds": cell["n_seeds"],
-                           f"{name}_n_images": cell["n_images"]}
+                           f"{name}_n_images": cell["n_images"], f"{name}_verdict": cell["verdict"]}
                 if name != IN_DOMAIN:
                     row.append(signed(cell["mean"] - home, decimals))
                     record[f"{name}_change"] = cell["mean"] - home
@@ -66,6 +80,8 @@ def generalisation_table(in_domain: pd.DataFrame, external: pd.DataFrame,
         "set's validation part only; no external image was trained on or used for selection.",
         f"Mean over seeds [95 % confidence interval from the {REFERENCE}]; Δ: the external set's mean minus the "
         f"{IN_DOMAIN} mean (negative: the model does worse on the external set).",
+        marker_note(method_label(BASELINE), settings) + " On each test set its own test: a method that beats the "
+        "baseline in-domain need not on an external set.",
     )
     return Table("generalisation", "Generalisation: in-domain against external test sets", tuple(columns),
                  tuple(cells), frozenset(), notes, pd.DataFrame(records))

@@ -262,3 +262,25 @@ def test_the_headline_gives_each_external_sets_range_of_dice_changes_without_the
         "external test set dca1 (2 images): Dice −0.400 to +0.100 from in-domain over 2 method × ratio cells "
         "(the generalisation table)"]
     assert generalisation_lines(in_domain, external.iloc[0:0]) == []
+
+
+def _seed_rows(method, test_set, per_seed):
+    """Three images per seed, each with that seed's Dice."""
+    return pd.DataFrame([{"method": method, "ratio": "79:1", "seed": seed, "image_id": f"i{n}",
+                          "test_set": test_set, "dice": dice} for seed, dice in enumerate(per_seed) for n in range(3)])
+
+
+def test_each_test_set_gets_its_own_run_level_marker_against_the_baseline():
+    """MAE ties the baseline in-domain (seed differences ±0.01, ±0.02) and beats it by 0.2 on the
+    external set (seed differences 0.20, 0.25, 0.15, 0.20: t = 9.8 on 3 df): ↑ there only."""
+    in_domain = pd.concat([_seed_rows("supervised", IN_DOMAIN, [0.6] * 4),
+                           _seed_rows("mae", IN_DOMAIN, [0.61, 0.59, 0.62, 0.58])])
+    external = pd.concat([_seed_rows("supervised", "dca1", [0.3] * 4),
+                          _seed_rows("mae", "dca1", [0.5, 0.55, 0.45, 0.5])])
+    table = generalisation_table(in_domain, external)
+    data = table.data.set_index("method")
+    assert data.loc["mae", "in-domain_verdict"] == "no detectable difference"
+    assert data.loc["mae", "dca1_verdict"] == "better"
+    mae = next(row for row in table.cells if row[0] == "MAE")
+    assert not mae[2].endswith("↑") and mae[3].endswith("↑")
+    assert not any(cell.endswith(("↑", "↓")) for cell in next(r for r in table.cells if r[0] == "UNet (no PT)"))
