@@ -57,6 +57,10 @@ def _print_frame(frame, title: str) -> None:
     console.print(table)
 
 
+EXTERNAL_TEST_HELP = ("Also score every fine-tuned model on this labelled dataset (NAME=PATH or PATH; "
+                      "repeatable; never used for selection).")
+
+
 def torch_cuda_available() -> bool:
     import torch
 
@@ -72,8 +76,7 @@ def run(
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Base seeds, e.g. 0,1,2."),
     profile: str = typer.Option("auto", "--profile", help="auto | tiny | paper (auto: paper on CUDA)."),
     protocol: Optional[str] = typer.Option(None, "--protocol", help="fair (equal budgets, the default) | study (published recipes)."),
-    external_test: Optional[list[str]] = typer.Option(
-        None, "--external-test", help="Also score every fine-tuned model on this labelled dataset (NAME=PATH or PATH; repeatable; never used for selection)."),
+    external_test: Optional[list[str]] = typer.Option(None, "--external-test", help=EXTERNAL_TEST_HELP),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default results/<data>-<profile>)."),
     executor: str = typer.Option("local", "--executor", help="local | inline | slurm."),
     devices: Optional[str] = typer.Option(None, "--devices", help="GPU indices, e.g. 0,1."),
@@ -187,8 +190,7 @@ def plan(
     seeds: Optional[str] = typer.Option(None, "--seeds"),
     profile: str = typer.Option("auto", "--profile", help="auto | tiny | paper."),
     protocol: Optional[str] = typer.Option(None, "--protocol", help="fair | study."),
-    external_test: Optional[list[str]] = typer.Option(
-        None, "--external-test", help="Also score every fine-tuned model on this labelled dataset (NAME=PATH or PATH; repeatable; never used for selection)."),
+    external_test: Optional[list[str]] = typer.Option(None, "--external-test", help=EXTERNAL_TEST_HELP),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder to compare with."),
     tflops: Optional[float] = typer.Option(None, "--tflops", help="Sustained TFLOP/s to assume (default: measure here)."),
     speed: Optional[Path] = typer.Option(None, "--speed", help="Speed report (angiobench speed --json): use its measured images/s per method."),

@@ -75,8 +75,8 @@ def parse_external_tests(entries: tuple[str, ...] | list[str], source: str, wher
 
 @dataclass(frozen=True)
 class ExternalTestRef:
-    """What a fine-tune job records of an external set: its name and its content's fingerprint, so
-    the job is scored on exactly the set it was planned with."""
+    """What a score job records of an external set: its name and its content's fingerprint, so a
+    model is scored on exactly the set the job was planned with."""
 
     name: str
     fingerprint: str
