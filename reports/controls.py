@@ -102,7 +102,9 @@ def false_positives(comparisons: dict[Metric, pd.DataFrame], alpha: float) -> tu
     tests = pd.concat(tests, ignore_index=True) if tests else pd.DataFrame()
     if tests.empty:
         return None
-    testable, images = tests[tests["testable"]], tests[tests["p_images"].notna()]
+    # Both rates over the same cells (those with seeds enough for a verdict), so they compare.
+    testable = tests[tests["testable"]]
+    images = testable[testable["p_images"].notna()]
     return (FalsePositives("run-level test", int(testable["significant"].sum()), len(testable)),
             FalsePositives("image-level test", int((images["p_images"] < alpha).sum()), len(images)))
 

@@ -21,7 +21,7 @@ from reports.analysis import Analysis, analyse
 from reports.budget import budget_table
 from reports.controls import controls_table
 from reports.generalisation import generalisation_table
-from reports.hierarchical import REFERENCE, SignificanceSettings
+from reports.hierarchical import SignificanceSettings
 from reports.labels import BASELINE, DICE, contenders, method_label, order_methods, order_ratios
 from reports.run import RunContents, read_run
 from reports import figures, galleries, status, tables
@@ -88,11 +88,7 @@ def _result_figures(contents: RunContents, choices: Choices) -> list[tuple[str, 
     """(name, title, caption, figure or None when its inputs are missing) for the figures that need rows."""
     rows, label = contents.rows, method_label(choices.diameter_method)
     return [
-        ("curves", "Segmentation against the PT:FT ratio",
-         "Test Dice and modified Hausdorff distance; x from the smallest fine-tuning share (left) to the largest "
-         "(right). Line: mean; band: 95 % confidence interval from the " + REFERENCE + "; with a single seed "
-         "the band covers the test images of that one trained model only, not the run-to-run spread.",
-         figures.curves_figure(rows)),
+        ("curves", "Segmentation against the PT:FT ratio", figures.curves_caption(rows), figures.curves_figure(rows)),
         ("diameters", f"Artery diameters of {label}",
          f"Mean artery diameter predicted by {label} against the ground truth, per test image (averaged over "
          f"seeds), at PT:FT {' and '.join(choices.diameter_ratios)}. Left: least-squares line, Pearson r and "

@@ -14,6 +14,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
 from reports.agreement import LIMIT_Z, bland_altman, diameters, pearson
+from reports.hierarchical import REFERENCE, SignificanceSettings
 from reports.labels import DICE, HD, Metric, method_label, order_methods, order_ratios
 from reports.stats import cell_summary
 from reports.style import method_colour, method_marker, new_figure, styled
@@ -22,30 +23,42 @@ LOG_SPAN = 20  # a loss falling by more than this factor is drawn on a log axis
 RATIO_AXIS = "PT:FT ratio (% of the dataset)"
 
 
+def too_few_seeds_for_interval(n_seeds: int, settings: SignificanceSettings = SignificanceSettings()) -> bool:
+    """A cell whose run-level interval is not worth drawing: with fewer seeds than a verdict needs it
+    spans most of the metric's range (2 seeds: t on 1 degree of freedom, ×12.7) or, with one seed, is
+    over test images only and looks like a run-level one."""
+    return n_seeds < settings.min_seeds
+
+
 @styled
-def curves_figure(rows: pd.DataFrame, metrics: tuple[Metric, ...] = (DICE, HD)) -> Figure:
-    """One panel per metric: mean over seeds (or images) against the ratio, one line per method,
-    shaded 95 % confidence interval; x from the smallest fine-tuning share to the largest."""
+def curves_figure(rows: pd.DataFrame, metrics: tuple[Metric, ...] = (DICE, HD),
+                  settings: SignificanceSettings = SignificanceSettings()) -> Figure:
+    """One panel per metric: mean over seeds against the ratio, one line per method, shaded 95 %
+    run-level confidence interval held to the metric's range (none for a cell with too few seeds:
+    `curves_caption` says so); x from the smallest fine-tuning share to the largest."""
     ratios, methods = order_ratios(rows["ratio"]), order_methods(rows["method"])
     figure = new_figure(5.0 * len(metrics), 4.4)
     axes = figure.subplots(1, len(metrics), squeeze=False)[0]
     x = np.arange(len(ratios))
     for ax, metric in zip(axes, metrics):
-        summary = cell_summary(rows, metric.key)
+        summary = cell_summary(rows, metric, settings)
         for k, method in enumerate(methods):
             cell = summary[summary["method"] == method].set_index("ratio").reindex(ratios)
             shown = cell["mean"].notna().to_numpy()
             colour = method_colour(method)
-            low, high = cell["ci_low"][shown].to_numpy(), cell["ci_high"][shown].to_numpy()
-            mean = cell["mean"][shown].to_numpy()
+            banded = shown & ~cell["n_seeds"].fillna(0).map(too_few_seeds_for_interval).to_numpy(dtype=bool)
+            low, high = cell["ci_low"].to_numpy(), cell["ci_high"].to_numpy()
+            mean = cell["mean"].to_numpy()
             if len(ratios) > 1:
-                ax.plot(x[shown], mean, marker=method_marker(method), color=colour, lw=1.6, ms=5,
+                ax.plot(x[shown], mean[shown], marker=method_marker(method), color=colour, lw=1.6, ms=5,
                         label=method_label(method))
-                ax.fill_between(x[shown], low, high, color=colour, alpha=0.12, lw=0)
+                if banded.any():
+                    ax.fill_between(x, low, high, where=banded, color=colour, alpha=0.12, lw=0)
             else:  # one ratio: no line to draw a band along, so dodged points with error bars
                 dodge = (k - (len(methods) - 1) / 2) * min(0.1, 0.5 / len(methods))
-                ax.errorbar(x[shown] + dodge, mean, yerr=[mean - low, high - mean], color=colour, capsize=3,
-                            marker=method_marker(method), ms=5, lw=1.4, label=method_label(method))
+                errors = [np.where(banded, mean - low, 0)[shown], np.where(banded, high - mean, 0)[shown]]
+                ax.errorbar(x[shown] + dodge, mean[shown], yerr=errors if banded.any() else None, color=colour,
+                            capsize=3, marker=method_marker(method), ms=5, lw=1.4, label=method_label(method))
         ax.set_xticks(x, ratios)
         ax.set_xlim(-0.3, len(ratios) - 0.7)
         ax.set_xlabel(RATIO_AXIS)
@@ -55,6 +68,23 @@ def curves_figure(rows: pd.DataFrame, metrics: tuple[Metric, ...] = (DICE, HD)) 
     handles, labels = axes[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 7))
     return figure
+
+
+def curves_caption(rows: pd.DataFrame, settings: SignificanceSettings = SignificanceSettings()) -> str:
+    """The curves' caption: what a band is, and, where cells have too few seeds for one, why none is drawn."""
+    seeds = rows.groupby(["method", "ratio"])["seed"].nunique()
+    text = ("Test Dice and modified Hausdorff distance; x from the smallest fine-tuning share (left) to the largest "
+            "(right). Line: mean over seeds; band: 95 % confidence interval from the " + REFERENCE + ", held to the "
+            "metric's range (Dice 0–1, HD ≥ 0).")
+    if (seeds < settings.min_seeds).all():
+        fewest = int(seeds.max())
+        return (text + f" No band is drawn: every cell has {fewest} seed{'s' if fewest != 1 else ''}, and an "
+                f"interval whose unit is the training run needs at least {settings.min_seeds} (with 1 seed it could "
+                "only cover that one model's test images; with 2 it spans most of the metric's range).")
+    if (seeds < settings.min_seeds).any():
+        return (text + f" Cells with fewer than {settings.min_seeds} seeds have no band (too few training runs "
+                "for an interval).")
+    return text
 
 
 def _p_text(p: float) -> str:

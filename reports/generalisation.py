@@ -27,7 +27,7 @@ def _set_summaries(rows: pd.DataFrame, settings: SignificanceSettings) -> dict[s
     summaries = {}
     for name in names:
         part = rows[rows["test_set"] == name]
-        summary = cell_summary(part, DICE.key, settings).set_index(["method", "ratio"])
+        summary = cell_summary(part, DICE, settings).set_index(["method", "ratio"])
         summary["marker"] = ""
         summary["verdict"] = MISSING
         if BASELINE in set(part["method"]):

@@ -6,8 +6,11 @@ same unit and direction ("higher is better" decides what is bold and what "best"
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+import numpy as np
 
 from benchmark.data.splits import Ratio
 
@@ -42,6 +45,12 @@ class Metric:
     unit: str  # "" for unitless
     higher_is_better: bool
     decimals: int
+    low: float = 0.0  # the metric's range: an interval of its mean never reaches outside it
+    high: float = math.inf
+
+    def clip(self, values: np.ndarray | float) -> np.ndarray:
+        """Interval ends held to the metric's range (a mean of Dice values cannot be below 0 or above 1)."""
+        return np.clip(np.asarray(values, dtype=float), self.low, self.high)
 
     @property
     def axis_label(self) -> str:
@@ -52,12 +61,12 @@ class Metric:
         return f"{self.label} ({self.unit})" if self.unit else self.label
 
 
-DICE = Metric("dice", "Dice", "", True, 3)
-CLDICE = Metric("cldice", "clDice", "", True, 3)
-IOU = Metric("iou", "IoU", "", True, 3)
+DICE = Metric("dice", "Dice", "", True, 3, high=1.0)
+CLDICE = Metric("cldice", "clDice", "", True, 3, high=1.0)
+IOU = Metric("iou", "IoU", "", True, 3, high=1.0)
 HD = Metric("hd", "HD", "px", False, 2)
 HD95 = Metric("hd95", "HD95", "px", False, 2)
-NSD = Metric("nsd", "NSD", "", True, 3)
+NSD = Metric("nsd", "NSD", "", True, 3, high=1.0)
 ADD = Metric("add", "ADD", "px", False, 2)
 TABLE_ONE_METRICS = (DICE, CLDICE, IOU, HD, HD95, NSD, ADD)
 

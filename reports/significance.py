@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from reports.hierarchical import REFERENCE, SignificanceSettings, detectable_text, run_level
+from reports.hierarchical import REFERENCE, SignificanceSettings, detectable_difference, detectable_text, run_level
 from reports.labels import NEGATIVE_CONTROL, POSITIVE_CONTROL, Metric, method_label, order_methods, order_ratios
 
 BETTER_MARK = "↑"
@@ -89,7 +89,7 @@ def _method_record(wide: pd.DataFrame, method: str, baseline: str, metric: Metri
     own = run_level(seed_image_matrix(wide, method), settings)
     record: dict[str, object] = {
         "method": method, "role": role(method, baseline), "mean": float(own.mean),
-        "mean_low": float(own.ci_low), "mean_high": float(own.ci_high), "n_seeds": own.n_seeds,
+        "mean_low": float(metric.clip(own.ci_low)), "mean_high": float(metric.clip(own.ci_high)), "n_seeds": own.n_seeds,
         "n_images": own.n_images, "diff": np.nan, "diff_low": np.nan, "diff_high": np.nan, "se": np.nan,
         "p_seeds": np.nan, "mdd": np.nan, "testable": False, "pair_seeds": 0, "p_images": np.nan,
     }
@@ -100,6 +100,22 @@ def _method_record(wide: pd.DataFrame, method: str, baseline: str, metric: Metri
                       se=float(diff.se), p_seeds=float(diff.p), mdd=float(diff.mdd), testable=diff.testable,
                       pair_seeds=diff.n_seeds, p_images=wilcoxon_p(paired.mean(axis=0)))
     return record
+
+
+def _holm_level_mdd(block: pd.DataFrame, contender: np.ndarray, family: np.ndarray,
+                    settings: SignificanceSettings) -> None:
+    """Contenders' MDDs at the level their Holm-corrected marker uses (α/m, m = the family's size), so
+    "detectable with 80 %" holds for them; controls keep α (each is its own question). Without a
+    testable contender (fewer seeds than a verdict needs) the family is the contenders paired with the
+    baseline: the limit then says what those seeds could detect as a family."""
+    members = family if family.any() else contender & block["p_seeds"].notna().to_numpy()
+    level = settings.family_alpha(int(members.sum()))
+    block["mdd_alpha"] = np.where(contender, level, settings.alpha)
+    for index in np.flatnonzero(contender):
+        test = block.iloc[index]
+        if not math.isnan(test["se"]):
+            block.iloc[index, block.columns.get_loc("mdd")] = float(
+                detectable_difference(test["se"], int(test["pair_seeds"]), level, settings.power))
 
 
 def _verdict(test: pd.Series, metric: Metric, alpha: float) -> str:
@@ -127,9 +143,14 @@ def compare_methods(rows: pd.DataFrame, metric: Metric, baseline: str,
                               for m in order_methods(at_ratio["method"])])
         block.insert(0, "ratio", ratio)
         contender = (block["role"] == "contender").to_numpy()
-        for column in ("p_seeds", "p_images"):
-            block[f"{column}_holm"] = block[column]
-            block.loc[contender, f"{column}_holm"] = holm(block.loc[contender, column].to_numpy())
+        family = contender & block["testable"].to_numpy(dtype=bool)
+        block["p_images_holm"] = block["p_images"]
+        block.loc[contender, "p_images_holm"] = holm(block.loc[contender, "p_images"].to_numpy())
+        # Contenders with too few seeds for a verdict leave the family: they cannot fire, so they must
+        # not make the others' correction harsher.
+        block["p_seeds_holm"] = block["p_seeds"].where(~contender, np.nan)
+        block.loc[family, "p_seeds_holm"] = holm(block.loc[family, "p_seeds"].to_numpy())
+        _holm_level_mdd(block, contender, family, settings)
         block["significant"] = block["testable"] & (block["p_seeds_holm"] < settings.alpha)
         block["verdict"] = block.apply(_verdict, axis=1, metric=metric, alpha=settings.alpha)
         ranked = block["role"].isin(["baseline", "contender"]).to_numpy()
@@ -176,6 +197,7 @@ def seeds_note(block: pd.DataFrame, decimals: int = 3) -> str:
 
 def marker_note(baseline_label: str, settings: SignificanceSettings = SignificanceSettings()) -> str:
     return (f"{BETTER_MARK}/{WORSE_MARK}: significantly better/worse than {baseline_label} at that ratio "
-            f"(p < {settings.alpha:g}, Holm-corrected over the methods at the ratio): {REFERENCE}, on the paired "
+            f"(p < {settings.alpha:g}, Holm-corrected over the contenders with at least {settings.min_seeds} seeds at "
+            f"the ratio): {REFERENCE}, on the paired "
             f"differences per (seed, test image). No marker with fewer than {settings.min_seeds} seeds. "
             "Controls are tested apart and never marked or ranked.")

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from reports.hierarchical import SignificanceSettings, run_level
-from reports.labels import order_ratios
+from reports.labels import Metric, order_ratios
 
 
 def per_image(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -36,14 +36,15 @@ def interval_kind(n_seeds: int, n_images: int) -> str:
     return f"two-level bootstrap over {n_seeds} seeds × {n_images} test images"
 
 
-def cell_summary(rows: pd.DataFrame, metric: str, settings: SignificanceSettings = SignificanceSettings()) -> pd.DataFrame:
-    """Per method × ratio: mean, 95 % CI (ci_low, ci_high, ci_kind), n_seeds, n_images."""
+def cell_summary(rows: pd.DataFrame, metric: Metric, settings: SignificanceSettings = SignificanceSettings()) -> pd.DataFrame:
+    """Per method × ratio: mean, 95 % CI (ci_low, ci_high, held to the metric's range; ci_kind),
+    n_seeds, n_images."""
     records = []
     for (method, ratio), cell in rows.groupby(["method", "ratio"], sort=True):
-        matrix = cell.pivot_table(index="seed", columns="image_id", values=metric, aggfunc="mean").dropna(axis=1)
+        matrix = cell.pivot_table(index="seed", columns="image_id", values=metric.key, aggfunc="mean").dropna(axis=1)
         estimate = run_level(matrix.to_numpy(dtype=float), settings)
         records.append({"method": method, "ratio": ratio, "mean": float(estimate.mean),
-                        "ci_low": float(estimate.ci_low), "ci_high": float(estimate.ci_high),
+                        "ci_low": float(metric.clip(estimate.ci_low)), "ci_high": float(metric.clip(estimate.ci_high)),
                         "ci_kind": interval_kind(estimate.n_seeds, estimate.n_images),
                         "n_seeds": estimate.n_seeds, "n_images": estimate.n_images})
     return pd.DataFrame(records, columns=["method", "ratio", "mean", "ci_low", "ci_high", "ci_kind",

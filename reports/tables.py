@@ -181,17 +181,21 @@ def significance_table(comparison: pd.DataFrame, baseline: str, settings: Signif
     notes = (
         f"Run-level test: {REFERENCE}, on the paired differences method − {method_label(baseline)} per "
         f"(seed, test image); p < {settings.alpha:g} after Holm's correction over the contenders at a ratio, in bold "
-        f"(controls: uncorrected, each its own question). No verdict with fewer than {settings.min_seeds} seeds.",
+        f"(controls: uncorrected, each its own question). No verdict with fewer than {settings.min_seeds} seeds; "
+        "such contenders are left out of the Holm family.",
         f"MDD: minimum detectable difference, the true difference this run detects with probability "
-        f"{settings.power:.0%} at level {settings.alpha:g}: (t(1−α/2, S−1) + t({settings.power:g}, S−1)) × the "
-        "difference's two-level standard error. Rank: methods closer than the ratio's MDD (median over the "
-        "contenders) to the leader of their group share its rank (=).",
+        f"{settings.power:.0%} by the marker's own test: δ × the difference's two-level standard error, δ the "
+        f"noncentrality at which a two-sided t-test on S−1 degrees of freedom rejects with that probability at "
+        f"level a = {settings.alpha:g}/m for the m contenders of the Holm "
+        f"family (the level a single real difference must reach), a = {settings.alpha:g} for a control. "
+        "Rank: methods closer than the ratio's MDD (median over the contenders) to the leader of their group "
+        "share its rank (=).",
         f"p images: {IMAGE_TEST_NAME} (pairs = test images, each averaged over seeds; Holm over the contenders). "
         "It treats the images as the replicates, so it says whether these particular trained models differ, "
         "not whether the method helps; it is never a marker.",
     )
     keep = ["ratio", "method", "role", "mean", "mean_low", "mean_high", "diff", "diff_low", "diff_high", "se",
-            "n_seeds", "n_images", "p_seeds", "p_seeds_holm", "mdd", "run_mdd", "significant", "verdict", "rank",
+            "n_seeds", "n_images", "p_seeds", "p_seeds_holm", "mdd", "mdd_alpha", "run_mdd", "significant", "verdict", "rank",
             "p_images", "p_images_holm"]
     return Table("significance", "Paired tests of test Dice against the baseline", SIGNIFICANCE_COLUMNS,
                  tuple(cells), frozenset(bold), notes, comparison[keep].reset_index(drop=True))
@@ -212,7 +216,8 @@ def power_table(comparison: pd.DataFrame, settings: SignificanceSettings = Signi
                         "largest_abs_diff": largest, "ranking": ranking_text(block)})
     notes = (
         f"MDD: the median over the contenders of their minimum detectable difference against the baseline "
-        f"(power {settings.power:.0%}, level {settings.alpha:g}; see the significance table). A gap between two "
+        f"(power {settings.power:.0%} at the Holm-corrected level of their markers, {settings.alpha:g}/m; see the "
+        "significance table). A gap between two "
         "methods below it is shown as a tie (=) in the ranking, not as an order.",
     )
     return Table("power", "Power: what this run can resolve, per ratio",

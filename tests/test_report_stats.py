@@ -22,6 +22,16 @@ from reports.stats import cell_means, cell_summary, relative_change
 from reports.tables import efficiency_table, p_text, power_table, significance_table, table_one
 
 
+def nct_factor(df: int, alpha: float, power: float = 0.8) -> float:
+    """The MDD in standard errors from scipy's noncentral t (exact where δ is moderate): an independent
+    check of reports.hierarchical.detectable_effect."""
+    from scipy import optimize
+    from scipy.stats import nct, t
+    critical = t.ppf(1 - alpha / 2, df)
+    return optimize.brentq(lambda d: nct.sf(critical, df, d) + np.nan_to_num(nct.cdf(-critical, df, d)) - power,
+                          0.0, 15.0)  # the lower tail is ~0 where scipy returns NaN for it
+
+
 def cell_rows(method: str, ratio: str, seed: int, dice: list[float], **metrics: list[float]) -> pd.DataFrame:
     """Rows of one fine-tune job; metrics not given are filled with fixed values."""
     n = len(dice)
@@ -192,8 +202,16 @@ def test_run_level_estimate_of_paired_differences_by_hand():
     assert (estimate.mean, estimate.se) == pytest.approx((0.175, se))
     assert estimate.p == pytest.approx(2 * t.sf(0.175 / se, 3))
     assert (estimate.ci_low, estimate.ci_high) == pytest.approx((0.175 - t.ppf(0.975, 3) * se, 0.175 + t.ppf(0.975, 3) * se))
-    assert estimate.mdd == pytest.approx((t.ppf(0.975, 3) + t.ppf(0.8, 3)) * se)
+    assert estimate.mdd == pytest.approx(nct_factor(3, 0.05) * se)
     assert estimate.testable and bool(estimate.significant(0.05))  # p = 0.021
+
+
+@pytest.mark.parametrize("df, alpha", [(2, 0.05), (4, 0.05 / 6), (9, 0.05), (9, 0.05 / 6)])
+def test_mdd_factor_is_the_noncentral_t_power_solution(df, alpha):
+    from reports.hierarchical import detectable_effect, t_test_power
+    assert detectable_effect(df, alpha, 0.8) == pytest.approx(nct_factor(df, alpha), rel=1e-5)
+    assert t_test_power(detectable_effect(df, alpha, 0.8), df, alpha) == pytest.approx(0.8, abs=1e-6)
+    assert t_test_power(0.0, df, alpha) == pytest.approx(alpha, rel=1e-4)  # no effect: the level itself
 
 
 def test_too_few_seeds_give_no_verdict_but_a_detectable_limit():
@@ -255,10 +273,45 @@ def test_true_effect_of_015_is_detected_with_ten_seeds():
 def test_a_true_difference_equal_to_the_mdd_is_detected_with_the_stated_power():
     from scipy.stats import t
     sd = math.sqrt(2 * SEED_SD**2 + 2 * IMAGE_SD**2 / N_IMAGES)
-    true_mdd = (t.ppf(0.975, 9) + t.ppf(0.8, 9)) * sd / math.sqrt(10)
+    true_mdd = nct_factor(9, 0.05) * sd / math.sqrt(10)
     estimate = run_level(simulated_differences(10, true_mdd, runs=400, seed=5))
     assert np.median(estimate.mdd) == pytest.approx(true_mdd, rel=0.1)
     assert 0.70 <= estimate.significant(0.05).mean() <= 0.90  # 80 %, ± 5 SD of 400 runs
+
+
+def holm_family_fires(n_seeds: int, family: int, effect: float, runs: int = 400, seed: int = 11
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """`family` contenders against one baseline (each training its own seed effect and image noise, as
+    in simulated_differences); the first has a true gain `effect`, the rest none. Per run: whether
+    its Holm-corrected marker fires, and its MDD as the report prints it (at the Holm family's level)."""
+    from reports.hierarchical import detectable_difference
+    rng = np.random.default_rng(seed)
+    difficulty = rng.normal(0.0, 0.1, size=(runs, 1, 1, N_IMAGES))
+    values = (0.6 + difficulty + rng.normal(0.0, SEED_SD, size=(runs, family + 1, n_seeds, 1))
+              + rng.normal(0.0, IMAGE_SD, size=(runs, family + 1, n_seeds, N_IMAGES)))
+    differences = values[:, 1:] - values[:, :1]
+    differences[:, 0] += effect
+    estimate = run_level(differences)
+    fires = np.array([holm(p)[0] < 0.05 for p in estimate.p])
+    settings = SignificanceSettings()
+    printed = detectable_difference(estimate.se[:, 0], n_seeds, settings.family_alpha(family), settings.power)
+    return fires, printed
+
+
+@pytest.mark.parametrize("n_seeds", [3, 5, 10])
+def test_a_contenders_printed_mdd_is_detected_by_its_holm_marker_with_the_stated_power(n_seeds):
+    """Six contenders, one with a true gain equal to the MDD at the Holm level: the marker fires in
+    ~80 % of runs. A gain equal to the unadjusted MDD (what the report printed before) is missed far
+    more often (the review found 16 / 33 / 48 % at 3 / 5 / 10 seeds)."""
+    from reports.hierarchical import detectable_effect
+    family, df = 6, n_seeds - 1
+    sd = math.sqrt(2 * SEED_SD**2 + 2 * IMAGE_SD**2 / N_IMAGES) / math.sqrt(n_seeds)
+    holm_mdd = detectable_effect(df, 0.05 / family, 0.8) * sd
+    fires, printed = holm_family_fires(n_seeds, family, holm_mdd)
+    assert np.median(printed) == pytest.approx(holm_mdd, rel=0.15 if n_seeds == 3 else 0.1)
+    assert 0.70 <= fires.mean() <= 0.90  # 80 %, ± 5 SD of 400 runs
+    unadjusted = detectable_effect(df, 0.05, 0.8) * sd
+    assert holm_family_fires(n_seeds, family, unadjusted)[0].mean() <= 0.6
 
 
 def as_rows(differences: np.ndarray, ratio: str = "79:1") -> pd.DataFrame:
@@ -331,13 +384,43 @@ def test_comparison_holm_corrects_contenders_and_keeps_controls_apart(controlled
     assert at.loc[["cmunet", "mae"], "p_seeds_holm"].tolist() == pytest.approx([2 * p, 2 * p])  # two contenders
     assert at.loc["control-null", "p_seeds_holm"] == pytest.approx(p)  # a control is its own family
     assert at.loc[["supervised", "cmunet", "mae"], "verdict"].tolist() == ["baseline", "better", "better"]
-    mdd = (t.ppf(0.975, 3) + t.ppf(0.8, 3)) * EIGHT_IMAGE_SE
+    # contenders' MDDs at the level of their Holm marker (two contenders: 0.05 / 2), controls' at 0.05
+    mdd = nct_factor(3, 0.025) * EIGHT_IMAGE_SE
     assert at.loc["cmunet", "mdd"] == pytest.approx(mdd) and at.loc["mae", "mdd"] == pytest.approx(mdd / 10)
-    # ties decided by the median contender MDD (5.5/10 of CM-UNet's = 0.091): MAE's gain of .0175 is a tie
+    assert at.loc["control-oracle", "mdd"] == pytest.approx(nct_factor(3, 0.05) * 2 * EIGHT_IMAGE_SE)
+    assert at.loc[["cmunet", "control-null"], "mdd_alpha"].tolist() == pytest.approx([0.025, 0.05])
+    # ties decided by the median contender MDD (5.5/10 of CM-UNet's = 0.083): MAE's gain of .0175 is a tie
     assert at["run_mdd"].iloc[0] == pytest.approx(0.55 * mdd)
     assert at.loc[["cmunet", "mae", "supervised"], "rank"].tolist() == [1, 2, 2]
     assert math.isnan(at.loc["control-oracle", "rank"])  # controls are never ranked
     assert ranking_text(result[result["ratio"] == "79:1"]) == "CM-UNet > MAE = UNet (no PT)"
+
+
+def test_contenders_with_too_few_seeds_leave_the_holm_family(controlled_rows):
+    """MAE with 2 of the 4 seeds has no verdict, so CM-UNet is corrected over a family of one: its Holm p
+    is its raw p and its MDD is at level 0.05."""
+    from scipy.stats import t
+    rows = controlled_rows[(controlled_rows["method"] != "mae") | (controlled_rows["seed"] < 2)]
+    at = compare_methods(rows, DICE, "supervised").set_index(["ratio", "method"]).loc["79:1"]
+    p = 2 * t.sf(0.175 / EIGHT_IMAGE_SE, 3)
+    assert at.loc["cmunet", "p_seeds_holm"] == pytest.approx(p)
+    assert math.isnan(at.loc["mae", "p_seeds_holm"]) and at.loc["mae", "verdict"] == "too few seeds"
+    assert at.loc["cmunet", "mdd"] == pytest.approx(nct_factor(3, 0.05) * EIGHT_IMAGE_SE)
+    # with every contender below 3 seeds, the limit is that of the family they would form (two: 0.05/2)
+    two = compare_methods(rows[rows["seed"] < 2], DICE, "supervised").set_index(["ratio", "method"]).loc["79:1"]
+    assert two.loc[["cmunet", "mae"], "mdd_alpha"].tolist() == pytest.approx([0.025, 0.025])
+    assert not two["significant"].any()
+
+
+def test_image_level_false_positives_count_only_cells_with_seeds_for_a_verdict(controlled_rows):
+    """The negative control keeps 2 seeds at 50:30: those cells leave both counts, so the image-level
+    rate is over the same cells as the run-level one (the 79:1 ones)."""
+    rows = controlled_rows[~((controlled_rows["method"] == "control-null") & (controlled_rows["ratio"] == "50:30")
+                             & (controlled_rows["seed"] >= 2))]
+    found = findings({m: compare_methods(rows, m, "supervised") for m in TABLE_ONE_METRICS}, DICE)
+    cells = len(TABLE_ONE_METRICS)
+    assert (found.run_level.fired, found.run_level.cells) == (1, cells)
+    assert (found.image_level.fired, found.image_level.cells) == (1, cells)
 
 
 def test_significance_and_power_tables_show_the_run_level_figures(controlled_rows):
@@ -403,14 +486,47 @@ def test_a_ratio_with_the_baseline_alone_has_no_ranking_and_says_why(controlled_
 # --- confidence intervals of a cell -------------------------------------------------------------------
 
 def test_cell_summary_interval_is_two_level_with_seeds_and_over_images_with_one(table_one_rows):
-    summary = cell_summary(table_one_rows, HD.key).set_index("method")
+    summary = cell_summary(table_one_rows, HD).set_index("method")
     # supervised: both seeds HD 4 6 8 10 → seed means agree; within-seed variance 5 / 4 images → SE² = 1.25 / 2
     assert summary.loc["supervised", "ci_kind"] == "two-level bootstrap over 2 seeds × 4 test images"
-    half = 12.7062047 * math.sqrt(1.25 / 2)
-    assert summary.loc["supervised", ["ci_low", "ci_high"]].tolist() == pytest.approx([7 - half, 7 + half])
+    half = 12.7062047 * math.sqrt(1.25 / 2)  # 10.05: the lower end, 7 − 10.05, is held to HD ≥ 0
+    assert summary.loc["supervised", ["ci_low", "ci_high"]].tolist() == pytest.approx([0.0, 7 + half])
     # CM-UNet, one seed: HD 2 2 3 3, variance .25 / 4 → SE .25, a normal interval over images only
     assert summary.loc["cmunet", "ci_kind"] == "over the 4 test images of 1 trained model only (1 seed)"
     assert summary.loc["cmunet", "ci_high"] == pytest.approx(2.5 + 1.959964 * 0.25)
+
+
+def two_and_three_seed_rows() -> pd.DataFrame:
+    """Dice at two ratios: supervised with seed means .2 and .9 (2 seeds: the t interval on 1 degree of
+    freedom is .55 ± 4.4), MAE with 3 seeds near .6."""
+    frames = [cell_rows("supervised", ratio, s, [v, v]) for ratio in ("79:1", "50:30") for s, v in ((0, 0.2), (1, 0.9))]
+    frames += [cell_rows("mae", ratio, s, [v, v]) for ratio in ("79:1", "50:30") for s, v in ((0, .55), (1, .6), (2, .65))]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_dice_intervals_stay_inside_zero_and_one():
+    summary = cell_summary(two_and_three_seed_rows(), DICE).set_index(["method", "ratio"])
+    assert summary.loc[("supervised", "79:1"), ["ci_low", "ci_high"]].tolist() == [0.0, 1.0]
+    comparison = compare_methods(two_and_three_seed_rows(), DICE, "supervised").set_index(["ratio", "method"])
+    assert comparison.loc[("79:1", "supervised"), ["mean_low", "mean_high"]].tolist() == [0.0, 1.0]
+    low, high = comparison.loc[("79:1", "mae"), ["mean_low", "mean_high"]]
+    assert 0 < low < 0.6 < high < 1  # a 3-seed interval inside the range is left as it is
+
+
+def test_curves_draw_bands_only_where_there_are_seeds_for_one_and_inside_the_range():
+    from matplotlib.collections import PolyCollection
+    from reports.figures import curves_caption, curves_figure
+    rows = two_and_three_seed_rows()
+    figure = curves_figure(rows, (DICE,))
+    bands = [c for c in figure.axes[0].collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 1  # MAE's; none for the 2-seed baseline
+    ys = np.concatenate([path.vertices[:, 1] for path in bands[0].get_paths()])
+    assert 0 < ys.min() and ys.max() < 1
+    assert "Cells with fewer than 3 seeds have no band" in curves_caption(rows)
+    two = rows[rows["seed"] < 2]
+    assert not [c for c in curves_figure(two, (DICE,)).axes[0].collections if isinstance(c, PolyCollection)]
+    assert "No band is drawn: every cell has 2 seeds" in curves_caption(two)
+    assert "no band" not in curves_caption(rows[rows["method"] == "mae"]).lower()
 
 
 # --- budget -------------------------------------------------------------------------------------------
