@@ -223,6 +223,43 @@ def plan(
 
 
 @app.command()
+def calibrate(
+    data: str = typer.Option(..., "--data", help="Labelled dataset to calibrate on (e.g. ../shared/datasets/arcade), or 'synthetic'."),
+    grid: Optional[Path] = typer.Option(None, "--grid", help="TOML file of [[setting]] tables (default: the built-in study)."),
+    settings: Optional[str] = typer.Option(None, "--settings", help="Comma-separated names of the grid's settings to run (default: all)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file for everything a setting does not change."),
+    ratios: str = typer.Option("79:1,70:10", "--ratios", help="PT:FT ratios: the smallest FT share and a larger one."),
+    seeds: str = typer.Option("0,1,2,3,4", "--seeds", help="Seeds per setting (at least 3 for a verdict)."),
+    profile: str = typer.Option("tiny", "--profile", help="The profile a setting starts from: tiny | small | paper."),
+    test_split: str = typer.Option("random", "--test-split", help="random (a seeded 20 % split) | dataset (its own)."),
+    out: Path = typer.Option(Path("results/calibration"), "--out", help="Folder: one run per setting, and the table."),
+    cpu_workers: int = typer.Option(0, "--cpu-workers", help="Concurrent jobs when there is no GPU (0: one per core, at most 4)."),
+    precision: str = typer.Option("auto", "--precision", help="auto | bf16 | fp32."),
+) -> None:
+    """Supervised against the positive control for each setting of a shared budget: can the set-up see?"""
+    from benchmark.calibration.settings import DEFAULT_GRID, load_grid, select
+    from benchmark.calibration.study import run_calibration, write_calibration
+    from benchmark.settings import resolve_executor, resolve_run_config
+    from benchmark.train.hardware import cpu_model
+
+    with user_errors():
+        if test_split not in ("random", "dataset"):
+            raise BenchmarkError(f"--test-split {test_split!r} is not one of random, dataset")
+        chosen = select(load_grid(grid) if grid else DEFAULT_GRID, split_csv(settings) if settings else None)
+        base, _ = resolve_run_config(config, data, "supervised,control-oracle", ratios, seeds, profile, "fair")
+        executor = resolve_executor("local", None, cpu_workers=cpu_workers, precision=precision)
+        with _progress() as progress:
+            results = run_calibration(
+                base, chosen, out, executor, test_split,
+                on_setting=lambda s, n, total: progress.console.print(f"setting {n + 1}/{total}: {s.name}"),
+                progress_for=lambda s: _bar_callback(progress, f"data ({s.name})"))
+        table, paths = write_calibration(results, out, cpu_model())
+        _print_frame(table.data[["setting", "gain", "p", "mdd", "detected", "curve", "curve_exceeds_mdd",
+                                 "job_cpu_s"]], table.title)
+        console.print(f"table: {', '.join(str(p) for p in paths)}")
+
+
+@app.command()
 def speed(
     methods: str = typer.Option("all", "--methods", help="Comma-separated methods, 'all', or 'none' (fine-tuning only)."),
     size: Optional[int] = typer.Option(None, "--size", help="Image side in pixels (default: 256 on CUDA, 64 on a CPU)."),

@@ -121,7 +121,11 @@ STUDY_TINY_BATCH_DIVISOR, STUDY_TINY_EPOCH_SHARE = 16, TINY_PRETRAIN_RECIPE.epoc
 
 def fair_pretrain_recipe(profile: str, base_lr: float, crop_scale: tuple[float, float] | None) -> PretrainRecipe:
     """The fair protocol's recipe for a method with this paper base rate and official crop."""
-    budget = FAIR_BUDGETS[profile]
+    return budget_recipe(FAIR_BUDGETS[profile], base_lr, crop_scale)
+
+
+def budget_recipe(budget: FairBudget, base_lr: float, crop_scale: tuple[float, float] | None) -> PretrainRecipe:
+    """The fair protocol's recipe under a given shared budget (a profile's, or one a calibration tries)."""
     return PretrainRecipe(optimizer="adamw", lr=budget.lr(base_lr), weight_decay=0.05, betas=(0.9, 0.95),
                           batch_size=budget.batch_size, epochs=0, warmup_epochs=0, schedule="cosine",
                           steps=budget.steps, warmup_steps=budget.warmup_steps, crop_scale=crop_scale)

@@ -20,6 +20,7 @@ STAGES: list[tuple[str, ...]] = [
     ("benchmark.export",),
     ("benchmark.speed",),
     ("reports",),
+    ("benchmark.calibration",),
     ("benchmark.cli",),
 ]
 

@@ -33,6 +33,11 @@ def _cpuinfo() -> tuple[str, frozenset[str]]:
         return "", frozenset()
 
 
+def cpu_model() -> str:
+    """This machine's CPU model as /proc/cpuinfo names it ('' where it cannot tell)."""
+    return _cpuinfo()[0]
+
+
 def has_native_bf16(flags: frozenset[str]) -> bool:
     return bool(NATIVE_BF16_FLAGS & flags)
 
