@@ -109,10 +109,14 @@ class FairBudget:
         return scaled_lr(base_lr, self.batch_size) * self.lr_factor
 
 
-#: paper: the study's 300 epochs of a 790-image set at batch 256 (≈ 900 steps); tiny: 60 steps.
+#: paper: the study's 300 epochs of a 790-image set at batch 256 (≈ 900 steps); tiny: 60 steps;
+#: small: the cheapest budget at which the calibration study (README "Calibration") detected the
+#: positive control on ARCADE — 200 steps with the reference rate 1e-2, so that no fine-tuning rate of
+#: the grid exceeds the rate the weights were pre-trained with.
 FAIR_BUDGETS = {
     "paper": FairBudget(batch_size=STUDY_BATCH, steps=900, lr_factor=1.0),
     "tiny": FairBudget(batch_size=16, steps=60, lr_factor=1e-3 / scaled_lr(REFERENCE_BASE_LR, 16)),
+    "small": FairBudget(batch_size=16, steps=200, lr_factor=1e-2 / scaled_lr(REFERENCE_BASE_LR, 16)),
 }
 
 #: Tiny-profile shrink of a published recipe under "study": batch ÷ 16, epochs × 6/300.
@@ -131,15 +135,22 @@ def budget_recipe(budget: FairBudget, base_lr: float, crop_scale: tuple[float, f
                           steps=budget.steps, warmup_steps=budget.warmup_steps, crop_scale=crop_scale)
 
 
+def study_epoch_share(profile: str) -> float:
+    """The share of a published recipe's epochs the study protocol trains at a CPU-sized profile: the
+    tiny one's 6/300, lengthened as that profile's fair budget is (small: 200 / 60 steps)."""
+    return STUDY_TINY_EPOCH_SHARE * FAIR_BUDGETS[profile].steps / FAIR_BUDGETS["tiny"].steps
+
+
 def study_pretrain_recipe(profile: str, paper: PretrainRecipe) -> PretrainRecipe:
-    """The study protocol's recipe: the published one, shrunk at the tiny profile (see above)."""
+    """The study protocol's recipe: the published one, shrunk at the CPU-sized profiles (see above)."""
     if profile == "paper":
         return paper
+    share = study_epoch_share(profile)
     return dataclasses.replace(
         paper,
         batch_size=max(2, paper.batch_size // STUDY_TINY_BATCH_DIVISOR),
-        epochs=max(1, round(paper.epochs * STUDY_TINY_EPOCH_SHARE)),
-        warmup_epochs=round(paper.warmup_epochs * STUDY_TINY_EPOCH_SHARE),
+        epochs=max(1, round(paper.epochs * share)),
+        warmup_epochs=round(paper.warmup_epochs * share),
     )
 
 

@@ -18,7 +18,7 @@ from benchmark.nets import UNet
 from benchmark.recipes import REFERENCE_BASE_LR, TINY_PRETRAIN_RECIPE, PretrainRecipe
 
 Transfer = Literal["none", "encoder", "encoder+decoder"]
-Profile = Literal["tiny", "paper"]
+Profile = Literal["tiny", "small", "paper"]
 
 
 class Method(nn.Module):
@@ -46,8 +46,9 @@ class Method(nn.Module):
 
     @classmethod
     def default_recipe(cls, profile: Profile) -> PretrainRecipe:
-        """The pre-training recipe of a profile: the shared tiny one, or the method's paper recipe."""
-        return TINY_PRETRAIN_RECIPE if profile == "tiny" else cls.paper_recipe()
+        """The pre-training recipe of a profile: the shared CPU-sized one (tiny, small), or the method's
+        paper recipe."""
+        return TINY_PRETRAIN_RECIPE if profile != "paper" else cls.paper_recipe()
 
     @classmethod
     def paper_recipe(cls) -> PretrainRecipe:

@@ -118,7 +118,7 @@ class CMUNet(SSLMethod):
 
     @classmethod
     def default_config(cls, profile: Profile) -> CMUNetConfig:
-        return CMUNetConfig(proj_hidden=128, proj_dim=64) if profile == "tiny" else CMUNetConfig()
+        return CMUNetConfig(proj_hidden=128, proj_dim=64) if profile != "paper" else CMUNetConfig()
 
     @classmethod
     def fit_to_budget(cls, settings: CMUNetConfig, images: int, steps: int, batch_size: int) -> CMUNetConfig:

@@ -78,7 +78,7 @@ class MoCo(SSLMethod):
 
     @classmethod
     def default_config(cls, profile: Profile) -> MoCoConfig:
-        if profile == "tiny":
+        if profile != "paper":  # tiny and small: CPU-sized runs
             # Narrower head; a faster EMA so the keys follow the queries within a few hundred steps. The
             # queue stays large next to a short run's keys: on a small, repeated set of images every
             # enqueued key is a near copy of some query's positive (a false negative), and a queue of a

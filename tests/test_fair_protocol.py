@@ -43,6 +43,22 @@ def test_fair_pretraining_gives_every_ssl_method_the_same_steps_batch_and_the_lr
     assert FAIR_BUDGETS["paper"].lr(REFERENCE_BASE_LR) == pytest.approx(1.5e-4)
 
 
+def test_small_profile_is_tiny_sizes_with_a_longer_shared_budget_and_no_fine_tuning_rate_above_pretraining():
+    small, tiny = build_config({"profile": "small"}), build_config({"profile": "tiny"})
+    assert [r.label for r in small.ratios] == ["70:10", "79:1"] and small.seeds == (0, 1, 2, 3, 4)
+    assert (small.preprocess, small.unet) == (tiny.preprocess, tiny.unet)
+    for name, recipe in small.pretrain.items():  # one budget and one lr rule for every method
+        assert (recipe.steps, recipe.warmup_steps, recipe.batch_size) == (200, 27, 16)
+        assert recipe.lr == pytest.approx(tiny.pretrain[name].lr * 10)  # the rule's factor, ×10 for all
+    assert small.pretrain["mae"].lr == pytest.approx(1e-2)
+    # the calibration's lesson: the fine-tuning grid never exceeds the rate the weights were pre-trained at
+    assert max(small.finetune.lr_grid) <= small.pretrain["control-oracle"].lr
+    study = build_config({"profile": "small", "protocol": "study"})
+    # study protocol: the tiny shrink, lengthened as the fair budget is (200 / 60 steps)
+    assert study.pretrain["mae"].epochs == round(300 * 6 / 300 * 200 / 60)  # MAE: 300 published epochs
+    assert study.pretrain["genesis"].batch_size == 4
+
+
 def test_fair_protocol_crops_the_masked_methods_as_their_official_recipes_do():
     config, _, _ = _jobs()
     assert config.pretrain["mae"].crop_scale == (0.2, 1.0)

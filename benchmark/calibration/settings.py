@@ -79,15 +79,18 @@ class CalibrationSetting:
                 "size": config.preprocess.size, "base": config.unet.base}
 
 
-#: The study of issue 19 on ARCADE: the tiny profile as it was, then one shared change at a time
+#: The study on ARCADE (README "Calibration"): the tiny profile, then one shared change at a time
 #: (fine-tuning lr at or below the pre-training rate; longer pre-training; a pre-training rate the
-#: fine-tuning rates do not exceed; longer fine-tuning; larger images; a wider UNet).
+#: fine-tuning rates do not exceed, at the tiny length and longer; longer fine-tuning; larger images;
+#: a wider UNet).
 DEFAULT_GRID: tuple[CalibrationSetting, ...] = (
     CalibrationSetting("tiny"),
     CalibrationSetting("ft-lr-at-pt", finetune_lr_grid=(3e-4, 1e-3)),
     CalibrationSetting("pt200", pretrain_steps=200),
+    CalibrationSetting("lr1e-2", pretrain_lr=1e-2),
     CalibrationSetting("pt200-lr1e-2", pretrain_steps=200, pretrain_lr=1e-2),
     CalibrationSetting("pt200-lr1e-2-ft120", pretrain_steps=200, pretrain_lr=1e-2, finetune_steps=120),
+    CalibrationSetting("pt200-lr1e-2-ft200", pretrain_steps=200, pretrain_lr=1e-2, finetune_steps=200),
     CalibrationSetting("pt400-lr1e-2", pretrain_steps=400, pretrain_lr=1e-2),
     CalibrationSetting("pt200-lr1e-2-96px", pretrain_steps=200, pretrain_lr=1e-2, size=96),
     CalibrationSetting("pt200-lr1e-2-base16", pretrain_steps=200, pretrain_lr=1e-2, base=16),
