@@ -77,8 +77,8 @@ class RunConfig:
 #: 128 epochs; tiny: shortened). "fair": a budget in steps, validated every `eval_every` steps, and the
 #: lr picked per (method, ratio, seed) on the fine-tuning set's validation part from one grid for
 #: every method — paper: 1e-3 and 1e-4, the two rates the study's own cross-validation chose
-#: (Genesis 1e-4, the others 1e-3); tiny and small: 3e-3 and 1e-2, neither above their pre-training
-#: reference rate 1e-2 (benchmark.recipes).
+#: (Genesis 1e-4, the others 1e-3); tiny and small: 3e-3 and 1e-2 (at small, neither above its
+#: pre-training reference rate 1e-2: benchmark.recipes).
 FINETUNE_RECIPES: dict[tuple[str, str], FinetuneRecipe] = {
     ("tiny", "study"): FinetuneRecipe(lr=1e-2, batch_size=8, epochs=15, min_samples_per_epoch=32),
     ("tiny", "fair"): FinetuneRecipe(lr=1e-2, batch_size=8, steps=60, eval_every=10, lr_grid=(3e-3, 1e-2)),

@@ -105,14 +105,13 @@ def test_calibrate_command_runs_a_tiny_grid_and_resumes(tmp_path):
     config.write_text(tomli_w.dumps({k: v for k, v in TINY_TABLE.items() if k not in ("ratios", "seeds")}))
     grid = _grid_file(tmp_path, [{"name": "short", "pretrain_steps": 3},
                                  {"name": "long", "pretrain_steps": 6, "pretrain_lr": 0.01, "finetune_lr_grid": [0.003]}])
-    # (the tiny profile's reference rate is 1e-2 already: "long" changes its steps and grid)
     args = ["calibrate", "--data", "synthetic", "--config", str(config), "--grid", str(grid), "--seeds", "0,1,2",
             "--ratios", "70:10,60:20", "--out", str(tmp_path / "cal"), "--cpu-workers", "1"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "cal" / "calibration.csv")
     assert table["setting"].tolist() == ["short", "long"]
-    assert table["pretrain_steps"].tolist() == [3, 6] and table["pretrain_lr"].tolist() == pytest.approx([1e-2, 1e-2])
+    assert table["pretrain_steps"].tolist() == [3, 6] and table["pretrain_lr"].tolist() == pytest.approx([1e-3, 1e-2])
     assert table["finetune_lr_grid"].tolist() == ["0.01, 0.003", "0.003"]
     assert (table["n_seeds"] == 3).all() and (table["job_cpu_s"] > 0).all() and (table["wall_s"] > 0).all()
     assert (tmp_path / "cal" / "calibration.md").read_text().startswith("**Calibration")
