@@ -138,16 +138,18 @@ def test_every_registered_method_runs_end_to_end_on_a_tiny_grid(tmp_path):
 
 
 def test_ctrl_c_stops_cleanly_and_leaves_no_half_written_job(tmp_path):
+    # a pre-training job long enough (seconds, not one) that the interrupt lands while it runs
     path = write_tiny_config(tmp_path, methods=["supervised", "mae"], ratios=["70:10"],
-                             pretrain={"mae": {"steps": 600, "batch_size": 8}})
+                             pretrain={"mae": {"steps": 1500, "batch_size": 8}})
     run_dir = tmp_path / "run"
     command = _cli("run", "--config", str(path), "--profile", "tiny", "--out", str(run_dir), cwd=tmp_path)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = RunStore(run_dir)
     deadline = time.time() + 120
-    while time.time() < deadline and not any(store.state(k) == "running" for k in store.job_keys()):
+    while time.time() < deadline and not any(k.startswith("pretrain-") and store.state(k) == "running"
+                                             for k in store.job_keys()):
         time.sleep(0.2)
-    time.sleep(2)
+    time.sleep(0.5)
     process.send_signal(signal.SIGINT)
     assert process.wait(60) == 130
     states = {k: store.state(k) for k in store.job_keys()}
