@@ -137,13 +137,21 @@ def test_every_registered_method_runs_end_to_end_on_a_tiny_grid(tmp_path):
     assert len(rows) == len(names) * 10
 
 
+def _clean_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_ctrl_c_stops_cleanly_and_leaves_no_half_written_job(tmp_path):
     # a pre-training job long enough (seconds, not one) that the interrupt lands while it runs
     path = write_tiny_config(tmp_path, methods=["supervised", "mae"], ratios=["70:10"],
                              pretrain={"mae": {"steps": 1500, "batch_size": 8}})
     run_dir = tmp_path / "run"
     command = _cli("run", "--config", str(path), "--profile", "tiny", "--out", str(run_dir), cwd=tmp_path)
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # the run starts as from a shell: SIGINT handled and unblocked, whatever an earlier test in this
+    # pytest process left (a child inherits an ignored or blocked SIGINT, and then cannot be stopped)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               preexec_fn=_clean_sigint)
     store = RunStore(run_dir)
     deadline = time.time() + 120
     while time.time() < deadline and not any(k.startswith("pretrain-") and store.state(k) == "running"
