@@ -138,13 +138,14 @@ def resolve_profile(profile: str, cuda_available: bool) -> ProfileName:
     return profile  # type: ignore[return-value]
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, option: str = "--config") -> dict[str, Any]:
+    """A TOML file's table; a missing or unparsable file is an error naming `option` and the file."""
     try:
         return tomllib.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise BenchmarkError(f"--config {path}: no such file") from None
+        raise BenchmarkError(f"{option} {path}: no such file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise BenchmarkError(f"--config {path}: does not parse as TOML ({error})") from None
+        raise BenchmarkError(f"{option} {path}: does not parse as TOML ({error})") from None
 
 
 def build_config(table: dict[str, Any], where: str = "config") -> RunConfig:

@@ -8,11 +8,10 @@ positive control it gives every contender too.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.config import RunConfig
+from benchmark.config import RunConfig, read_toml
 from benchmark.dataclass_io import update
 from benchmark.errors import BenchmarkError
 from benchmark.recipes import FAIR_BUDGETS, REFERENCE_BASE_LR, FairBudget, budget_recipe, scaled_lr
@@ -100,12 +99,7 @@ DEFAULT_GRID: tuple[CalibrationSetting, ...] = (
 
 def load_grid(path: Path) -> tuple[CalibrationSetting, ...]:
     """Settings from a TOML file: one `[[setting]]` table each, with the fields of CalibrationSetting."""
-    try:
-        table = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise BenchmarkError(f"--grid {path}: no such file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise BenchmarkError(f"--grid {path}: does not parse as TOML ({error})") from None
+    table = read_toml(path, "--grid")
     stray = [k for k in table if k != "setting"]
     if stray or not table.get("setting"):
         raise BenchmarkError(f"--grid {path}: expected [[setting]] tables only"
