@@ -1,10 +1,14 @@
 """A run's data: prepared once, the unlabelled pool joins pre-training only, splits from the source."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
+import pytest
 
-from benchmark.run import rundata
+from benchmark.errors import BenchmarkError
+from benchmark.run import rundata, runner
+from benchmark.run.store import RunStore
 from benchmark.data.synthetic import write_synthetic
 from benchmark.settings import resolve_run_config
 from conftest import write_tiny_config
@@ -30,3 +34,41 @@ def test_a_source_with_its_own_test_split_keeps_it():
                                 fingerprint="fp", extra_count=0)
     config, _ = resolve_run_config(None, methods="supervised", ratios="60:20", profile="tiny")
     assert rundata.draw_splits(config, index).test == sorted(f"i{n}" for n in range(80, 100))
+
+
+def _pool_with(images: list[Path], folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    for n, image in enumerate(images):
+        shutil.copy(image, folder / f"pool{n}_{image.name}")
+    return folder
+
+
+def test_an_unlabelled_image_equal_to_a_test_image_is_refused_before_the_folder_is_made(tmp_path):
+    source = write_synthetic(tmp_path / "source", n=30, size=64, seed=3)
+    table = {"synthetic_count": 50, "synthetic_size": 64}
+    plain, _ = resolve_run_config(write_tiny_config(tmp_path, methods=["supervised"], ratios=["70:10"], data=table),
+                                  data=str(source))
+    splits = rundata.draw_splits(plain, rundata.index_source(plain))
+    trained = splits.ratio("70:10").finetune_train[0]
+    test = splits.test[1]
+    pool = _pool_with([source / "imgs" / f"{trained}.png", source / "imgs" / f"{test}.png"], tmp_path / "pool")
+    leaky, _ = resolve_run_config(write_tiny_config(tmp_path, methods=["supervised"], ratios=["70:10"],
+                                                    data={**table, "unlabelled": str(pool)}), data=str(source))
+    with pytest.raises(BenchmarkError, match=f"image pool1_{test} is identical, after pre-processing, to test image {test}"):
+        runner.open_run(leaky, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_unlabelled_image_equal_to_a_training_image_is_allowed(tmp_path):
+    """Pre-training on images that are fine-tuned on later leaks nothing about the test set."""
+    source = write_synthetic(tmp_path / "source", n=30, size=64, seed=3)
+    table = {"synthetic_count": 50, "synthetic_size": 64}
+    plain, _ = resolve_run_config(write_tiny_config(tmp_path, methods=["supervised"], ratios=["70:10"], data=table),
+                                  data=str(source))
+    splits = rundata.draw_splits(plain, rundata.index_source(plain))
+    trained = splits.ratio("70:10").finetune_train[:2]
+    pool = _pool_with([source / "imgs" / f"{t}.png" for t in trained], tmp_path / "pool")
+    config, _ = resolve_run_config(write_tiny_config(tmp_path, methods=["supervised"], ratios=["70:10"],
+                                                     data={**table, "unlabelled": str(pool)}), data=str(source))
+    _, jobs = runner.open_run(config, tmp_path / "run")
+    assert jobs and rundata.load(RunStore(tmp_path / "run").prepared_path).extra.shape[0] == 2

@@ -52,6 +52,7 @@ class RunData:
     extra: np.ndarray  # unlabelled images for pre-training only, M×S×S
     fingerprint: str
     external: tuple[ExternalTestData, ...] = ()
+    extra_ids: tuple[str, ...] = ()  # the pool's file stems, to name an image in an error
 
     def index(self, ids: list[str]) -> np.ndarray:
         position = {i: n for n, i in enumerate(self.ids)}
@@ -161,7 +162,7 @@ def prepare(config: RunConfig, progress: Progress | None = None) -> RunData:
         ids=list(dataset.ids), groups=list(dataset.groups),
         images=np.stack(images).astype(np.float32), masks=np.stack(masks).astype(bool),
         extra=np.stack(extra).astype(np.float32) if extra else np.zeros((0, *side), np.float32),
-        fingerprint=fingerprint, external=external,
+        fingerprint=fingerprint, external=external, extra_ids=tuple(pool.ids) if pool else (),
     )
 
 
@@ -211,18 +212,38 @@ def draw_splits(config: RunConfig, data: RunData | SourceIndex) -> Splits:
     )
 
 
+def _digest(image: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+def _pool_name(data: RunData, n: int) -> str:
+    """A pool image's file stem (a run folder prepared by an older version has only the index)."""
+    return data.extra_ids[n] if n < len(data.extra_ids) else str(n)
+
+
+def check_unlabelled_disjoint(data: RunData, splits: Splits, pool_path: str) -> None:
+    """Refuse an unlabelled pool image identical (after pre-processing) to a test image: pre-training
+    on it would let every method see the test set, so no result of the run could be trusted."""
+    in_test = set(splits.test)
+    test = {_digest(image): image_id for image_id, image in zip(data.ids, data.images) if image_id in in_test}
+    for n, image in enumerate(data.extra):
+        twin = test.get(_digest(image))
+        if twin is not None:
+            raise BenchmarkError(f"data.unlabelled ({pool_path}): image {_pool_name(data, n)} is identical, after "
+                                 f"pre-processing, to test image {twin}; remove it from the pool (a test "
+                                 "image must never be pre-trained on)")
+
+
 def check_external_disjoint(data: RunData, splits: Splits) -> None:
     """Refuse an external test image that some job trains on: one identical (after pre-processing)
     to an image outside the run's test split or in its unlabelled pool. (One equal to a test image
     is only scored twice, which leaks nothing.)"""
     test = set(splits.test)
-    trained = {hashlib.sha256(image.tobytes()).hexdigest(): image_id
-               for image_id, image in zip(data.ids, data.images) if image_id not in test}
-    trained |= {hashlib.sha256(image.tobytes()).hexdigest(): f"unlabelled pool image {n}"
-                for n, image in enumerate(data.extra)}
+    trained = {_digest(image): image_id for image_id, image in zip(data.ids, data.images) if image_id not in test}
+    trained |= {_digest(image): f"unlabelled pool image {_pool_name(data, n)}" for n, image in enumerate(data.extra)}
     for external in data.external:
         for image_id, image in zip(external.ids, external.images):
-            twin = trained.get(hashlib.sha256(image.tobytes()).hexdigest())
+            twin = trained.get(_digest(image))
             if twin is not None:
                 raise BenchmarkError(f"external test set {external.name!r}: image {image_id} is the run's image "
                                      f"{twin}, which is trained on; an external set must not share images "
@@ -248,6 +269,8 @@ def prepare_run(config: RunConfig, store: RunStore, force: bool = False,
         _check_scored_sets_unchanged(data, index)
         return data, Splits.load(store.splits_path)
     data = prepare(config, progress)
+    if config.data.unlabelled:
+        check_unlabelled_disjoint(data, splits, str(config.data.unlabelled))
     check_external_disjoint(data, splits)
     existed = store.root.exists()
     try:
