@@ -95,6 +95,7 @@ def run(
     from benchmark.data.external import IN_DOMAIN
     from benchmark.run import runner
     from benchmark.run.executors import check_executor
+    from benchmark.run.lock import run_lock
     from benchmark.settings import resolve_executor, resolve_run_config
 
     with user_errors():
@@ -108,7 +109,7 @@ def run(
         )
         run_dir = out or runner.default_run_dir(run_config)
         check_executor(exec_config)
-        with _progress() as progress:
+        with _progress() as progress, run_lock(run_dir):
             prepare_bar = _bar_callback(progress, "data")
             jobs_task = progress.add_task("jobs", total=None, info="")
             job_bars: dict[str, int] = {}

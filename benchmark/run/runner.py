@@ -19,6 +19,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.data.external import IN_DOMAIN, ExternalTestRef
 from benchmark.data.splits import Splits
 from benchmark.run.jobs import Job, build_jobs
+from benchmark.run.lock import run_lock
 from benchmark.run.executors import EventSink, check_executor
 from benchmark.run.queue import QueueSummary, run_queue
 from benchmark.settings import ExecutorConfig
@@ -58,11 +59,14 @@ def run_benchmark(
     on_event: EventSink | None = None,
     progress: Progress | None = None,
 ) -> RunOutcome:
-    """Run every job of the grid not yet done in `run_dir`; finished jobs are kept and skipped."""
+    """Run every job of the grid not yet done in `run_dir`; finished jobs are kept and skipped.
+
+    Holds the folder's lock throughout (benchmark.run.lock): a second run on it is refused."""
     started = time.time()
     check_executor(executor)
-    store, jobs = open_run(config, run_dir, force, progress)
-    return execute(store, jobs, executor, retry_failed, on_event, started)
+    with run_lock(run_dir):
+        store, jobs = open_run(config, run_dir, force, progress)
+        return execute(store, jobs, executor, retry_failed, on_event, started)
 
 
 def execute(store: RunStore, jobs: list[Job], executor: ExecutorConfig = ExecutorConfig(),
