@@ -84,6 +84,7 @@ def run(
     cpu_workers: int = typer.Option(0, "--cpu-workers", help="Concurrent jobs when there is no GPU (0: one per core, at most 4)."),
     slurm_partition: str = typer.Option("", "--slurm-partition"),
     slurm_gpus_per_job: int = typer.Option(1, "--slurm-gpus-per-job"),
+    slurm_cpus_per_job: int = typer.Option(8, "--slurm-cpus-per-job", help="CPU cores per SLURM job."),
     slurm_time: int = typer.Option(240, "--slurm-time", help="Minutes per SLURM job."),
     slurm_cluster: str = typer.Option("slurm", "--slurm-cluster", help="slurm, or 'local' to try it locally."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run failed jobs again."),
@@ -104,7 +105,7 @@ def run(
             console.print(note)
         exec_config = resolve_executor(
             executor, devices, jobs_per_device=jobs_per_device, cpu_workers=cpu_workers,
-            slurm_partition=slurm_partition, slurm_gpus_per_job=slurm_gpus_per_job,
+            slurm_partition=slurm_partition, slurm_gpus_per_job=slurm_gpus_per_job, slurm_cpus_per_job=slurm_cpus_per_job,
             slurm_time_min=slurm_time, slurm_cluster=slurm_cluster, compile=compile, precision=precision,
         )
         run_dir = out or runner.default_run_dir(run_config)

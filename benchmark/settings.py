@@ -84,6 +84,7 @@ class ExecutorConfig:
     slurm_cpus_per_job: int = 8
     slurm_time_min: int = 240
     slurm_cluster: str = "slurm"  # "local" runs through submitit's local executor (tests)
+    slurm_controller_timeout_s: float = 300.0  # a controller silent this long ends the run (jobs keep running)
     poll_seconds: float = 0.2
     compile: bool = False  # torch.compile each job's training step: pays on long GPU jobs
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on CUDA and on CPUs with bf16 units

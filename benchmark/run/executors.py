@@ -9,7 +9,7 @@ An executor offers `slots()`, `start(job, slot)` returns a `Handle` to `poll()` 
   takes 2–5 s on a 2-core machine, as long as a tiny job's training); a worker that dies is
   replaced, and its job is recorded as failed.
 - `InlineExecutor`: in this process, one job at a time (notebooks, tests, `finetune`).
-- `SlurmExecutor`: one SLURM job per benchmark job through submitit.
+- `SlurmExecutor` (benchmark.run.slurm): one SLURM job per benchmark job through submitit.
 """
 
 from __future__ import annotations
@@ -79,6 +79,9 @@ class Executor(Protocol):
     def slots(self) -> list[Slot]: ...
     def start(self, job: Job, slot: Slot) -> Handle: ...
     def close(self) -> None: ...
+
+    def adopt(self, job: Job) -> Handle | None:
+        """A handle on `job` still running from an earlier driver (SLURM), else None: start it anew."""
 
 
 def plan_slots(config: ExecutorConfig) -> list[Slot]:
@@ -283,6 +286,10 @@ class LocalExecutor:
             worker.close()
         self.workers.clear()
 
+    def adopt(self, job: Job) -> None:
+        """Local workers die with their driver (PR_SET_PDEATHSIG): there is never one to adopt."""
+        return None
+
 
 class _DoneHandle:
     """A job that ran to completion in this process before its handle was made."""
@@ -329,69 +336,19 @@ class InlineExecutor:
     def close(self) -> None:
         self.load_data.cache_clear()
 
-
-def _slurm_entry(run_dir: str, key: str, compile: bool = False, bf16: bool | None = None) -> None:
-    """What a SLURM task runs: the job, on the GPU SLURM gave it (or the CPU)."""
-    from benchmark.run.worker import run_job
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    run_job(run_dir, key, DeviceOptions(device=device, compile=compile, bf16=bf16))
-
-
-class _SlurmHandle:
-    def __init__(self, job: Job, submitted: object) -> None:
-        self.job, self.submitted = job, submitted
-
-    def poll(self) -> int | None:
-        if not self.submitted.done():
-            return None
-        return 1 if self.submitted.exception() is not None else 0
-
-    def stop(self) -> None:
-        self.submitted.cancel(check=False)
-
-    def error_tail(self) -> str:
-        return ""
-
-
-def _import_submitit():
-    try:
-        import submitit
-    except ImportError:
-        raise BenchmarkError("--executor slurm needs submitit: pip install submitit") from None
-    return submitit
-
-
-class SlurmExecutor:
-    """One SLURM job per benchmark job, submitted as its dependencies finish; as many slots as jobs."""
-
-    def __init__(self, config: ExecutorConfig, store: RunStore, events: stdqueue.Queue, jobs: int = 1) -> None:
-        submitit = _import_submitit()
-        self.config, self.store = config, store
-        self.executor = submitit.AutoExecutor(folder=store.root / "slurm", cluster=config.slurm_cluster)
-        params: dict[str, object] = {"timeout_min": config.slurm_time_min, "cpus_per_task": config.slurm_cpus_per_job}
-        if config.slurm_cluster == "slurm":
-            params.update(gpus_per_node=config.slurm_gpus_per_job)
-            if config.slurm_partition:
-                params["slurm_partition"] = config.slurm_partition
-        self.executor.update_parameters(**params)
-        self._slots = [Slot("slurm", None, i) for i in range(max(1, jobs))]
-
-    def slots(self) -> list[Slot]:
-        return list(self._slots)
-
-    def start(self, job: Job, slot: Slot) -> Handle:
-        return _SlurmHandle(job, self.executor.submit(_slurm_entry, str(self.store.root), job.key, self.config.compile,
-                                                      self.config.bf16()))
-
-    def close(self) -> None:
-        """SLURM jobs finish on their own; nothing is kept here."""
+    def adopt(self, job: Job) -> None:
+        """An inline job ran in a driver that is gone: there is nothing to adopt."""
+        return None
 
 
 def check_executor(config: ExecutorConfig) -> None:
     """Refuse an impossible executor before anything is written: a missing GPU, no submitit."""
     if config.kind == "slurm":
-        _import_submitit()
+        from benchmark.run.slurm import check_controller, import_submitit
+
+        import_submitit()
+        if config.slurm_cluster == "slurm":
+            check_controller()
     else:
         plan_slots(config)
 
@@ -399,6 +356,8 @@ def check_executor(config: ExecutorConfig) -> None:
 def make_executor(config: ExecutorConfig, store: RunStore, events: stdqueue.Queue, jobs: int) -> Executor:
     """The executor `config` names, chosen once for the whole run."""
     if config.kind == "slurm":
+        from benchmark.run.slurm import SlurmExecutor
+
         return SlurmExecutor(config, store, events, jobs)
     if config.kind == "inline":
         return InlineExecutor(config, store, events)

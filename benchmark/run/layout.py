@@ -4,7 +4,8 @@ report's reuse check can list its inputs without loading the harness:
     RUN_DIR/config.toml, splits.json, data/prepared.npz
     RUN_DIR/jobs/<key>/job.json, status.json, log.txt, checkpoint.pt, previews.npz,
                         rows.parquet + history.parquet (fine-tune), loss_curve.parquet (pre-train),
-                        rows.parquet alone (score: a fine-tuned model on an external test set)
+                        rows.parquet alone (score: a fine-tuned model on an external test set),
+                        slurm.json (--executor slurm: the SLURM job it was submitted as)
 """
 
 from __future__ import annotations
@@ -13,5 +14,6 @@ CONFIG, SPLITS, PREPARED = "config.toml", "splits.json", ("data", "prepared.npz"
 JOBS = "jobs"
 JOB, STATUS, LOG, CHECKPOINT, PREVIEWS = "job.json", "status.json", "log.txt", "checkpoint.pt", "previews.npz"
 ROWS, HISTORY, LOSS_CURVE = "rows.parquet", "history.parquet", "loss_curve.parquet"
+SLURM_SUBMISSION = "slurm.json"  # the SLURM job id a driver submitted the job as (--executor slurm)
 #: What a report reads of each job (never its checkpoint or log).
 REPORT_INPUTS = (JOB, STATUS, ROWS, LOSS_CURVE, PREVIEWS)

@@ -27,13 +27,14 @@ class QueueSummary:
 def _settle_stale(store: RunStore, key: str, retry_failed: bool) -> str:
     """A job's state on arrival: 'done', 'failed' (kept unless retrying), or 'pending'.
 
-    'running' left by a killed process and 'interrupted' failures count as never started.
+    'running' left by a killed process and 'interrupted' failures (Ctrl-C, a SLURM job cancelled or
+    preempted) count as never started.
     """
     status = store.read_status(key)
     state = status.get("state", "pending")
     if state == "done":
         return "done"
-    if state == "failed" and not retry_failed and status.get("error") != "interrupted":
+    if state == "failed" and not retry_failed and not str(status.get("error", "")).startswith("interrupted"):
         return "failed"
     if state != "pending":
         store.reset_job(key)
@@ -66,15 +67,21 @@ def run_queue(
     by_key = {job.key: job for job in jobs}
     summary = QueueSummary()
     state: dict[str, str] = {}
-    for job in jobs:
-        store.write_job(job)
-        state[job.key] = _settle_stale(store, job.key, retry_failed)
-        if state[job.key] == "done":
-            summary.already_done.append(job.key)
     events: stdqueue.Queue = stdqueue.Queue()
     executor = make_executor(config, store, events, len(jobs))
     free: list[Slot] = executor.slots()
     running: dict[str, tuple[Handle, Slot]] = {}
+    for job in jobs:
+        store.write_job(job)
+        adopted = executor.adopt(job) if store.state(job.key) in ("pending", "running") else None
+        if adopted is not None:  # still queued or running from a driver that died: watched, not resubmitted
+            state[job.key] = "running"
+            running[job.key] = (adopted, free.pop(0))
+            emit(Event("start", job, message="adopted"))
+            continue
+        state[job.key] = _settle_stale(store, job.key, retry_failed)
+        if state[job.key] == "done":
+            summary.already_done.append(job.key)
     released: set[str] = set()
 
     def skip_dependants() -> None:

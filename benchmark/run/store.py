@@ -110,6 +110,16 @@ class RunStore:
     def state(self, key: str) -> JobState:
         return self.read_status(key).get("state", "pending")
 
+    def write_slurm_submission(self, key: str, slurm_id: str) -> None:
+        atomic_write_json(self.job_dir(key) / layout.SLURM_SUBMISSION, {"job_id": slurm_id})
+
+    def read_slurm_submission(self, key: str) -> str | None:
+        """The SLURM job id `key` was last submitted as, if any (reset_job forgets it)."""
+        try:
+            return str(json.loads((self.job_dir(key) / layout.SLURM_SUBMISSION).read_text())["job_id"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def write_job(self, job: Job) -> None:
         path = self.job_dir(job.key) / layout.JOB
         if not path.exists():
