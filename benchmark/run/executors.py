@@ -31,22 +31,10 @@ import torch
 from benchmark.errors import BenchmarkError
 from benchmark.run import rundata
 from benchmark.run.jobs import Job
+from benchmark.run.slot import Slot
 from benchmark.run.store import RunStore
 from benchmark.settings import ExecutorConfig
 from benchmark.train.device import DeviceOptions
-
-
-@dataclass(frozen=True)
-class Slot:
-    """Where a job runs: a GPU index, the CPU, or a SLURM allocation."""
-
-    device: Literal["cuda", "cpu", "slurm"]
-    gpu: int | None = None
-    index: int = 0  # tells apart slots on the same device (a persistent CPU worker belongs to one)
-
-    @property
-    def label(self) -> str:
-        return f"cuda:{self.gpu}" if self.gpu is not None else self.device
 
 
 @dataclass(frozen=True)

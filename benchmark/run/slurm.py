@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from benchmark.errors import BenchmarkError
-from benchmark.run.executors import Slot
+from benchmark.run.slot import Slot
 from benchmark.run.jobs import Job
 from benchmark.run.store import RunStore
 from benchmark.settings import ExecutorConfig
