@@ -25,6 +25,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.files import atomic_write_text
 from benchmark.nets import UNetConfig
 from benchmark.recipes import FinetuneRecipe, PretrainRecipe, fair_pretrain_recipe, study_pretrain_recipe
+from benchmark.train.selection import FAIR_LR_GRIDS
 from methods import registry
 
 ProfileName = Literal["tiny", "small", "paper"]
@@ -76,16 +77,14 @@ class RunConfig:
 #: Fine-tuning per (profile, protocol). "study": the study's fixed recipe (paper: lr 1e-3, batch 16,
 #: 128 epochs; tiny: shortened). "fair": a budget in steps, validated every `eval_every` steps, and the
 #: lr picked per (method, ratio, seed) on the fine-tuning set's validation part from one grid for
-#: every method — paper: 1e-3 and 1e-4, the two rates the study's own cross-validation chose
-#: (Genesis 1e-4, the others 1e-3); tiny and small: 3e-3 and 1e-2 (at small, neither above its
-#: pre-training reference rate 1e-2: benchmark.recipes).
+#: every method (benchmark.train.selection: the grids, the rule, cross-validation or not).
 FINETUNE_RECIPES: dict[tuple[str, str], FinetuneRecipe] = {
     ("tiny", "study"): FinetuneRecipe(lr=1e-2, batch_size=8, epochs=15, min_samples_per_epoch=32),
-    ("tiny", "fair"): FinetuneRecipe(lr=1e-2, batch_size=8, steps=60, eval_every=10, lr_grid=(3e-3, 1e-2)),
+    ("tiny", "fair"): FinetuneRecipe(lr=1e-2, batch_size=8, steps=60, eval_every=10, lr_grid=FAIR_LR_GRIDS["tiny"]),
     ("small", "study"): FinetuneRecipe(lr=1e-2, batch_size=8, epochs=15, min_samples_per_epoch=32),
-    ("small", "fair"): FinetuneRecipe(lr=1e-2, batch_size=8, steps=60, eval_every=10, lr_grid=(3e-3, 1e-2)),
+    ("small", "fair"): FinetuneRecipe(lr=1e-2, batch_size=8, steps=60, eval_every=10, lr_grid=FAIR_LR_GRIDS["small"]),
     ("paper", "study"): FinetuneRecipe(lr=1e-3, batch_size=16, epochs=128),
-    ("paper", "fair"): FinetuneRecipe(lr=1e-3, batch_size=16, steps=2000, eval_every=100, lr_grid=(1e-3, 1e-4)),
+    ("paper", "fair"): FinetuneRecipe(lr=1e-3, batch_size=16, steps=2000, eval_every=100, lr_grid=FAIR_LR_GRIDS["paper"]),
 }
 
 

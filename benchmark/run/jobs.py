@@ -15,7 +15,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from benchmark.config import RunConfig
 from benchmark.data.external import ExternalTestRef
@@ -25,10 +25,10 @@ from benchmark.dataclass_io import build, to_plain
 from benchmark.errors import BenchmarkError
 from benchmark.nets import UNetConfig
 from benchmark.recipes import FinetuneRecipe, PretrainRecipe
-from benchmark.train.loops import pretrain_schedule
+from benchmark.run.job_status import JobKind
+from benchmark.train.schedule import pretrain_schedule
 from methods import registry
 
-JobKind = Literal["pretrain", "finetune", "score"]
 #: Bumped when a change in the harness changes results, so old results are never reused.
 HARNESS_VERSION = 1
 

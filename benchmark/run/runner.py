@@ -115,7 +115,7 @@ def run_finetune(config: RunConfig, out: Path, ft_ratio: float, seed: int, force
                                  pretrain={}, method={})
     outcome = run_benchmark(single, out, ExecutorConfig(kind="inline"), force, True, on_event, progress)
     if outcome.summary.failed:
-        error = outcome.store.read_status(outcome.summary.failed[0]).get("error", "unknown error")
+        error = outcome.store.read_status(outcome.summary.failed[0]).error or "unknown error"
         raise BenchmarkError(f"fine-tuning failed: {error}")
     rows = load_results(out)
     atomic_write_parquet(Path(out) / "rows.parquet", rows)
