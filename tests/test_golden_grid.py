@@ -13,7 +13,6 @@ import json
 import sys
 from pathlib import Path
 
-import pandas as pd
 import torch
 
 from benchmark.data.synthetic import write_synthetic

@@ -1,7 +1,7 @@
 """Where jobs run: one class per executor, each with the same small interface.
 
 An executor offers `slots()`, `start(job, slot)` returns a `Handle` to `poll()` and `stop()`, and
-`close()` ends whatever it keeps alive. The queue (benchmark.run.queue) only schedules.
+`close()` ends whatever it keeps alive. The queue (benchmark.run.job_queue) only schedules.
 
 - `LocalExecutor`: on GPUs, each job in its own subprocess (CUDA_VISIBLE_DEVICES set per slot), so
   a crash or a leak never outlives its job. On CPUs, one persistent worker process per slot that

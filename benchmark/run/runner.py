@@ -20,7 +20,7 @@ from benchmark.data.external import IN_DOMAIN, ExternalTestRef
 from benchmark.data.splits import Splits
 from benchmark.run.jobs import Job, build_jobs
 from benchmark.run.executors import EventSink, check_executor
-from benchmark.run.queue import QueueSummary, run_queue
+from benchmark.run.job_queue import QueueSummary, run_queue
 from benchmark.settings import ExecutorConfig
 from benchmark.run.store import RunStore, load_results
 from benchmark.progress import Progress
