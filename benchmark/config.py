@@ -28,6 +28,8 @@ from benchmark.recipes import FinetuneRecipe, PretrainRecipe, fair_pretrain_reci
 from benchmark.train.selection import FAIR_LR_GRIDS
 from methods import registry
 
+#: The TOML table of the methods' settings (RunConfig.method_settings): `[method.mae]`, say.
+SETTINGS_TABLE = "method"
 ProfileName = Literal["tiny", "small", "paper"]
 PROFILES = ("tiny", "small", "paper")
 #: "fair": equal pre-training budgets and one lr rule (the default); "study": the published recipes.
@@ -65,10 +67,13 @@ class RunConfig:
     seeds: tuple[int, ...] = (0,)
     finetune: FinetuneRecipe = field(default_factory=FinetuneRecipe)
     pretrain: dict[str, PretrainRecipe] = field(default_factory=dict)
-    method: dict[str, Any] = field(default_factory=dict)  # each method's settings dataclass (or None)
+    #: Each method's settings dataclass, by method name; `[method.NAME]` tables in TOML.
+    method_settings: dict[str, Any] = field(default_factory=dict)
 
     def to_toml(self) -> str:
-        return tomli_w.dumps(to_plain(self))
+        plain = to_plain(self)
+        plain[SETTINGS_TABLE] = plain.pop("method_settings", {})  # the last field: the TOML's order is kept
+        return tomli_w.dumps(plain)
 
     def write(self, path: Path) -> None:
         atomic_write_text(path, self.to_toml())
@@ -157,7 +162,9 @@ def build_config(table: dict[str, Any], where: str = "config") -> RunConfig:
     profile = table.pop("profile", "tiny")
     base = profile_defaults(profile, table.get("protocol", "fair"))
     pretrain_table = table.pop("pretrain", {})
-    method_table = table.pop("method", {})
+    method_table = table.pop(SETTINGS_TABLE, {})
+    if "method_settings" in table:
+        raise BenchmarkError(f"{where}: unknown key 'method_settings' (the methods' settings are [method.NAME] tables)")
     config = update(base, table, where)
     known = registry()
     methods = config.methods or tuple(known)
@@ -195,7 +202,7 @@ def build_config(table: dict[str, Any], where: str = "config") -> RunConfig:
             raise BenchmarkError(f"{where}: method {name!r} has no settings to set")
     return dataclasses.replace(
         config, methods=tuple(methods),
-        pretrain=pretrain, method=settings,
+        pretrain=pretrain, method_settings=settings,
     )
 
 

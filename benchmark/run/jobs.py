@@ -159,7 +159,7 @@ def build_jobs(config: RunConfig, splits: Splits, data_fingerprint: str, extra_i
                 if cls.pretrains:
                     pt_ids = ids_digest(part.pretrain)
                     pt_seed = derive_seed(seed, CELL_STREAM, pt_ids, "pretrain")  # batch order shared too
-                    recipe, settings = config.pretrain[name], config.method.get(name)
+                    recipe, settings = config.pretrain[name], config.method_settings.get(name)
                     pool = "" if cls.uses_labels else config.data.unlabelled
                     if config.protocol == "fair":
                         n = len(part.pretrain) + (0 if cls.uses_labels else extra_images)

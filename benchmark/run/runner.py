@@ -112,7 +112,7 @@ def run_finetune(config: RunConfig, out: Path, ft_ratio: float, seed: int, force
 
     ratio = Ratio.parse(f"0:{ft_ratio:g}")
     single = dataclasses.replace(config, methods=("supervised",), ratios=(ratio,), seeds=(seed,),
-                                 pretrain={}, method={})
+                                 pretrain={}, method_settings={})
     outcome = run_benchmark(single, out, ExecutorConfig(kind="inline"), force, True, on_event, progress)
     if outcome.summary.failed:
         error = outcome.store.read_status(outcome.summary.failed[0]).error or "unknown error"
