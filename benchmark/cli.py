@@ -402,7 +402,7 @@ def data_inspect(
     format: str = typer.Option("auto", "--format", help="auto | folder | arcade | nnunet."),
 ) -> None:
     """Count, sizes, vessel fraction and every problem found in a dataset."""
-    from benchmark.data.inspect import inspect_dataset
+    from benchmark.data.inspection import inspect_dataset
 
     with user_errors():
         report = inspect_dataset(path, format)
@@ -418,7 +418,7 @@ def data_export_nnunet(
     out: Path = typer.Argument(..., help="New folder, e.g. $nnUNet_raw/Dataset501_Angio."),
 ) -> None:
     """The run's images, masks and fine-tuning splits in nnU-Net raw format (see README)."""
-    from benchmark.run.nnunet_export import export_nnunet
+    from benchmark.export.nnunet import export_nnunet
 
     with user_errors():
         export = export_nnunet(run_dir, out)

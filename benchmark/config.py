@@ -25,8 +25,11 @@ from benchmark.errors import BenchmarkError
 from benchmark.files import atomic_write_text
 from benchmark.nets import UNetConfig
 from benchmark.recipes import FinetuneRecipe, PretrainRecipe, fair_pretrain_recipe, study_pretrain_recipe
+from benchmark.train.selection import FAIR_LR_GRIDS
 from methods import registry
 
+#: The TOML table of the methods' settings (RunConfig.method_settings): `[method.mae]`, say.
+SETTINGS_TABLE = "method"
 ProfileName = Literal["tiny", "small", "paper"]
 PROFILES = ("tiny", "small", "paper")
 #: "fair": equal pre-training budgets and one lr rule (the default); "study": the published recipes.
@@ -64,10 +67,13 @@ class RunConfig:
     seeds: tuple[int, ...] = (0,)
     finetune: FinetuneRecipe = field(default_factory=FinetuneRecipe)
     pretrain: dict[str, PretrainRecipe] = field(default_factory=dict)
-    method: dict[str, Any] = field(default_factory=dict)  # each method's settings dataclass (or None)
+    #: Each method's settings dataclass, by method name; `[method.NAME]` tables in TOML.
+    method_settings: dict[str, Any] = field(default_factory=dict)
 
     def to_toml(self) -> str:
-        return tomli_w.dumps(to_plain(self))
+        plain = to_plain(self)
+        plain[SETTINGS_TABLE] = plain.pop("method_settings", {})  # the last field: the TOML's order is kept
+        return tomli_w.dumps(plain)
 
     def write(self, path: Path) -> None:
         atomic_write_text(path, self.to_toml())
@@ -76,16 +82,14 @@ class RunConfig:
 #: Fine-tuning per (profile, protocol). "study": the study's fixed recipe (paper: lr 1e-3, batch 16,
 #: 128 epochs; tiny: shortened). "fair": a budget in steps, validated every `eval_every` steps, and the
 #: lr picked per (method, ratio, seed) on the fine-tuning set's validation part from one grid for
-#: every method — paper: 1e-3 and 1e-4, the two rates the study's own cross-validation chose
-#: (Genesis 1e-4, the others 1e-3); tiny and small: 3e-3 and 1e-2 (at small, neither above its
-#: pre-training reference rate 1e-2: benchmark.recipes).
+#: every method (benchmark.train.selection: the grids, the rule, cross-validation or not).
 FINETUNE_RECIPES: dict[tuple[str, str], FinetuneRecipe] = {
     ("tiny", "study"): FinetuneRecipe(lr=1e-2, batch_size=8, epochs=15, min_samples_per_epoch=32),
-    ("tiny", "fair"): FinetuneRecipe(lr=1e-2, batch_size=8, steps=60, eval_every=10, lr_grid=(3e-3, 1e-2)),
+    ("tiny", "fair"): FinetuneRecipe(lr=1e-2, batch_size=8, steps=60, eval_every=10, lr_grid=FAIR_LR_GRIDS["tiny"]),
     ("small", "study"): FinetuneRecipe(lr=1e-2, batch_size=8, epochs=15, min_samples_per_epoch=32),
-    ("small", "fair"): FinetuneRecipe(lr=1e-2, batch_size=8, steps=60, eval_every=10, lr_grid=(3e-3, 1e-2)),
+    ("small", "fair"): FinetuneRecipe(lr=1e-2, batch_size=8, steps=60, eval_every=10, lr_grid=FAIR_LR_GRIDS["small"]),
     ("paper", "study"): FinetuneRecipe(lr=1e-3, batch_size=16, epochs=128),
-    ("paper", "fair"): FinetuneRecipe(lr=1e-3, batch_size=16, steps=2000, eval_every=100, lr_grid=(1e-3, 1e-4)),
+    ("paper", "fair"): FinetuneRecipe(lr=1e-3, batch_size=16, steps=2000, eval_every=100, lr_grid=FAIR_LR_GRIDS["paper"]),
 }
 
 
@@ -158,7 +162,9 @@ def build_config(table: dict[str, Any], where: str = "config") -> RunConfig:
     profile = table.pop("profile", "tiny")
     base = profile_defaults(profile, table.get("protocol", "fair"))
     pretrain_table = table.pop("pretrain", {})
-    method_table = table.pop("method", {})
+    method_table = table.pop(SETTINGS_TABLE, {})
+    if "method_settings" in table:
+        raise BenchmarkError(f"{where}: unknown key 'method_settings' (the methods' settings are [method.NAME] tables)")
     config = update(base, table, where)
     known = registry()
     methods = config.methods or tuple(known)
@@ -196,7 +202,7 @@ def build_config(table: dict[str, Any], where: str = "config") -> RunConfig:
             raise BenchmarkError(f"{where}: method {name!r} has no settings to set")
     return dataclasses.replace(
         config, methods=tuple(methods),
-        pretrain=pretrain, method=settings,
+        pretrain=pretrain, method_settings=settings,
     )
 
 

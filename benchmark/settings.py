@@ -111,5 +111,5 @@ def resolve_executor(kind: str = "local", devices: str | None = None, **options:
     config = ExecutorConfig(kind=kind, devices=parse_devices(devices), **options)  # type: ignore[arg-type]
     for name, least in (("jobs_per_device", 1), ("cpu_workers", 0)):
         if getattr(config, name) < least:
-            raise BenchmarkError(f"--{name.replace('_', '-')} must be at least 1")
+            raise BenchmarkError(f"--{name.replace('_', '-')} must be at least {least}")
     return config

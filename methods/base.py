@@ -1,7 +1,7 @@
 """The contract every method implements: the whole plug-in surface of the benchmark.
 
 A method owns only its pretext task (views, masks, corruptions, heads, momentum copies) and
-returns a loss. The harness (`benchmark.training.pretrain`) owns the loop, optimiser, schedule,
+returns a loss. The harness (`benchmark.train.loops.pretrain`) owns the loop, optimiser, schedule,
 precision, checkpoints and seeds, so every method is trained the same way.
 """
 

@@ -22,7 +22,7 @@ no_grad / frozen weights), so the only parameters Z_BP's graph reaches are the a
 be an EMA copy of an online twin because nothing on the online side maps a bottleneck to the
 projector's input: such a twin would never be trained and the "EMA" adapter would stay a frozen
 random projection. (The reference built a fresh random adapter in every forward pass and detached
-the target, so its adapter was never trained; DESIGN.md mistake 6.)
+the target, so its adapter was never trained.)
 
 Loss: L = L_r + λ_c·L_c with L_c the InfoNCE of Z_ADP against Z_BP, the other images of the batch
 being the negatives (paper eq. 3). Transferred: encoder + pixel decoder.
@@ -53,7 +53,7 @@ class CMUNetConfig:
     mask_ratio: float = 0.65  # 65 % masked (paper §IV-C)
     proj_hidden: int = 1536  # projector/predictor hidden width (code: NonLinearNeck hid_channels)
     proj_dim: int = 256  # projector/predictor output (code: out_channels)
-    temperature: float = 0.07  # τ (code: head temperature; DESIGN.md)
+    temperature: float = 0.07  # τ (the study code's head temperature)
     # λ_c: the paper gives no value; the code weights its cross-entropy by ct_weight·2τ = 1.0·2·0.07.
     lambda_c: float = 0.14
     momentum: float = 0.996  # EMA of the momentum branch, constant (code: MomentumUpdateHook end 0.996)

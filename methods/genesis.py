@@ -33,7 +33,7 @@ from methods.base import Profile, SSLMethod
 
 @dataclass(frozen=True)
 class GenesisConfig:
-    """Corruption probabilities and geometry: the study's values (DESIGN.md, its code's config.py)."""
+    """Corruption probabilities and geometry: the study's values (its code's config.py)."""
 
     flip_p: float = 0.4  # study: flip_rate 0.4; up to 3 flips, each further one with this probability
     max_flips: int = 3

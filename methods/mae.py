@@ -31,8 +31,8 @@ MAE_BASE_LR = 1.5e-4
 class MAEConfig:
     """Masking and loss of the UNet MAE."""
 
-    patch: int = 16  # 16×16 patches (CM-UNet study, DESIGN.md)
-    mask_ratio: float = 0.5  # the study's MAE masks half of the patches (DESIGN.md)
+    patch: int = 16  # 16×16 patches (the CM-UNet study)
+    mask_ratio: float = 0.5  # the study's MAE masks half of the patches
     # MAE scores the masked patches only (He et al. 2022); the study's code scored the whole image.
     loss_on: LossOn = "masked"
 

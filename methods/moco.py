@@ -95,7 +95,7 @@ class MoCo(SSLMethod):
     @classmethod
     def paper_recipe(cls) -> PretrainRecipe:
         # MoCo v2: SGD, lr 0.03 × batch/256, momentum 0.9, wd 1e-4, 200 epochs, cosine, no warm-up.
-        # 200 is within the study's 300 pre-training epochs (DESIGN.md), so no cap applies.
+        # 200 is within the study's 300 pre-training epochs, so no cap applies.
         batch = 256
         return PretrainRecipe(
             optimizer="sgd",

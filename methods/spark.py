@@ -33,7 +33,7 @@ class SparKConfig:
     """Masking and loss of SparK on the UNet."""
 
     patch: int = 16  # the study's 16×16 patches = the UNet's stride: one mask cell per bottleneck pixel
-    mask_ratio: float = 0.6  # SparK's default, also the study's (DESIGN.md)
+    mask_ratio: float = 0.6  # SparK's default, also the study's
     eps: float = 1e-6  # added to each patch's variance in the normalised target (SparK, MAE)
 
     def __post_init__(self) -> None:

@@ -62,9 +62,9 @@ from methods.mae import MAE, reconstruction_loss
 class VasoMIMConfig:
     """Masking, schedule and loss weights; the prior's own settings in `prior`."""
 
-    patch: int = 16  # 16×16 patches, as every masked method of the study (DESIGN.md)
+    patch: int = 16  # 16×16 patches, as every masked method of the study
     mask_ratio: float = 0.5  # as the study's MAE, so the two differ only by VasoMIM's additions
-    max_guided_share: float = 0.5  # the vessel-guided share rises from 0 to 0.5 (issue 6, DESIGN.md)
+    max_guided_share: float = 0.5  # the vessel-guided share rises from 0 to 0.5 (issue 6)
     # λ: VasoMIM sums the two losses unweighted (AAAI 2026 version: L = L_rec + L_cons). Checked here
     # on synthetic angiograms (base-8 UNet, 100–150 steps, 64 and 128 px): at 1.0 the held-out
     # consistency ends 14–16 % lower than without the term and the masked MSE no worse; at 0.1 the

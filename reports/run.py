@@ -6,6 +6,7 @@ built or run, so a report of a paper-sized run takes seconds and works on a lapt
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 import zipfile
 from dataclasses import dataclass, field
@@ -16,10 +17,11 @@ import pandas as pd
 
 from benchmark.data.splits import Ratio, Splits
 from benchmark.errors import BenchmarkError
+from benchmark.run.job_status import Budget, Provenance
 from benchmark.run.store import RunStore, load_jobs, load_loss_curves, load_results
 from reports.labels import order_ratios
 
-BUDGET_FIELDS = ("steps", "images_seen", "lr", "flops")  # each job's budget, read from its status.json
+BUDGET_FIELDS = tuple(f.name for f in dataclasses.fields(Budget))  # each job's budget, from its status.json
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class RunContents:
     run_dir: Path
     config_text: str
     grid: Grid
-    rows: pd.DataFrame  # load_results: the run's own test split, ratio labels normalised
+    rows: pd.DataFrame  # load_results (benchmark.run.row_schema): the run's own test split, ratio labels normalised
     jobs: pd.DataFrame  # load_jobs + params, git_commit, versions, BUDGET_FIELDS from each status.json
     loss_curves: pd.DataFrame  # load_loss_curves + ratio of the pre-training job
     dataset: DatasetSummary
@@ -96,11 +98,13 @@ def _with_status_details(store: RunStore, jobs: pd.DataFrame) -> pd.DataFrame:
     """Add what load_jobs leaves out: parameter count, provenance and budget (steps, images seen, lr,
     FLOPs; None where the job did not record it) of each job."""
     details = []
-    for key, kind in zip(jobs["job_key"], jobs["kind"]):
+    for key in jobs["job_key"]:
         status = store.read_status(key)
-        params = status.get("params_pretrain" if kind == "pretrain" else "params_finetune")
-        details.append({"params": params, "git_commit": status.get("git_commit", ""),
-                        "versions": status.get("versions", ""), **{f: status.get(f) for f in BUDGET_FIELDS}})
+        made = status.provenance or Provenance()
+        outcome = status.outcome
+        budget = outcome.budget() if outcome is not None else Budget()
+        details.append({"params": outcome.params if outcome is not None else None, "git_commit": made.git_commit,
+                        "versions": made.versions, **dataclasses.asdict(budget)})
     extra = pd.DataFrame(details, columns=["params", "git_commit", "versions", *BUDGET_FIELDS], index=jobs.index)
     jobs = pd.concat([jobs, extra], axis=1)
     if not jobs.empty:

@@ -32,7 +32,7 @@ def test_written_config_reads_back_identical(tmp_path):
     again = load_config(tmp_path / "config.toml")
     assert again == config
     assert again.pretrain["mae"].epochs == 7
-    assert again.method["mae"].mask_ratio == 0.6
+    assert again.method_settings["mae"].mask_ratio == 0.6
 
 
 def test_command_line_values_override_the_file(tmp_path):

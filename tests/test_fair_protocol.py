@@ -135,13 +135,14 @@ def test_the_positive_control_pretrains_on_labels_of_its_pretraining_set_only(tm
         seen["images"], seen["masks"] = images.clone(), masks.clone()
         return real(method, images, recipe, options, seed, progress, masks)
 
-    from benchmark.run import rundata, worker
-    worker.pretrain = spy
+    from benchmark.run import rundata
+    from benchmark.run.handlers import pretrain as handler
+    handler.pretrain = spy
     try:
         store.write_job(job)
         run_job(store.root, job.key, DeviceOptions(device="cpu"))
     finally:
-        worker.pretrain = real
+        handler.pretrain = real
     data = rundata.load(store.prepared_path)
     index = data.index(job.pretrain.image_ids)
     assert torch.equal(seen["masks"][:, 0].bool(), torch.from_numpy(data.masks[index]))
@@ -149,9 +150,9 @@ def test_the_positive_control_pretrains_on_labels_of_its_pretraining_set_only(tm
     assert store.state(job.key) == "done"
     from benchmark.train.flops import training_flops_per_image
 
-    status = store.read_status(job.key)  # the budget a reader of the report sees
-    assert (status["steps"], status["images_seen"]) == (2, 16) and status["lr"] == job.pretrain.recipe.lr
-    assert status["flops"] == pytest.approx(training_flops_per_image("control-oracle", job.unet, 32) * 16)
+    budget = store.read_status(job.key).outcome.budget()  # the budget a reader of the report sees
+    assert (budget.steps, budget.images_seen) == (2, 16) and budget.lr == job.pretrain.recipe.lr
+    assert budget.flops == pytest.approx(training_flops_per_image("control-oracle", job.unet, 32) * 16)
 
 
 def test_a_thin_diagonal_vessel_stays_one_connected_tree_when_masks_shrink():

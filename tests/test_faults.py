@@ -132,7 +132,7 @@ def test_a_write_that_fails_mid_way_leaves_no_partial_file_and_a_retry_completes
     failed = runner.run_benchmark(config, tmp_path / "run", ExecutorConfig(kind="inline"))
     key = failed.summary.failed[0]
     store = RunStore(tmp_path / "run")
-    assert "No space left on device" in store.read_status(key)["error"]
+    assert "No space left on device" in store.read_status(key).error
     leftovers = [p.name for p in store.job_dir(key).iterdir() if p.name != "job.json" and p.name != "status.json"]
     assert not any("rows.parquet" in name for name in leftovers), leftovers  # neither the file nor its temp
     assert load_results(tmp_path / "run").empty

@@ -55,4 +55,4 @@ def test_a_job_refuses_prepared_data_other_than_its_own(tmp_path):
     store.write_job(job)
     with pytest.raises(BenchmarkError, match="planned on data another-dataset"):
         run_job(store.root, job.key, DeviceOptions(device="cpu"))
-    assert "planned on data another-dataset" in RunStore(store.root).read_status(job.key)["error"]
+    assert "planned on data another-dataset" in RunStore(store.root).read_status(job.key).error

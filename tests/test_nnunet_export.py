@@ -14,7 +14,7 @@ from benchmark.data.readers import load_dataset
 from benchmark.data.splits import Ratio, Splits, make_splits
 from benchmark.errors import BenchmarkError
 from benchmark.run import rundata
-from benchmark.run.nnunet_export import export_nnunet, load_nnunet_splits
+from benchmark.export.nnunet import export_nnunet, load_nnunet_splits
 from benchmark.run.store import RunStore
 
 

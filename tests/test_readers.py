@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmark.data.inspect import inspect_dataset
+from benchmark.data.inspection import inspect_dataset
 from benchmark.data.readers import (
     MASK_DIRS,
     MASK_SUFFIXES,

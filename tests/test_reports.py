@@ -20,6 +20,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.files import atomic_write_bytes, atomic_write_parquet
 from benchmark.data.preprocess import PreprocessConfig
 from benchmark.nets import UNetConfig
+from benchmark.run.job_status import FinetuneOutcome, JobStatus, Outcome, PretrainOutcome, Provenance
 from benchmark.run.jobs import Job
 from benchmark.run.store import RunStore
 from reports import build_report, summary_lines
@@ -52,13 +53,17 @@ def write_dataset(root: Path, n: int = 200, size: int = SIZE, ratios: list[str] 
 
 
 def write_job(root: Path, key: str, kind: str, method: str, ratio: str, seed: int, state: str = "done",
-              depends_on: tuple[str, ...] = (), **status: object) -> Path:
+              depends_on: tuple[str, ...] = (), outcome: Outcome | None = None, error: str | None = None) -> Path:
     parsed = Ratio.parse(ratio)
     store = RunStore(root)
     store.write_job(Job(key, kind, method, seed, 1000 + seed, parsed.pt, parsed.ft, parsed.label, tuple(depends_on),
                         "test", UNetConfig(base=4), PreprocessConfig(size=SIZE)))
-    extra = {**PROVENANCE, "wall_time_s": 1.5} if state == "done" else {}
-    store.write_status(key, state, **extra, **status)
+    if state == "done":
+        made = Provenance(PROVENANCE["git_commit"], PROVENANCE["versions"])
+        status = JobStatus(state, device=PROVENANCE["device"], wall_time_s=1.5, provenance=made, outcome=outcome)
+    else:
+        status = JobStatus(state, error=error)
+    store.write_status(key, status)
     return store.job_dir(key)
 
 
@@ -76,12 +81,13 @@ def save_npz(path: Path, **arrays: np.ndarray) -> None:
 
 
 def add_finetune(root: Path, method: str, ratio: str, seed: int, metrics: pd.DataFrame | None = None,
-                 state: str = "done", depends_on: tuple[str, ...] = (), shift: int = 1, **status: object) -> str:
+                 state: str = "done", depends_on: tuple[str, ...] = (), shift: int = 1, error: str | None = None) -> str:
     """A fine-tune job; done jobs get rows (`metrics`: one row per test image) and previews whose
     prediction is the mask shifted by `shift` columns."""
     key = f"finetune-{method}-{Ratio.parse(ratio).label.replace(':', '-')}-{seed}"
-    folder = write_job(root, key, "finetune", method, ratio, seed, state, depends_on,
-                       **({"params_finetune": 31_040_000} if state == "done" else {}), **status)
+    outcome = FinetuneOutcome(params_finetune=31_040_000, best_epoch=3, best_val_dice=0.5, lr=1e-3, steps=60,
+                              batch_size=8)
+    folder = write_job(root, key, "finetune", method, ratio, seed, state, depends_on, outcome, error)
     if state != "done":
         return key
     parsed = Ratio.parse(ratio)
@@ -97,10 +103,10 @@ def add_finetune(root: Path, method: str, ratio: str, seed: int, metrics: pd.Dat
     return key
 
 
-def add_pretrain(root: Path, method: str, ratio: str, seed: int, state: str = "done", **status: object) -> str:
+def add_pretrain(root: Path, method: str, ratio: str, seed: int, state: str = "done", error: str | None = None) -> str:
     key = f"pretrain-{method}-{Ratio.parse(ratio).label.replace(':', '-')}-{seed}"
-    folder = write_job(root, key, "pretrain", method, ratio, seed, state,
-                       **({"params_pretrain": 121_490_000} if state == "done" else {}), **status)
+    outcome = PretrainOutcome(params_pretrain=121_490_000, final_loss=0.1, steps=20, images_seen=320, lr=1e-3)
+    folder = write_job(root, key, "pretrain", method, ratio, seed, state, outcome=outcome, error=error)
     if state == "done":
         steps = np.arange(1, 21)
         atomic_write_parquet(folder / "loss_curve.parquet", pd.DataFrame({

@@ -91,7 +91,7 @@ def test_a_cancelled_job_is_recorded_interrupted_and_a_rerun_resumes_it(tmp_path
     assert driver.returncode == 1, output
     store = RunStore(out)
     pretrain = next(k for k in store.job_keys() if k.startswith("pretrain-"))
-    assert store.read_status(pretrain)["error"] == f"interrupted (SLURM job {slurm_id} CANCELLED)"
+    assert store.read_status(pretrain).error == f"interrupted (SLURM job {slurm_id} CANCELLED)"
     assert store.state(next(k for k in store.job_keys() if k.startswith("finetune-mae"))) == "skipped"
     assert load_jobs(out).query("state == 'done'")["method"].tolist() == ["supervised"]
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=900)  # no --retry-failed

@@ -14,7 +14,8 @@ from benchmark.nets import UNet, UNetConfig, count_parameters
 from benchmark.evaluate.rows import evaluate
 from benchmark.recipes import FinetuneRecipe
 from benchmark.train.device import DeviceOptions
-from benchmark.train.loops import TensorSet, cross_validate, finetune
+from benchmark.train.loops import TensorSet, finetune
+from benchmark.train.selection import cross_validate
 
 
 def test_unet_at_base_64_has_the_studys_31_04_million_parameters():
@@ -116,7 +117,7 @@ def test_bf16_autocast_loss_curve_matches_fp32_within_tolerance():
 
 
 def test_pretraining_epochs_keep_a_last_batch_of_at_least_half_a_batch():
-    from benchmark.train.loops import pretrain_batches
+    from benchmark.train.schedule import pretrain_batches
 
     assert pretrain_batches(10, 4) == [(0, 4), (4, 4), (8, 2)]  # 2 of 4 is half a batch: kept
     assert pretrain_batches(11, 4) == [(0, 4), (4, 4), (8, 3)]

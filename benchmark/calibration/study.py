@@ -84,8 +84,8 @@ def calibration_run_config(base: RunConfig, setting: CalibrationSetting, test_sp
 def job_cpu_seconds(run_dir: Path) -> float:
     """Sum of every finished job's recorded wall time: CPU-seconds, each job running on one thread."""
     store = RunStore(run_dir)
-    return float(sum(store.read_status(k).get("wall_time_s", 0.0) for k in store.job_keys()
-                     if store.state(k) == "done"))
+    statuses = (store.read_status(k) for k in store.job_keys())
+    return float(sum(s.wall_time_s or 0.0 for s in statuses if s.state == "done"))
 
 
 def _curve(rows: pd.DataFrame, small: str, large: str, settings: SignificanceSettings):
@@ -139,7 +139,7 @@ def run_calibration(base: RunConfig, grid: tuple[CalibrationSetting, ...], out: 
         outcome = run_benchmark(config, out / setting.name, executor,
                                 progress=progress_for(setting) if progress_for else None)
         if outcome.summary.failed:
-            error = outcome.store.read_status(outcome.summary.failed[0]).get("error", "unknown error")
+            error = outcome.store.read_status(outcome.summary.failed[0]).error or "unknown error"
             raise BenchmarkError(f"calibration setting {setting.name}: {len(outcome.summary.failed)} job(s) failed "
                                  f"({error}); see {out / setting.name}")
         ran = bool(outcome.summary.done)

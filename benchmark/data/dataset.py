@@ -60,17 +60,3 @@ class UnlabelledDataset:
         if not 0 <= index < len(self.ids):
             raise IndexError(index)
         return self.loader(index)
-
-
-def in_memory(
-    images: list[np.ndarray], masks: list[np.ndarray], ids: list[str], source: str, fingerprint: str
-) -> LabelledDataset:
-    """Wrap arrays already in memory (synthetic data, test fixtures) as a LabelledDataset."""
-    if not (len(images) == len(masks) == len(ids)):
-        raise ValueError("images, masks and ids differ in length")
-    return LabelledDataset(
-        ids=list(ids),
-        loader=lambda i: (images[i], masks[i]),
-        source=source,
-        fingerprint=fingerprint,
-    )

@@ -28,12 +28,10 @@ from numpy.typing import NDArray
 from skimage.morphology import skeletonize
 
 from benchmark.evaluate.kernels import BOUNDARY_RADIUS, VESSEL_RADIUS, boundary_points, nearest_distances
+from benchmark.evaluate.metric_keys import METRIC_KEYS
 
 Mask = NDArray[np.bool_]
 
-METRIC_KEYS: tuple[str, ...] = (
-    "dice", "cldice", "iou", "hd", "hd95", "nsd", "add", "diameter_pred", "diameter_gt",
-)
 #: NSD's default tolerance τ, in pixels (issue 14; MONAI's class_thresholds, Metrics Reloaded's nsd tau).
 NSD_TOLERANCE_PX = 2.0
 #: The percentile of HD95 (MONAI `compute_hausdorff_distance(percentile=95)`).

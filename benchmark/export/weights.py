@@ -31,11 +31,12 @@ from benchmark.data.external import IN_DOMAIN
 from benchmark.data.splits import Ratio
 from benchmark.dataclass_io import build, to_plain
 from benchmark.errors import BenchmarkError
-from benchmark.evaluate.metrics import METRIC_KEYS
+from benchmark.evaluate.metric_keys import METRIC_KEYS
 from benchmark.export.card import (CARD_JSON, CARD_MARKDOWN, FINETUNED_FILE, PRETRAINED_FILE, ModelCard,
                                    TestScores, dataset_info)
 from benchmark.files import atomic_write_text, staged_folder
 from benchmark.nets import UNet, UNetConfig
+from benchmark.run.job_status import Provenance
 from benchmark.run.jobs import Job
 from benchmark.run.provenance import versions
 from benchmark.run.store import RunStore
@@ -137,7 +138,7 @@ def export_model(run_dir: Path | str, choice: ExportChoice, out: Path | str) -> 
     pretrain, finetune = choose_jobs(store, choice)
     main = finetune or pretrain
     source = load_config(store.config_path).data
-    status = store.read_status(main.key)
+    made = store.read_status(main.key).provenance or Provenance()
     scores = _test_scores(store, finetune.key) if finetune else {}
     card = ModelCard(
         method=main.method, protocol=main.protocol, seed=main.seed, unet=main.unet, preprocess=main.preprocess,
@@ -152,8 +153,8 @@ def export_model(run_dir: Path | str, choice: ExportChoice, out: Path | str) -> 
         finetune_recipe=finetune.finetune.recipe if finetune else None,
         finetune_images=(len(finetune.finetune.train_ids), len(finetune.finetune.val_ids)) if finetune else None,
         test=scores.pop(IN_DOMAIN, None), external_tests=scores,
-        trained_with=f"{status.get('versions', '')}; commit {status.get('git_commit', 'unknown')}",
-        precision=str(status.get("precision", "")),
+        trained_with=f"{made.versions}; commit {made.git_commit or 'unknown'}",
+        precision=made.precision,
     )
     with staged_folder(out) as staging:
         for job, name in ((pretrain, PRETRAINED_FILE), (finetune, FINETUNED_FILE)):

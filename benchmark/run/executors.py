@@ -1,7 +1,7 @@
 """Where jobs run: one class per executor, each with the same small interface.
 
 An executor offers `slots()`, `start(job, slot)` returns a `Handle` to `poll()` and `stop()`, and
-`close()` ends whatever it keeps alive. The queue (benchmark.run.queue) only schedules.
+`close()` ends whatever it keeps alive. The queue (benchmark.run.job_queue) only schedules.
 
 - `LocalExecutor`: on GPUs, each job in its own subprocess (CUDA_VISIBLE_DEVICES set per slot), so
   a crash or a leak never outlives its job. On CPUs, one persistent worker process per slot that
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import json
 import os
 import queue as stdqueue
 import signal
@@ -31,6 +30,7 @@ import torch
 from benchmark.errors import BenchmarkError
 from benchmark.run import rundata
 from benchmark.run.jobs import Job
+from benchmark.run.messages import FinishedMessage, Message, ProgressMessage, ReleaseMessage, decode
 from benchmark.run.slot import Slot
 from benchmark.run.store import RunStore
 from benchmark.settings import ExecutorConfig
@@ -125,21 +125,21 @@ def _worker_command(store: RunStore, device: str, threads: int, metric_processes
 
 
 class _Process:
-    """A worker subprocess whose stdout carries JSON lines; stderr's tail is kept for errors."""
+    """A worker subprocess whose stdout carries its messages (benchmark.run.messages); stderr's tail
+    is kept for errors."""
 
-    def __init__(self, command: list[str], env: dict[str, str], on_line: Callable[[dict], None],
+    def __init__(self, command: list[str], env: dict[str, str], on_line: Callable[[Message], None],
                  stdin: bool = False) -> None:
         self.process = _spawn(command, env, stdin)
         self.stderr: list[str] = []
         threading.Thread(target=self._read_stdout, args=(on_line,), daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
 
-    def _read_stdout(self, on_line: Callable[[dict], None]) -> None:
+    def _read_stdout(self, on_line: Callable[[Message], None]) -> None:
         for line in self.process.stdout:
-            try:
-                on_line(json.loads(line))
-            except (ValueError, KeyError, TypeError):
-                continue
+            message = decode(line)
+            if message is not None:
+                on_line(message)
 
     def _read_stderr(self) -> None:
         for line in self.process.stderr:
@@ -158,11 +158,11 @@ class _Process:
                 self.process.wait()
 
 
-def _forward(events: stdqueue.Queue, job: Job, info: dict) -> None:
-    if info.get("release"):
+def _forward(events: stdqueue.Queue, job: Job, message: Message) -> None:
+    if isinstance(message, ReleaseMessage):
         events.put(Event("release", job))
-    elif "done" in info:
-        events.put(Event("progress", job, info["done"], info["total"], info["message"]))
+    elif isinstance(message, ProgressMessage):
+        events.put(Event("progress", job, message.done, message.total, message.message))
 
 
 class _SubprocessHandle:
@@ -191,11 +191,11 @@ class _PersistentWorker:
         self.finished: dict[str, int] = {}
         self.worker = _Process(command + ["--serve"], env, self._on_line, stdin=True)
 
-    def _on_line(self, info: dict) -> None:
-        if "finished" in info:
-            self.finished[info["finished"]] = int(info["code"])
+    def _on_line(self, message: Message) -> None:
+        if isinstance(message, FinishedMessage):
+            self.finished[message.finished] = message.code
         elif self.job is not None:
-            _forward(self.events, self.job, info)
+            _forward(self.events, self.job, message)
 
     def alive(self) -> bool:
         return self.worker.process.poll() is None

@@ -15,7 +15,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from benchmark.config import RunConfig
 from benchmark.data.external import ExternalTestRef
@@ -25,10 +25,10 @@ from benchmark.dataclass_io import build, to_plain
 from benchmark.errors import BenchmarkError
 from benchmark.nets import UNetConfig
 from benchmark.recipes import FinetuneRecipe, PretrainRecipe
-from benchmark.train.loops import pretrain_schedule
+from benchmark.run.job_status import JobKind
+from benchmark.train.schedule import pretrain_schedule
 from methods import registry
 
-JobKind = Literal["pretrain", "finetune", "score"]
 #: Bumped when a change in the harness changes results, so old results are never reused.
 HARNESS_VERSION = 1
 
@@ -159,7 +159,7 @@ def build_jobs(config: RunConfig, splits: Splits, data_fingerprint: str, extra_i
                 if cls.pretrains:
                     pt_ids = ids_digest(part.pretrain)
                     pt_seed = derive_seed(seed, CELL_STREAM, pt_ids, "pretrain")  # batch order shared too
-                    recipe, settings = config.pretrain[name], config.method.get(name)
+                    recipe, settings = config.pretrain[name], config.method_settings.get(name)
                     pool = "" if cls.uses_labels else config.data.unlabelled
                     if config.protocol == "fair":
                         n = len(part.pretrain) + (0 if cls.uses_labels else extra_images)

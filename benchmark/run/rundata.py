@@ -1,4 +1,5 @@
-"""A run's data, prepared once: the source opened, every image pre-processed, the splits drawn.
+"""A run's data, prepared once: the source opened, every image pre-processed, the splits drawn
+(external test sets: benchmark.run.external_tests).
 
 The driver prepares and caches it in the run folder; every job (in whatever process or SLURM node)
 loads the same arrays and the same splits, so every method sees identical data.
@@ -10,7 +11,6 @@ import dataclasses
 import hashlib
 import io
 import shutil
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from benchmark.config import DataConfig, RunConfig
 from benchmark.data.dataset import LabelledDataset, UnlabelledDataset
-from benchmark.data.external import ExternalTestRef, ExternalTestSource, parse_external_tests
+from benchmark.data.external import ExternalTestRef
 from benchmark.data.preprocess import preprocess_image, preprocess_pair
 from benchmark.data.readers import load_dataset, load_unlabelled
 from benchmark.data.splits import Splits, make_splits
@@ -26,18 +26,10 @@ from benchmark.data.synthetic import synthetic_dataset
 from benchmark.errors import BenchmarkError
 from benchmark.files import atomic_write_bytes
 from benchmark.progress import Progress
+from benchmark.run.external_tests import (ExternalTestData, adds_external_tests, check_external_disjoint,
+                                          check_external_sizes, check_scored_sets_unchanged, external_refs,
+                                          external_sources, image_digest, prepare_external)
 from benchmark.run.store import RunStore
-
-
-@dataclass
-class ExternalTestData:
-    """One external test set, pre-processed exactly as the run's own images."""
-
-    name: str
-    ids: list[str]
-    images: np.ndarray
-    masks: np.ndarray
-    fingerprint: str
 
 
 @dataclass
@@ -93,47 +85,12 @@ def _combined_fingerprint(dataset: LabelledDataset, pool: UnlabelledDataset | No
     return hashlib.sha256(f"{dataset.fingerprint}+{pool.fingerprint}".encode()).hexdigest()[:16]
 
 
-def external_sources(data: DataConfig) -> tuple[ExternalTestSource, ...]:
-    return parse_external_tests(data.external_tests, data.source, "data.external_tests")
-
-
-def _open_external(test: ExternalTestSource) -> LabelledDataset:
-    try:
-        dataset = load_dataset(test.path)
-    except BenchmarkError as error:
-        raise BenchmarkError(f"external test set {test.name!r}: {error}") from None
-    if len(dataset) == 0:
-        raise BenchmarkError(f"external test set {test.name!r} ({test.path}): no labelled images")
-    return dataset
-
-
-def _external_ref(name: str, dataset: LabelledDataset) -> ExternalTestRef:
-    return ExternalTestRef(name, dataset.fingerprint, len(dataset))
-
-
 def index_source(config: RunConfig) -> SourceIndex:
     dataset = open_source(config.data)
     pool = load_unlabelled(config.data.unlabelled) if config.data.unlabelled else None
-    external = tuple(_external_ref(t.name, _open_external(t)) for t in external_sources(config.data))
+    external = external_refs(config.data)
     return SourceIndex(list(dataset.ids), list(dataset.groups), _combined_fingerprint(dataset, pool),
                        len(pool) if pool is not None else 0, external)
-
-
-def _prepare_external(test: ExternalTestSource, config: RunConfig, progress: Progress | None) -> ExternalTestData:
-    """Every image of an external set (all of its splits: none is trained on), pre-processed as the run's."""
-    dataset = _open_external(test)
-    images, masks = [], []
-    for i in range(len(dataset)):
-        try:
-            image, mask = preprocess_pair(*dataset[i], config.preprocess)
-        except BenchmarkError as error:
-            raise BenchmarkError(f"external test set {test.name!r}, image {dataset.ids[i]}: {error}") from None
-        images.append(image)
-        masks.append(mask)
-        if progress:
-            progress(i + 1, len(dataset), f"pre-processing {test.name}")
-    return ExternalTestData(test.name, list(dataset.ids), np.stack(images).astype(np.float32),
-                            np.stack(masks).astype(bool), dataset.fingerprint)
 
 
 def prepare(config: RunConfig, progress: Progress | None = None) -> RunData:
@@ -156,21 +113,14 @@ def prepare(config: RunConfig, progress: Progress | None = None) -> RunData:
         raise BenchmarkError(f"--data {config.data.source}: images differ in size after pre-processing "
                              f"({sorted(sizes)}); set preprocess.size")
     side = images[0].shape
-    external = tuple(_prepare_external(t, config, progress) for t in external_sources(config.data))
-    _check_external_sizes(external, side)
+    external = tuple(prepare_external(t, config, progress) for t in external_sources(config.data))
+    check_external_sizes(external, side)
     return RunData(
         ids=list(dataset.ids), groups=list(dataset.groups),
         images=np.stack(images).astype(np.float32), masks=np.stack(masks).astype(bool),
         extra=np.stack(extra).astype(np.float32) if extra else np.zeros((0, *side), np.float32),
         fingerprint=fingerprint, external=external, extra_ids=tuple(pool.ids) if pool else (),
     )
-
-
-def _check_external_sizes(external: tuple[ExternalTestData, ...], side: tuple[int, ...]) -> None:
-    for test in external:
-        if test.images.shape[1:] != side:
-            raise BenchmarkError(f"external test set {test.name!r}: images are {test.images.shape[1:]} after "
-                                 f"pre-processing, the run's are {side}; set preprocess.size")
 
 
 _EXTERNAL_FIELDS = ("ids", "images", "masks", "fingerprint")
@@ -212,10 +162,6 @@ def draw_splits(config: RunConfig, data: RunData | SourceIndex) -> Splits:
     )
 
 
-def _digest(image: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
-
-
 def _pool_name(data: RunData, n: int) -> str:
     """A pool image's file stem (a run folder prepared by an older version has only the index)."""
     return data.extra_ids[n] if n < len(data.extra_ids) else str(n)
@@ -225,29 +171,19 @@ def check_unlabelled_disjoint(data: RunData, splits: Splits, pool_path: str) -> 
     """Refuse an unlabelled pool image identical (after pre-processing) to a test image: pre-training
     on it would let every method see the test set, so no result of the run could be trusted."""
     in_test = set(splits.test)
-    test = {_digest(image): image_id for image_id, image in zip(data.ids, data.images) if image_id in in_test}
+    test = {image_digest(image): image_id for image_id, image in zip(data.ids, data.images) if image_id in in_test}
     for n, image in enumerate(data.extra):
-        twin = test.get(_digest(image))
+        twin = test.get(image_digest(image))
         if twin is not None:
             raise BenchmarkError(f"data.unlabelled ({pool_path}): image {_pool_name(data, n)} is identical, after "
                                  f"pre-processing, to test image {twin}; remove it from the pool (a test "
                                  "image must never be pre-trained on)")
 
 
-def check_external_disjoint(data: RunData, splits: Splits) -> None:
-    """Refuse an external test image that some job trains on: one identical (after pre-processing)
-    to an image outside the run's test split or in its unlabelled pool. (One equal to a test image
-    is only scored twice, which leaks nothing.)"""
-    test = set(splits.test)
-    trained = {_digest(image): image_id for image_id, image in zip(data.ids, data.images) if image_id not in test}
-    trained |= {_digest(image): f"unlabelled pool image {_pool_name(data, n)}" for n, image in enumerate(data.extra)}
-    for external in data.external:
-        for image_id, image in zip(external.ids, external.images):
-            twin = trained.get(_digest(image))
-            if twin is not None:
-                raise BenchmarkError(f"external test set {external.name!r}: image {image_id} is the run's image "
-                                     f"{twin}, which is trained on; an external set must not share images "
-                                     "with the run's training data")
+def _check_disjoint(config: RunConfig, data: RunData, splits: Splits) -> None:
+    if config.data.unlabelled:
+        check_unlabelled_disjoint(data, splits, str(config.data.unlabelled))
+    check_external_disjoint(data.external, data.ids, data.images, data.extra, splits.test)
 
 
 def prepare_run(config: RunConfig, store: RunStore, force: bool = False,
@@ -262,16 +198,14 @@ def prepare_run(config: RunConfig, store: RunStore, force: bool = False,
     index = index_source(config)
     splits = draw_splits(config, index)  # every ratio checked against this dataset's split
     config_toml = config.to_toml()
-    if not force and store.is_run() and not store.is_debris() and _adds_external_tests(store, config_toml):
+    if not force and store.is_run() and not store.is_debris() and adds_external_tests(store, config_toml):
         return _add_external_tests(config, store, index, progress)
     if store.resumes(config_toml, force) and store.prepared_path.is_file() and store.splits_path.is_file():
         data = load(store.prepared_path)
-        _check_scored_sets_unchanged(data, index)
+        check_scored_sets_unchanged(data.external, index.external)
         return data, Splits.load(store.splits_path)
     data = prepare(config, progress)
-    if config.data.unlabelled:
-        check_unlabelled_disjoint(data, splits, str(config.data.unlabelled))
-    check_external_disjoint(data, splits)
+    _check_disjoint(config, data, splits)
     existed = store.root.exists()
     try:
         store.claim(config_toml, force)
@@ -284,34 +218,6 @@ def prepare_run(config: RunConfig, store: RunStore, force: bool = False,
     return data, splits
 
 
-def _check_scored_sets_unchanged(data: RunData, index: SourceIndex) -> None:
-    """Refuse going on with an external set whose files changed since the run prepared (and scored) it."""
-    have = {test.name: test.fingerprint for test in data.external}
-    for ref in index.external:
-        if ref.name in have and have[ref.name] != ref.fingerprint:
-            raise BenchmarkError(f"external test set {ref.name!r} has changed since this run scored it; "
-                                 "name the new content differently (NAME=PATH), or choose another --out")
-
-
-def _without_external_tests(config_toml: str) -> tuple[dict, list[str]]:
-    table = tomllib.loads(config_toml)
-    return table, list(table.get("data", {}).pop("external_tests", []))
-
-
-def _adds_external_tests(store: RunStore, config_toml: str) -> bool:
-    """Whether `config_toml` is the folder's run with external test sets added (and none removed):
-    a run that can go on, scoring its models on the new sets; removing one is refused, naming it."""
-    old, old_sets = _without_external_tests(store.config_path.read_text())
-    new, new_sets = _without_external_tests(config_toml)
-    if old != new or old_sets == new_sets:
-        return False
-    removed = [entry for entry in old_sets if entry not in new_sets]
-    if removed:
-        raise BenchmarkError(f"{store.root} scored its models on the external test set(s) {', '.join(removed)}; "
-                             "keep them in data.external_tests / --external-test, or choose another --out")
-    return True
-
-
 def _add_external_tests(config: RunConfig, store: RunStore, index: SourceIndex,
                         progress: Progress | None) -> tuple[RunData, Splits]:
     """Pre-process the external sets the folder's run does not have yet, add them to its prepared
@@ -320,13 +226,13 @@ def _add_external_tests(config: RunConfig, store: RunStore, index: SourceIndex,
     if not (store.prepared_path.is_file() and store.splits_path.is_file()):
         raise BenchmarkError(f"{store.root}: the run's prepared data is missing; pass --force to start again")
     data, splits = load(store.prepared_path), Splits.load(store.splits_path)
-    _check_scored_sets_unchanged(data, index)
+    check_scored_sets_unchanged(data.external, index.external)
     have = {test.name: test for test in data.external}
     sources = external_sources(config.data)
-    added = {t.name: _prepare_external(t, config, progress) for t in sources if t.name not in have}
+    added = {t.name: prepare_external(t, config, progress) for t in sources if t.name not in have}
     data = dataclasses.replace(data, external=tuple(have.get(t.name) or added[t.name] for t in sources))
-    _check_external_sizes(data.external, data.images.shape[1:])
-    check_external_disjoint(data, splits)
+    check_external_sizes(data.external, data.images.shape[1:])
+    check_external_disjoint(data.external, data.ids, data.images, data.extra, splits.test)
     save(store.prepared_path, data)
     store.replace_config(config.to_toml())
     return data, splits

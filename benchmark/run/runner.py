@@ -21,7 +21,7 @@ from benchmark.data.splits import Splits
 from benchmark.run.jobs import Job, build_jobs
 from benchmark.run.lock import run_lock
 from benchmark.run.executors import EventSink, check_executor
-from benchmark.run.queue import QueueSummary, run_queue
+from benchmark.run.job_queue import QueueSummary, run_queue
 from benchmark.settings import ExecutorConfig
 from benchmark.run.store import RunStore, load_results
 from benchmark.progress import Progress
@@ -116,10 +116,10 @@ def run_finetune(config: RunConfig, out: Path, ft_ratio: float, seed: int, force
 
     ratio = Ratio.parse(f"0:{ft_ratio:g}")
     single = dataclasses.replace(config, methods=("supervised",), ratios=(ratio,), seeds=(seed,),
-                                 pretrain={}, method={})
+                                 pretrain={}, method_settings={})
     outcome = run_benchmark(single, out, ExecutorConfig(kind="inline"), force, True, on_event, progress)
     if outcome.summary.failed:
-        error = outcome.store.read_status(outcome.summary.failed[0]).get("error", "unknown error")
+        error = outcome.store.read_status(outcome.summary.failed[0]).error or "unknown error"
         raise BenchmarkError(f"fine-tuning failed: {error}")
     rows = load_results(out)
     atomic_write_parquet(Path(out) / "rows.parquet", rows)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from benchmark.errors import BenchmarkError
 from benchmark.run.slot import Slot
+from benchmark.run.job_status import JobStatus
 from benchmark.run.jobs import Job
 from benchmark.run.store import RunStore
 from benchmark.settings import ExecutorConfig
@@ -123,7 +124,7 @@ class SlurmHandle:
             return None
         state = state.split()[0] if state else "gone from the queue"
         if state in INTERRUPTED:
-            self.store.write_status(self.job.key, "failed", error=f"interrupted (SLURM job {self.slurm_id} {state})")
+            self.store.write_status(self.job.key, JobStatus("failed", error=f"interrupted (SLURM job {self.slurm_id} {state})"))
         else:
             self.message = f"SLURM job {self.slurm_id} ended {state} without a result"
         return 1

@@ -7,27 +7,31 @@ writer of a run goes through here; the file names themselves are in benchmark.ru
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import numpy as np
 import pandas as pd
-import torch
 
 from benchmark.data.external import IN_DOMAIN
 from benchmark.errors import BenchmarkError
-from benchmark.evaluate.metrics import METRIC_KEYS
 from benchmark.files import atomic_write_bytes, atomic_write_json, atomic_write_parquet
 from benchmark.run import layout
-from benchmark.run.jobs import Job
+from benchmark.run.job_identity import JobIdentity
+from benchmark.run.job_status import JobState, JobStatus
+from benchmark.run.row_schema import METRIC_COLUMNS, conform, empty_rows
 
-JobState = Literal["pending", "running", "done", "failed", "skipped"]
-METRIC_COLUMNS = list(METRIC_KEYS)
-IDENTITY_COLUMNS = ["job_key", "method", "protocol", "pt_ratio", "ft_ratio", "ratio", "seed", "test_set", "image_id"]
+if TYPE_CHECKING:  # the store reads results without the training stack; jobs.py imports the methods
+    import torch
+
+    from benchmark.run.jobs import Job
+
+__all__ = ["METRIC_COLUMNS", "JobState", "RunStore", "load_jobs", "load_loss_curves", "load_results"]
 
 
 class RunStore:
@@ -97,18 +101,30 @@ class RunStore:
         test sets added; see benchmark.run.rundata)."""
         atomic_write_bytes(self.config_path, config_toml.encode())
 
-    def read_status(self, key: str) -> dict[str, Any]:
-        path = self.job_dir(key) / layout.STATUS
+    def _job_table(self, key: str) -> dict[str, Any]:
+        path = self.job_dir(key) / layout.JOB
         try:
             return json.loads(path.read_text())
-        except (OSError, ValueError):
-            return {"state": "pending"}
+        except (OSError, ValueError) as error:
+            raise BenchmarkError(f"{self.job_dir(key)}: no readable job.json ({error})") from None
 
-    def write_status(self, key: str, state: JobState, **info: Any) -> None:
-        atomic_write_json(self.job_dir(key) / layout.STATUS, {"state": state, "time": time.time(), **info})
+    def read_status(self, key: str) -> JobStatus:
+        """The job's status; pending when it has none yet (or a half-written one from an old version)."""
+        path = self.job_dir(key) / layout.STATUS
+        try:
+            table = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return JobStatus()
+        kind = self._job_table(key).get("kind", "") if set(table) - {"state", "time"} else ""
+        return JobStatus.from_json(table, kind, str(path))
+
+    def write_status(self, key: str, status: JobStatus) -> None:
+        """Record `status`, stamped with the time it is written."""
+        stamped = dataclasses.replace(status, time=time.time())
+        atomic_write_json(self.job_dir(key) / layout.STATUS, stamped.to_json())
 
     def state(self, key: str) -> JobState:
-        return self.read_status(key).get("state", "pending")
+        return self.read_status(key).state
 
     def write_slurm_submission(self, key: str, slurm_id: str) -> None:
         atomic_write_json(self.job_dir(key) / layout.SLURM_SUBMISSION, {"job_id": slurm_id})
@@ -126,12 +142,14 @@ class RunStore:
             atomic_write_json(path, job.to_json())
 
     def read_job(self, key: str) -> Job:
-        path = self.job_dir(key) / layout.JOB
-        try:
-            table = json.loads(path.read_text())
-        except (OSError, ValueError) as error:
-            raise BenchmarkError(f"{self.job_dir(key)}: no readable job.json ({error})") from None
-        return Job.from_json(table, str(path))
+        """The whole job (settings rebuilt as their method's dataclass: this imports the methods)."""
+        from benchmark.run.jobs import Job
+
+        return Job.from_json(self._job_table(key), str(self.job_dir(key) / layout.JOB))
+
+    def read_identity(self, key: str) -> JobIdentity:
+        """Which job `key` is, without the method registry."""
+        return JobIdentity.from_json(self._job_table(key), str(self.job_dir(key) / layout.JOB))
 
     # --- what a job makes: named here only ------------------------------------------------------
 
@@ -154,11 +172,15 @@ class RunStore:
         return self.job_dir(key) / layout.LOG
 
     def write_checkpoint(self, key: str, state: dict[str, torch.Tensor]) -> None:
+        import torch  # only jobs and exports touch weights
+
         buffer = io.BytesIO()
         torch.save(state, buffer)
         atomic_write_bytes(self.checkpoint_path(key), buffer.getvalue())
 
     def read_checkpoint(self, key: str) -> dict[str, torch.Tensor]:
+        import torch
+
         return torch.load(self.checkpoint_path(key), map_location="cpu")
 
     def write_previews(self, key: str, **arrays: np.ndarray) -> None:
@@ -218,14 +240,14 @@ def load_jobs(run_dir: Path | str) -> pd.DataFrame:
     store = _require_run(run_dir)
     rows = []
     for key in store.job_keys():
-        job = store.read_job(key)
+        job = store.read_identity(key)
         status = store.read_status(key)
         rows.append({
             "job_key": key, "kind": job.kind, "method": job.method, "ratio": job.ratio,
             "pt_ratio": job.pt_ratio, "ft_ratio": job.ft_ratio, "seed": job.seed,
-            "depends_on": ",".join(job.depends_on), "state": status.get("state", "pending"),
-            "error": status.get("error", ""), "wall_time_s": status.get("wall_time_s"),
-            "device": status.get("device", ""),
+            "depends_on": ",".join(job.depends_on), "state": status.state,
+            "error": status.error or "", "wall_time_s": status.wall_time_s,
+            "device": status.device or "",
         })
     columns = ["job_key", "kind", "method", "ratio", "pt_ratio", "ft_ratio", "seed", "depends_on",
                "state", "error", "wall_time_s", "device"]
@@ -235,8 +257,8 @@ def load_jobs(run_dir: Path | str) -> pd.DataFrame:
 def load_results(run_dir: Path | str, test_sets: Literal["in-domain", "external", "all"] = "in-domain") -> pd.DataFrame:
     """Rows of every finished fine-tune job, long format: one row per (job, test set, test image).
 
-    Columns: job_key, method, protocol, pt_ratio, ft_ratio, ratio, seed, test_set, image_id, the
-    metrics, set sizes and provenance (git_commit, versions, device, wall_time_s). By default only
+    Columns: those of benchmark.run.row_schema (identity, metrics, set sizes, provenance), in its
+    order. By default only
     the run's own test split (test_set "in-domain"), which every table but the generalisation
     table is about; "external" gives the external test sets' rows, "all" both.
     """
@@ -244,8 +266,8 @@ def load_results(run_dir: Path | str, test_sets: Literal["in-domain", "external"
     frames = [frame if "test_set" in frame.columns else frame.assign(test_set=IN_DOMAIN)  # rows of older runs
               for frame in _done_frames(store, store.rows_path)]
     if not frames:
-        return pd.DataFrame(columns=IDENTITY_COLUMNS + METRIC_COLUMNS)
-    rows = pd.concat(frames, ignore_index=True)
+        return empty_rows()
+    rows = conform(pd.concat(frames, ignore_index=True))
     if test_sets == "all":
         return rows
     if test_sets not in ("in-domain", "external"):

@@ -16,7 +16,7 @@ from benchmark.run.jobs import Job
 from benchmark.losses import dice_ce_loss
 from benchmark.nets import UNet, UNetConfig
 from benchmark.train.flops import training_flops_per_image
-from benchmark.train.loops import finetune_rounds, pretrain_schedule
+from benchmark.train.schedule import finetune_rounds, pretrain_schedule
 
 def measure_tflops(config: UNetConfig, size: int, device: str, batch: int = 2, steps: int = 2) -> float:
     """Achieved TFLOP/s of fine-tuning steps of this UNet on `device` (a quick, rough measurement)."""

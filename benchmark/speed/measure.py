@@ -1,7 +1,7 @@
 """How fast the harness trains, measured side by side with a plain training loop on one machine.
 
 For the fine-tuning step and each method's pre-training step: images/s of
-(a) the harness's own code, `benchmark.training.finetune` / `pretrain` themselves (data resident on
+(a) the harness's own code, `benchmark.train.loops.finetune` / `pretrain` themselves (data resident on
     the device, augmentation batched on the device, bf16 autocast + channels_last where the device
     computes bf16 natively, fused Adam(W) on CUDA, the losses read back once, at the end of the
     timed call), and

@@ -120,7 +120,7 @@ def plain_finetune_loop(
     augment: bool = True,
     seed: int = 0,
 ) -> PlainLoop:
-    """Fine-tuning with Dice + CE and Adam, as benchmark.training.finetune computes it."""
+    """Fine-tuning with Dice + CE and Adam, as benchmark.train.loops.finetune computes it."""
     unet.to(device).train()
     loader = plain_loader(PlainImages(images, masks, augment), batch, total_steps, workers, seed)
     optimizer = torch.optim.Adam(unet.parameters(), lr=lr)

@@ -20,6 +20,16 @@ CHECK_BATCH = 8
 LOSS_STEPS = 40
 
 
+class ContractViolation(Exception):
+    """A method breaks the contract: raised by a check, so it holds under `python -O` too (which
+    drops `assert` statements)."""
+
+
+def require(condition: object, failure: str) -> None:
+    if not condition:
+        raise ContractViolation(failure)
+
+
 @dataclass(frozen=True)
 class CheckResult:
     name: str
@@ -65,8 +75,8 @@ def _first_loss(cls: type[SSLMethod], images: torch.Tensor) -> float:
 def check_finite_scalar_loss(cls: type[SSLMethod], images: torch.Tensor) -> str:
     out = _step(build(cls), images, 0)
     loss = out["loss"]
-    assert loss.ndim == 0, f"loss has shape {tuple(loss.shape)}, expected a scalar"
-    assert torch.isfinite(loss), f"loss is {loss.item()}"
+    require(loss.ndim == 0, f"loss has shape {tuple(loss.shape)}, expected a scalar")
+    require(torch.isfinite(loss), f"loss is {loss.item()}")
     return f"loss {loss.item():.4f}"
 
 
@@ -74,9 +84,9 @@ def check_gradients_reach_encoder(cls: type[SSLMethod], images: torch.Tensor) ->
     method = build(cls)
     _step(method, images, 0)["loss"].backward()
     grads = [p.grad for p in method.unet.encoder.parameters() if p.grad is not None]
-    assert grads, "no encoder parameter received a gradient"
+    require(grads, "no encoder parameter received a gradient")
     norm = float(sum(g.abs().sum() for g in grads))
-    assert norm > 0, "encoder gradients are all zero"
+    require(norm > 0, "encoder gradients are all zero")
     return f"encoder gradient L1 {norm:.3g}"
 
 
@@ -93,7 +103,7 @@ def check_loss_falls(cls: type[SSLMethod], images: torch.Tensor) -> str:
         method.after_step(step, LOSS_STEPS)
         losses.append(float(loss.detach()))
     first, last = np.mean(losses[:5]), np.mean(losses[-5:])
-    assert last < first, f"loss did not fall: first five {first:.4f}, last five {last:.4f}"
+    require(last < first, f"loss did not fall: first five {first:.4f}, last five {last:.4f}")
     return f"loss {first:.4f} → {last:.4f} over {LOSS_STEPS} steps"
 
 
@@ -106,7 +116,7 @@ def check_momentum_branches(cls: type[SSLMethod], images: torch.Tensor) -> str:
     _step(method, images, 0)["loss"].backward()
     for _, target in pairs:
         bad = [n for n, p in target.named_parameters() if p.grad is not None or p.requires_grad]
-        assert not bad, f"momentum parameters take gradients: {bad[:3]}"
+        require(not bad, f"momentum parameters take gradients: {bad[:3]}")
     optimizer.step()
     before = [[p.detach().clone() for p in t.parameters()] for _, t in pairs]
     online = [[p.detach().clone() for p in o.parameters()] for o, _ in pairs]
@@ -115,7 +125,7 @@ def check_momentum_branches(cls: type[SSLMethod], images: torch.Tensor) -> str:
     for (_, target), old, new_online in zip(pairs, before, online):
         for p, p_old, p_online in zip(target.parameters(), old, new_online):
             expected = m * p_old + (1 - m) * p_online
-            assert torch.allclose(p, expected, atol=1e-6), "momentum branch moved by more than EMA"
+            require(torch.allclose(p, expected, atol=1e-6), "momentum branch moved by more than EMA")
     return f"{len(pairs)} momentum pair(s), EMA m={m}"
 
 
@@ -130,14 +140,14 @@ def check_transfer_loads_strictly(cls: type[Method], images: torch.Tensor) -> st
             getattr(method.unet, part).state_dict().items(),
             getattr(transferred, part).state_dict().values(),
         ):
-            assert torch.equal(a, b), f"{part}.{name} differs from the pre-trained weights"
-    assert transferred.head is not method.unet.head, "the classifier must not be transferred"
+            require(torch.equal(a, b), f"{part}.{name} differs from the pre-trained weights")
+    require(transferred.head is not method.unet.head, "the classifier must not be transferred")
     return f"transfers {cls.transfers}"
 
 
 def check_same_seed_same_loss(cls: type[SSLMethod], images: torch.Tensor) -> str:
     a, b = _first_loss(cls, images), _first_loss(cls, images)
-    assert a == b, f"two runs with seed 0 gave losses {a} and {b}"
+    require(a == b, f"two runs with seed 0 gave losses {a} and {b}")
     return f"loss {a:.6f} twice"
 
 
@@ -160,7 +170,7 @@ def run_contract(cls: type[Method]) -> list[CheckResult]:
     for name, check in checks.items():
         try:
             results.append(CheckResult(name, True, check(cls, images)))
-        except AssertionError as failure:
+        except ContractViolation as failure:
             results.append(CheckResult(name, False, str(failure)))
         except Exception as error:  # a crash in a method being written is a failed check, not a bug here
             results.append(CheckResult(name, False, f"{type(error).__name__}: {error}"))

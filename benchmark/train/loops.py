@@ -1,5 +1,6 @@
 """The harness's training loops: one pre-training loop for every SSL method, the fine-tuning loop
-with model selection on validation data, and batched evaluation on the test set.
+that keeps its best validation round, and batched prediction. How many steps each runs is
+benchmark.train.schedule; which lr a fine-tuned model is trained with, benchmark.train.selection.
 
 Data live on the training device as tensors (the datasets are small), so no step waits on CPU
 loading; on CUDA steps run under bf16 autocast in channels_last, and the loss is read back to the
@@ -12,7 +13,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
@@ -27,6 +28,7 @@ from benchmark.train.optim import lr_factor, make_optimizer, set_lr
 from benchmark.progress import Progress
 from benchmark.recipes import FinetuneRecipe, PretrainRecipe
 from benchmark.train.device import DeviceOptions
+from benchmark.train.schedule import finetune_rounds, pretrain_schedule
 from methods.base import SSLMethod
 
 class TrainingDiverged(RuntimeError):
@@ -87,42 +89,6 @@ def _check_finite(losses: list[Tensor], where: str) -> list[float]:
     if not all(math.isfinite(v) for v in values):
         raise TrainingDiverged(f"{where}: loss became {values[-1]} (NaN/inf)")
     return values
-
-
-def pretrain_batches(n: int, batch: int) -> list[tuple[int, int]]:
-    """(start, size) of each batch of an epoch: full batches, and a last partial one if it holds at
-    least half a batch (a smaller one would be a noisy step at full learning rate, and BatchNorm
-    needs two images); so few images are left out of an epoch."""
-    spans = [(start, batch) for start in range(0, n - batch + 1, batch)]
-    rest = n - len(spans) * batch
-    if rest >= max(2, (batch + 1) // 2):
-        spans.append((len(spans) * batch, rest))
-    return spans or [(0, n)]
-
-
-@dataclass(frozen=True)
-class PretrainSchedule:
-    """How many steps and images a recipe gives a pre-training set of `n` images: what the loop runs,
-    what `plan` costs and what a job's status records, from one place."""
-
-    batches: list[tuple[int, int]]  # (start, size) of each batch of an epoch
-    epochs: int
-    total_steps: int
-    warmup_steps: int
-
-    @property
-    def images_seen(self) -> int:
-        per_epoch = [size for _, size in self.batches]
-        full, rest = divmod(self.total_steps, len(per_epoch))
-        return full * sum(per_epoch) + sum(per_epoch[:rest])
-
-
-def pretrain_schedule(n: int, recipe: PretrainRecipe) -> PretrainSchedule:
-    batches = pretrain_batches(n, min(recipe.batch_size, n))
-    if recipe.steps:
-        epochs = math.ceil(recipe.steps / len(batches))
-        return PretrainSchedule(batches, epochs, recipe.steps, recipe.warmup_steps)
-    return PretrainSchedule(batches, recipe.epochs, recipe.epochs * len(batches), recipe.warmup_epochs * len(batches))
 
 
 def pretrain(
@@ -204,16 +170,6 @@ class FinetuneResult:
     lr: float = 0.0  # the learning rate the selected weights were trained with
 
 
-def finetune_rounds(recipe: FinetuneRecipe, n_train: int) -> list[tuple[int, bool]]:
-    """(samples drawn, validate afterwards?) of each round of fine-tuning: epochs of the set (at least
-    `min_samples_per_epoch`), or with `steps` blocks of `eval_every` steps whatever the set's size."""
-    if recipe.steps:
-        blocks = [min(recipe.eval_every, recipe.steps - s) for s in range(0, recipe.steps, recipe.eval_every)]
-        return [(b * recipe.batch_size, True) for b in blocks]
-    samples = max(n_train, recipe.min_samples_per_epoch)
-    return [(samples, (e + 1) % recipe.eval_every == 0 or e + 1 == recipe.epochs) for e in range(recipe.epochs)]
-
-
 @torch.no_grad()
 def predict(unet: UNet, images: Tensor, options: DeviceOptions, batch_size: int = 16) -> Tensor:
     """Vessel masks (N×H×W bool, on the images' device) by argmax of the 2-class output."""
@@ -289,65 +245,3 @@ def finetune(
         if recipe.patience and stale >= recipe.patience:
             break
     return best
-
-
-def select_lr(
-    initial: UNet,
-    train: TensorSet,
-    val: TensorSet,
-    recipe: FinetuneRecipe,
-    options: DeviceOptions,
-    seed: int,
-    progress: Progress | None = None,
-) -> tuple[FinetuneResult, list[dict[str, float]]]:
-    """Fine-tune once per lr of `recipe.lr_grid`, each from `initial`'s weights with the same seed;
-    keep the run with the best validation Dice (the first on a tie). Validation is the fine-tuning
-    set's own part: the test set never enters. Returns the chosen run and every lr's score."""
-    best: FinetuneResult | None = None
-    scores = []
-    for lr in recipe.lr_grid:
-        result = finetune(copy.deepcopy(initial), train, val, replace(recipe, lr=lr, lr_grid=()), options, seed,
-                          progress)
-        scores.append({"lr": lr, "val_dice": result.best_val_dice, "best_epoch": result.best_epoch})
-        if best is None or result.best_val_dice > best.best_val_dice:
-            best = result
-    if best is None:
-        raise ValueError("select_lr needs a non-empty lr_grid")
-    return best, scores
-
-
-def cross_validate(
-    initial: UNet,
-    data: TensorSet,
-    recipe: FinetuneRecipe,
-    options: DeviceOptions,
-    seed: int,
-    progress: Progress | None = None,
-) -> tuple[FinetuneRecipe, list[dict[str, float]]]:
-    """Pick lr and batch from the recipe's grid by mean best-validation Dice over k folds.
-
-    Every fold of every grid point starts from `initial`'s weights (the reference code let weights
-    carry over between folds). Returns the recipe with the chosen values and the grid's scores.
-    """
-    k = recipe.cv_folds
-    if k < 2 or len(data) < k:
-        raise ValueError(f"cross-validation needs k ≥ 2 and at least k images (k={k}, n={len(data)})")
-    folds = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed)).chunk(k)
-    grid = [(lr, b) for lr in (recipe.lr_grid or (recipe.lr,)) for b in (recipe.batch_grid or (recipe.batch_size,))]
-    single = replace(recipe, cv_folds=0)
-    scores = []
-    for point, (lr, batch) in enumerate(grid):
-        fold_scores = []
-        for f, val_index in enumerate(folds):
-            train_index = torch.cat([fold for g, fold in enumerate(folds) if g != f])
-            model = copy.deepcopy(initial)
-            result = finetune(
-                model, data.subset(train_index), data.subset(val_index),
-                replace(single, lr=lr, batch_size=batch), options, seed + f,
-            )
-            fold_scores.append(result.best_val_dice)
-        scores.append({"lr": lr, "batch_size": batch, "val_dice": float(np.mean(fold_scores))})
-        if progress:
-            progress(point + 1, len(grid), f"lr {lr:g} batch {batch}: {scores[-1]['val_dice']:.3f}")
-    best = max(scores, key=lambda s: s["val_dice"])
-    return replace(single, lr=best["lr"], batch_size=int(best["batch_size"])), scores

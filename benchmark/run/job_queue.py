@@ -10,6 +10,7 @@ import queue as stdqueue
 from dataclasses import dataclass, field
 
 from benchmark.run.executors import Event, EventSink, Handle, Slot, make_executor
+from benchmark.run.job_status import JobStatus
 from benchmark.run.jobs import Job
 from benchmark.run.store import RunStore
 from benchmark.settings import ExecutorConfig
@@ -31,10 +32,10 @@ def _settle_stale(store: RunStore, key: str, retry_failed: bool) -> str:
     preempted) count as never started.
     """
     status = store.read_status(key)
-    state = status.get("state", "pending")
+    state = status.state
     if state == "done":
         return "done"
-    if state == "failed" and not retry_failed and not str(status.get("error", "")).startswith("interrupted"):
+    if state == "failed" and not retry_failed and not (status.error or "").startswith("interrupted"):
         return "failed"
     if state != "pending":
         store.reset_job(key)
@@ -45,13 +46,13 @@ def _outcome(store: RunStore, key: str, code: int, handle: Handle) -> tuple[str,
     """('done' | 'failed', message) of a job whose handle ended with `code`; a worker that died
     without recording anything gets a failed status naming its exit code and last stderr lines."""
     status = store.read_status(key)
-    if code == 0 and status.get("state") == "done":
-        return "done", f"{status.get('wall_time_s', 0):.1f} s"
-    error = status.get("error") if status.get("state") == "failed" else None
+    if code == 0 and status.state == "done":
+        return "done", f"{status.wall_time_s or 0:.1f} s"
+    error = status.error if status.state == "failed" else None
     if not error:
         tail = handle.error_tail()
         error = f"worker exited with code {code}" + (f": {tail}" if tail else "")
-        store.write_status(key, "failed", error=error)
+        store.write_status(key, JobStatus("failed", error=error))
     return "failed", error
 
 
@@ -93,7 +94,7 @@ def run_queue(
                 if state[job.key] == "pending" and bad:
                     state[job.key] = "skipped"
                     reason = f"depends on {state[bad[0]]} job {bad[0]}"
-                    store.write_status(job.key, "skipped", error=reason)
+                    store.write_status(job.key, JobStatus("skipped", error=reason))
                     summary.skipped.append(job.key)
                     emit(Event("skipped", job, message=reason))
                     changed = True
