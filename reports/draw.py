@@ -18,6 +18,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.files import atomic_write_bytes
 from reports.result import FORMATS, ReportResult
 from reports.analysis import Analysis, analyse
+from reports.answer import answer, small_set_warnings
 from reports.budget import budget_table
 from reports.controls import controls_table
 from reports.generalisation import generalisation_table
@@ -26,6 +27,7 @@ from reports.labels import BASELINE, DICE, contenders, method_label, order_metho
 from reports.run import RunContents, read_run
 from reports import figures, galleries, status, tables
 from reports.html import Page, PageFigure, render_page
+from reports.reading import plain_words
 from reports.stats import best_method, cell_means
 from reports.summary import headline
 from reports.style import save_figure
@@ -76,7 +78,7 @@ def _make_tables(contents: RunContents, choices: Choices, analysis: Analysis,
                  settings: SignificanceSettings) -> list[Table]:
     comparison = analysis.comparison
     made = [tables.table_one(contents.rows, contents.jobs, choices.table_ratio, comparison, BASELINE, settings),
-            tables.efficiency_table(comparison, BASELINE, settings),
+            tables.efficiency_table(comparison, BASELINE, settings, tuple(small_set_warnings(contents))),
             tables.significance_table(comparison, BASELINE, settings),
             tables.power_table(comparison, settings),
             controls_table(comparison, analysis.controls),
@@ -164,8 +166,11 @@ def draw_report(run_dir: Path, out: Path, ratio: str | None, method: str | None,
     table_paths = [path for table in made_tables for path in write_table(table, out / "tables")]
     _remove_stale(out / "figures", [f"{n}.{f}" for n in FIGURE_NAMES for f in FORMATS], saved)
     _remove_stale(out / "tables", [f"{n}{s}" for n in TABLE_NAMES for s in TABLE_FILES], table_paths)
-    summary = headline(contents, choices.table_ratio if choices else None, analysis)
-    page = Page(f"angiobench report: {run_dir.resolve().name}", str(run_dir.resolve()), tuple(summary),
+    found = answer(contents, analysis.comparison if analysis else None, settings)
+    details = headline(contents, choices.table_ratio if choices else None, analysis)
+    summary = found.lines() + details
+    page = Page(f"angiobench report: {run_dir.resolve().name}", str(run_dir.resolve()), found.warning(),
+                found.ratios, plain_words(settings), tuple(details),
                 tuple(page_figures), tuple(made_tables), tuple(missing), status.state_counts(contents.jobs),
                 status.unsuccessful_jobs(contents.jobs), contents.dataset, contents.config_text,
                 status.provenance(contents))
