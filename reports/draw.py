@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from benchmark.data.splits import Ratio
 from benchmark.errors import BenchmarkError
 from benchmark.files import atomic_write_bytes
+from benchmark.run.looks import read_looks
 from reports.result import FORMATS, ReportResult
 from reports.analysis import Analysis, analyse
 from reports.answer import answer, small_set_warnings
@@ -23,7 +24,7 @@ from reports.budget import budget_table
 from reports.controls import controls_table
 from reports.generalisation import generalisation_table
 from reports.hierarchical import SignificanceSettings
-from reports.labels import BASELINE, DICE, contenders, method_label, order_methods, order_ratios
+from reports.labels import BASELINE, DICE, contenders, drawn_with, method_label, order_methods, order_ratios
 from reports.run import RunContents, read_run
 from reports import figures, galleries, status, tables
 from reports.html import Page, PageFigure, render_page
@@ -137,7 +138,13 @@ def _remove_stale(folder: Path, names: list[str], written: list[Path]) -> None:
 def draw_report(run_dir: Path, out: Path, ratio: str | None, method: str | None,
                 formats: tuple[str, ...]) -> ReportResult:
     """Write the figures (in the checked `formats`), the tables (Markdown, LaTeX, CSV) and index.html
-    to `out`; the options are those of `reports.build.build_report`."""
+    to `out`; the options are those of `reports.build.build_report`. Methods are named and coloured
+    as the run folder stores them (benchmark/run/looks.py)."""
+    with drawn_with(read_looks(run_dir)):
+        return _draw(run_dir, out, ratio, method, formats)
+
+
+def _draw(run_dir: Path, out: Path, ratio: str | None, method: str | None, formats: tuple[str, ...]) -> ReportResult:
     contents = read_run(run_dir)
     missing = status.missing_lines(contents)
     choices = None if contents.rows.empty else choose(contents.rows, run_dir, ratio, method)

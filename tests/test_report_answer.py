@@ -111,6 +111,7 @@ def _block(verdict: str, mdd: float, seeds: int = 3) -> pd.DataFrame:
          "n_seeds": seeds, "se": 0.01, "mdd": mdd, "mdd_alpha": 0.05, "run_mdd": mdd}])
 
 
+@pytest.mark.usefixtures("study_looks")
 def test_ratio_answer_names_a_detected_difference():
     text = ratio_answer(_block("better", 0.04), "70:10", SignificanceSettings())
     assert text == ("At 70:10, MAE is ahead: +0.080 Dice over UNet (no PT). The run can tell: MAE is significantly "
@@ -118,6 +119,7 @@ def test_ratio_answer_names_a_detected_difference():
                     "Dice difference.")
 
 
+@pytest.mark.usefixtures("study_looks")
 def test_ratio_answer_gives_the_seeds_a_005_gap_needs():
     settings = SignificanceSettings()
     text = ratio_answer(_block("no detectable difference", 0.3), "79:1", settings)

@@ -21,6 +21,8 @@ from reports.significance import compare_methods, holm, marker, ranking_text, ti
 from reports.stats import cell_means, cell_summary, relative_change
 from reports.tables import efficiency_table, p_text, power_table, significance_table, table_one
 
+pytestmark = pytest.mark.usefixtures("study_looks")  # methods named as their files declare
+
 
 def nct_factor(df: int, alpha: float, power: float = 0.8) -> float:
     """The MDD in standard errors from scipy's noncentral t (exact where δ is moderate): an independent
@@ -130,9 +132,9 @@ def test_efficiency_table_shows_mean_ci_gain_and_change_with_ratios_left_to_righ
     table = efficiency_table(compare_methods(headline_rows, DICE, "supervised"), "supervised")
     assert table.columns == ("Method", "79:1", "50:30", "Change 50:30 → 79:1 (%)")
     rows = {row[0]: row for row in table.cells}
-    # one seed, every image equal: the interval (over images only) has no width, and no marker is given
-    assert rows["CM-UNet"][1] == "0.627 [0.627, 0.627] (+0.252)"
-    assert rows["UNet (no PT)"] == ("UNet (no PT)", "0.375 [0.375, 0.375]", "0.708 [0.708, 0.708]", "−47.0")
+    # one seed, every image equal: the interval (over images only: †) has no width, and no marker is given
+    assert rows["CM-UNet"][1] == "0.627 [0.627, 0.627]† (+0.252)"
+    assert rows["UNet (no PT)"] == ("UNet (no PT)", "0.375 [0.375, 0.375]†", "0.708 [0.708, 0.708]†", "−47.0")
     assert rows["CM-UNet"][3] == "−15.0"
     assert table.is_bold(1, 3) and not table.is_bold(0, 3)
 
@@ -141,7 +143,7 @@ def test_efficiency_table_without_baseline_or_second_ratio_shows_no_gain_or_chan
     rows = pd.concat([cell_rows("mae", "79:1", 0, [0.4] * 6), cell_rows("cmunet", "79:1", 0, [0.5] * 6)])
     table = efficiency_table(compare_methods(rows, DICE, "supervised"), "supervised")
     assert table.columns == ("Method", "79:1")
-    assert table.cells == (("MAE", "0.400 [0.400, 0.400]"), ("CM-UNet", "0.500 [0.500, 0.500]"))
+    assert table.cells == (("MAE", "0.400 [0.400, 0.400]†"), ("CM-UNet", "0.500 [0.500, 0.500]†"))
     assert "no UNet (no PT) results" in table.notes[0]
 
 

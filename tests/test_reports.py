@@ -21,7 +21,9 @@ from benchmark.files import atomic_write_bytes, atomic_write_parquet
 from benchmark.data.preprocess import PreprocessConfig
 from benchmark.nets import UNetConfig
 from benchmark.run.jobs import Job
+from benchmark.run.looks import looks_of, write_looks
 from benchmark.run.store import RunStore
+from methods import registry
 from reports import build_report, summary_lines
 from reports.build import ReportOptions, input_digest
 from reports.galleries import BACKGROUND_LEVEL, FN_COLOUR, FP_COLOUR, TP_COLOUR, error_overlay
@@ -35,8 +37,10 @@ PROVENANCE = {"git_commit": "abc1234", "versions": "angiobench 0.1.0; torch 2.14
 # --- writing a run folder the way the store and the worker do -------------------------------------
 
 def write_config(root: Path, methods: list[str], ratios: list[str], seeds: list[int]) -> None:
+    """config.toml, and methods.json with every method's name and colour, as the runner writes them."""
     config = {"profile": "tiny", "methods": methods, "ratios": ratios, "seeds": seeds}
     RunStore(root).claim(tomli_w.dumps(config), force=False)
+    write_looks(root, looks_of(registry()))
 
 
 def write_dataset(root: Path, n: int = 200, size: int = SIZE, ratios: list[str] = ("50:30", "79:1")) -> None:
