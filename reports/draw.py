@@ -90,14 +90,16 @@ def _make_tables(contents: RunContents, choices: Choices, analysis: Analysis,
 def _result_figures(contents: RunContents, choices: Choices) -> list[tuple[str, str, str, Figure | None]]:
     """(name, title, caption, figure or None when its inputs are missing) for the figures that need rows."""
     rows, label = contents.rows, method_label(choices.diameter_method)
+    shape = contents.dataset.image_shape
+    caveat = figures.diameter_caveat(rows[rows["method"] == choices.diameter_method], shape[-1] if shape else None)
     return [
         ("curves", "Segmentation against the PT:FT ratio", figures.curves_caption(rows), figures.curves_figure(rows)),
         ("diameters", f"Artery diameters of {label}",
          f"Mean artery diameter predicted by {label} against the ground truth, per test image (averaged over "
          f"seeds), at PT:FT {' and '.join(choices.diameter_ratios)}. Left: least-squares line, Pearson r and "
          "two-sided p. Right: Bland–Altman plot, predicted − ground truth against their mean, with the mean "
-         "difference (bias) and the 95 % limits of agreement (mean ± 1.96 SD).",
-         figures.diameter_figure(rows, choices.diameter_method, choices.diameter_ratios)),
+         "difference (bias) and the 95 % limits of agreement (mean ± 1.96 SD)." + (f" {caveat}" if caveat else ""),
+         figures.diameter_figure(rows, choices.diameter_method, choices.diameter_ratios, caveat)),
         ("gallery_predictions", "Predictions on fixed test images",
          f"Input, ground truth and each method's prediction (its lowest seed) at PT:FT "
          f"{' and '.join(choices.gallery_ratios)}, drawn on the dimmed input: true positives white, false "

@@ -51,7 +51,7 @@ def test_report_names_and_colours_a_new_method_as_its_run_folder_says(tmp_path):
         from benchmark.run.store import load_results
 
         figure = curves_figure(load_results(root))
-    colours = {line.get_label(): to_hex(line.get_color()) for line in figure.axes[0].get_lines()}
+    colours = {c.get_label(): to_hex(c.lines[0].get_color()) for c in figure.axes[0].containers}
     assert colours["Brand New"] == "#123456" and colours["UNet (no PT)"] == "#3b3b3b"
 
 
