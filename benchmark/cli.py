@@ -34,9 +34,10 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def _progress() -> Progress:
+def _progress(disable: bool = False) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console, transient=False)
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console, transient=False,
+                    disable=disable)
 
 
 def _bar_callback(progress: Progress, description: str):
@@ -95,6 +96,7 @@ def run(
     from benchmark.data.external import IN_DOMAIN
     from benchmark.run import runner
     from benchmark.run.executors import check_executor
+    from benchmark.run.joblog import RunClock, job_line
     from benchmark.settings import resolve_executor, resolve_run_config
 
     with user_errors():
@@ -108,10 +110,12 @@ def run(
         )
         run_dir = out or runner.default_run_dir(run_config)
         check_executor(exec_config)
-        with _progress() as progress:
+        terminal = console.is_terminal  # under tee, nohup or Slurm: one line per finished job instead of bars
+        with _progress(disable=not terminal) as progress:
             prepare_bar = _bar_callback(progress, "data")
             jobs_task = progress.add_task("jobs", total=None, info="")
             job_bars: dict[str, int] = {}
+            clock: RunClock | None = None
 
             def on_event(event) -> None:
                 if event.kind == "start":
@@ -122,13 +126,20 @@ def run(
                 elif event.kind in ("done", "failed", "skipped"):
                     if event.job.key in job_bars:
                         progress.remove_task(job_bars.pop(event.job.key))
-                    progress.advance(jobs_task)
-                    if event.kind != "done":
+                    clock.finish()
+                    progress.update(jobs_task, advance=1, info=clock.progress_text())
+                    if not terminal:
+                        console.print(job_line(store, event.job, event.kind, event.message, clock), highlight=False,
+                                      soft_wrap=True)
+                    elif event.kind != "done":
                         progress.console.print(f"[yellow]{event.kind}[/yellow] {event.job.label}: {event.message}")
 
             store, jobs = runner.open_run(run_config, run_dir, force, prepare_bar)
             todo = sum(store.state(j.key) != "done" for j in jobs)
-            progress.update(jobs_task, total=len(jobs), completed=len(jobs) - todo)
+            clock = RunClock(len(jobs), len(jobs) - todo)
+            progress.update(jobs_task, total=len(jobs), completed=len(jobs) - todo, info=clock.progress_text())
+            if not terminal:
+                console.print(f"{run_dir}: {todo} of {len(jobs)} jobs to run", highlight=False)
             outcome = runner.execute(store, jobs, exec_config, retry_failed, on_event)
         summary = outcome.summary
         console.print(
