@@ -83,6 +83,16 @@ EXTERNAL_TEST_HELP = ("Also score every fine-tuned model on this labelled datase
                       "repeatable; never used for selection).")
 
 
+# The grid's options, shared by `run` and `plan` (a plan is of the run the same options describe).
+CONFIG_OPTION = typer.Option(None, "--config", metavar="PATH", help="TOML file describing the run.")
+DATA_OPTION = typer.Option(None, "--data", metavar="TEXT", help="Dataset path, or 'synthetic'.")
+METHODS_OPTION = typer.Option(None, "--methods", metavar="TEXT",
+                              help="Comma-separated method names (default: all; see `angiobench methods list`).")
+RATIOS_OPTION = typer.Option(None, "--ratios", metavar="TEXT", help="PT:FT ratios, e.g. 70:10,79:1 (default: the study's).")
+SEEDS_OPTION = typer.Option(None, "--seeds", metavar="TEXT", help="Base seeds, e.g. 0,1,2 (at least 3 for a verdict).")
+EXTERNAL_TEST_OPTION = typer.Option(None, "--external-test", metavar="TEXT", help=EXTERNAL_TEST_HELP)
+
+
 def torch_cuda_available() -> bool:
     import torch
 
@@ -91,14 +101,14 @@ def torch_cuda_available() -> bool:
 
 @app.command(cls=PlainHelpCommand)
 def run(
-    config: Optional[Path] = typer.Option(None, "--config", metavar="PATH", help="TOML file describing the run."),
-    data: Optional[str] = typer.Option(None, "--data", metavar="TEXT", help="Dataset path, or 'synthetic'."),
-    methods: Optional[str] = typer.Option(None, "--methods", metavar="TEXT", help="Comma-separated method names."),
-    ratios: Optional[str] = typer.Option(None, "--ratios", metavar="TEXT", help="PT:FT ratios, e.g. 70:10,79:1."),
-    seeds: Optional[str] = typer.Option(None, "--seeds", metavar="TEXT", help="Base seeds, e.g. 0,1,2."),
+    config: Optional[Path] = CONFIG_OPTION,
+    data: Optional[str] = DATA_OPTION,
+    methods: Optional[str] = METHODS_OPTION,
+    ratios: Optional[str] = RATIOS_OPTION,
+    seeds: Optional[str] = SEEDS_OPTION,
     profile: str = typer.Option("auto", "--profile", metavar="TEXT", help="auto | tiny | small | paper (auto: paper on CUDA, tiny otherwise)."),
     protocol: Optional[str] = typer.Option(None, "--protocol", metavar="TEXT", help="fair (equal budgets, the default) | study (published recipes)."),
-    external_test: Optional[list[str]] = typer.Option(None, "--external-test", metavar="TEXT", help=EXTERNAL_TEST_HELP),
+    external_test: Optional[list[str]] = EXTERNAL_TEST_OPTION,
     out: Optional[Path] = typer.Option(None, "--out", metavar="PATH", help="Run folder (default results/<data>-<profile>)."),
     executor: str = typer.Option("local", "--executor", metavar="TEXT", help="local | inline | slurm."),
     devices: Optional[str] = typer.Option(None, "--devices", metavar="TEXT", help="GPU indices, e.g. 0,1."),
@@ -215,14 +225,14 @@ def finetune(
 
 @app.command(cls=PlainHelpCommand)
 def plan(
-    config: Optional[Path] = typer.Option(None, "--config", metavar="PATH", help="TOML file describing the run."),
-    data: Optional[str] = typer.Option(None, "--data", metavar="TEXT", help="Dataset path, or 'synthetic'."),
-    methods: Optional[str] = typer.Option(None, "--methods", metavar="TEXT", help="Comma-separated method names (default: all; see `angiobench methods list`)."),
-    ratios: Optional[str] = typer.Option(None, "--ratios", metavar="TEXT", help="PT:FT ratios, e.g. 70:10,79:1 (default: the study's)."),
-    seeds: Optional[str] = typer.Option(None, "--seeds", metavar="TEXT", help="Base seeds, e.g. 0,1,2 (at least 3 for a verdict)."),
+    config: Optional[Path] = CONFIG_OPTION,
+    data: Optional[str] = DATA_OPTION,
+    methods: Optional[str] = METHODS_OPTION,
+    ratios: Optional[str] = RATIOS_OPTION,
+    seeds: Optional[str] = SEEDS_OPTION,
     profile: str = typer.Option("auto", "--profile", metavar="TEXT", help="auto | tiny | small | paper."),
     protocol: Optional[str] = typer.Option(None, "--protocol", metavar="TEXT", help="fair | study."),
-    external_test: Optional[list[str]] = typer.Option(None, "--external-test", metavar="TEXT", help=EXTERNAL_TEST_HELP),
+    external_test: Optional[list[str]] = EXTERNAL_TEST_OPTION,
     out: Optional[Path] = typer.Option(None, "--out", metavar="PATH", help="Run folder to compare with."),
     tflops: Optional[float] = typer.Option(None, "--tflops", metavar="NUMBER", help="Sustained TFLOP/s to assume (default: measure here)."),
     speed: Optional[Path] = typer.Option(None, "--speed", metavar="PATH", help="Speed report (angiobench speed --json): use its measured images/s per method."),
