@@ -7,17 +7,38 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from benchmark.errors import BenchmarkError
-from benchmark.text import split_csv
+from benchmark.text import did_you_mean, split_csv
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+class _PlainHelp:
+    """--help without a type beside it: each option here gives its own metavar (PATH, N, TEXT, none
+    for a flag), and Typer would show the help flag as `<bool>`."""
+
+    def get_help_option(self, ctx):  # noqa: ANN001, ANN201 (Typer's own signature)
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class PlainHelpCommand(_PlainHelp, TyperCommand):
+    pass
+
+
+class PlainHelpGroup(_PlainHelp, TyperGroup):
+    pass
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, cls=PlainHelpGroup,
                   help="Benchmark self-supervised pre-training for coronary-artery segmentation.")
-data_app = typer.Typer(no_args_is_help=True, help="Create and check datasets.")
-methods_app = typer.Typer(no_args_is_help=True, help="List and check SSL methods.")
+data_app = typer.Typer(no_args_is_help=True, cls=PlainHelpGroup, help="Create and check datasets.")
+methods_app = typer.Typer(no_args_is_help=True, cls=PlainHelpGroup, help="List and check SSL methods.")
 app.add_typer(data_app, name="data")
 app.add_typer(methods_app, name="methods")
 console = Console()
@@ -34,9 +55,10 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def _progress() -> Progress:
+def _progress(disable: bool = False) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console, transient=False)
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console, transient=False,
+                    disable=disable)
 
 
 def _bar_callback(progress: Progress, description: str):
@@ -61,41 +83,52 @@ EXTERNAL_TEST_HELP = ("Also score every fine-tuned model on this labelled datase
                       "repeatable; never used for selection).")
 
 
+# The grid's options, shared by `run` and `plan` (a plan is of the run the same options describe).
+CONFIG_OPTION = typer.Option(None, "--config", metavar="PATH", help="TOML file describing the run.")
+DATA_OPTION = typer.Option(None, "--data", metavar="TEXT", help="Dataset path, or 'synthetic'.")
+METHODS_OPTION = typer.Option(None, "--methods", metavar="TEXT",
+                              help="Comma-separated method names (default: all; see `angiobench methods list`).")
+RATIOS_OPTION = typer.Option(None, "--ratios", metavar="TEXT", help="PT:FT ratios, e.g. 70:10,79:1 (default: the study's).")
+SEEDS_OPTION = typer.Option(None, "--seeds", metavar="TEXT", help="Base seeds, e.g. 0,1,2 (at least 3 for a verdict).")
+EXTERNAL_TEST_OPTION = typer.Option(None, "--external-test", metavar="TEXT", help=EXTERNAL_TEST_HELP)
+
+
 def torch_cuda_available() -> bool:
     import torch
 
     return torch.cuda.is_available()
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def run(
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML file describing the run."),
-    data: Optional[str] = typer.Option(None, "--data", help="Dataset path, or 'synthetic'."),
-    methods: Optional[str] = typer.Option(None, "--methods", help="Comma-separated method names."),
-    ratios: Optional[str] = typer.Option(None, "--ratios", help="PT:FT ratios, e.g. 70:10,79:1."),
-    seeds: Optional[str] = typer.Option(None, "--seeds", help="Base seeds, e.g. 0,1,2."),
-    profile: str = typer.Option("auto", "--profile", help="auto | tiny | small | paper (auto: paper on CUDA, tiny otherwise)."),
-    protocol: Optional[str] = typer.Option(None, "--protocol", help="fair (equal budgets, the default) | study (published recipes)."),
-    external_test: Optional[list[str]] = typer.Option(None, "--external-test", help=EXTERNAL_TEST_HELP),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default results/<data>-<profile>)."),
-    executor: str = typer.Option("local", "--executor", help="local | inline | slurm."),
-    devices: Optional[str] = typer.Option(None, "--devices", help="GPU indices, e.g. 0,1."),
-    jobs_per_device: int = typer.Option(1, "--jobs-per-device", help="Concurrent jobs per GPU."),
-    cpu_workers: int = typer.Option(0, "--cpu-workers", help="Concurrent jobs when there is no GPU (0: one per core, at most 4)."),
-    slurm_partition: str = typer.Option("", "--slurm-partition"),
-    slurm_gpus_per_job: int = typer.Option(1, "--slurm-gpus-per-job"),
-    slurm_cpus_per_job: int = typer.Option(8, "--slurm-cpus-per-job", help="CPU cores per SLURM job."),
-    slurm_time: int = typer.Option(240, "--slurm-time", help="Minutes per SLURM job."),
-    slurm_cluster: str = typer.Option("slurm", "--slurm-cluster", help="slurm, or 'local' to try it locally."),
-    retry_failed: bool = typer.Option(False, "--retry-failed", help="Run failed jobs again."),
-    force: bool = typer.Option(False, "--force", help="Delete the run folder and start again."),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile each job's training step (pays on long GPU jobs)."),
-    precision: str = typer.Option("auto", "--precision", help="auto (bf16 on CUDA and CPUs with bf16 units) | bf16 | fp32."),
+    config: Optional[Path] = CONFIG_OPTION,
+    data: Optional[str] = DATA_OPTION,
+    methods: Optional[str] = METHODS_OPTION,
+    ratios: Optional[str] = RATIOS_OPTION,
+    seeds: Optional[str] = SEEDS_OPTION,
+    profile: str = typer.Option("auto", "--profile", metavar="TEXT", help="auto | tiny | small | paper (auto: paper on CUDA, tiny otherwise)."),
+    protocol: Optional[str] = typer.Option(None, "--protocol", metavar="TEXT", help="fair (equal budgets, the default) | study (published recipes)."),
+    external_test: Optional[list[str]] = EXTERNAL_TEST_OPTION,
+    out: Optional[Path] = typer.Option(None, "--out", metavar="PATH", help="Run folder (default results/<data>-<profile>)."),
+    executor: str = typer.Option("local", "--executor", metavar="TEXT", help="local | inline | slurm."),
+    devices: Optional[str] = typer.Option(None, "--devices", metavar="TEXT", help="GPU indices, e.g. 0,1."),
+    jobs_per_device: int = typer.Option(1, "--jobs-per-device", metavar="N", help="Concurrent jobs per GPU."),
+    cpu_workers: int = typer.Option(0, "--cpu-workers", metavar="N", help="Concurrent jobs when there is no GPU (0: one per core, at most 4)."),
+    slurm_partition: str = typer.Option("", "--slurm-partition", metavar="TEXT", help="SLURM partition to submit to (default: the cluster's own)."),
+    slurm_gpus_per_job: int = typer.Option(1, "--slurm-gpus-per-job", metavar="N", help="GPUs each SLURM job asks for."),
+    slurm_cpus_per_job: int = typer.Option(8, "--slurm-cpus-per-job", metavar="N", help="CPU cores each SLURM job asks for."),
+    slurm_time: int = typer.Option(240, "--slurm-time", metavar="N", help="Minutes per SLURM job."),
+    slurm_cluster: str = typer.Option("slurm", "--slurm-cluster", metavar="TEXT", help="slurm, or 'local' to try it locally."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", metavar="", help="Run failed jobs again."),
+    force: bool = typer.Option(False, "--force", metavar="", help="Delete the run folder and start again."),
+    compile: bool = typer.Option(False, "--compile", metavar="", help="torch.compile each job's training step (pays on long GPU jobs)."),
+    precision: str = typer.Option("auto", "--precision", metavar="TEXT", help="auto (bf16 on CUDA and CPUs with bf16 units) | bf16 | fp32."),
 ) -> None:
     """Run the benchmark grid (every method × ratio × seed); finished jobs are skipped on a re-run."""
     from benchmark.data.external import IN_DOMAIN
     from benchmark.run import runner
     from benchmark.run.executors import check_executor
+    from benchmark.run.joblog import RunClock, job_line
     from benchmark.run.lock import run_lock
     from benchmark.settings import resolve_executor, resolve_run_config
 
@@ -110,10 +143,12 @@ def run(
         )
         run_dir = out or runner.default_run_dir(run_config)
         check_executor(exec_config)
-        with _progress() as progress, run_lock(run_dir):
+        terminal = console.is_terminal  # under tee, nohup or Slurm: one line per finished job instead of bars
+        with _progress(disable=not terminal) as progress, run_lock(run_dir):
             prepare_bar = _bar_callback(progress, "data")
             jobs_task = progress.add_task("jobs", total=None, info="")
             job_bars: dict[str, int] = {}
+            clock: RunClock | None = None
 
             def on_event(event) -> None:
                 if event.kind == "start":
@@ -124,13 +159,20 @@ def run(
                 elif event.kind in ("done", "failed", "skipped"):
                     if event.job.key in job_bars:
                         progress.remove_task(job_bars.pop(event.job.key))
-                    progress.advance(jobs_task)
-                    if event.kind != "done":
+                    clock.finish()
+                    progress.update(jobs_task, advance=1, info=clock.progress_text())
+                    if not terminal:
+                        console.print(job_line(store, event.job, event.kind, event.message, clock), highlight=False,
+                                      soft_wrap=True)
+                    elif event.kind != "done":
                         progress.console.print(f"[yellow]{event.kind}[/yellow] {event.job.label}: {event.message}")
 
             store, jobs = runner.open_run(run_config, run_dir, force, prepare_bar)
             todo = sum(store.state(j.key) != "done" for j in jobs)
-            progress.update(jobs_task, total=len(jobs), completed=len(jobs) - todo)
+            clock = RunClock(len(jobs), len(jobs) - todo)
+            progress.update(jobs_task, total=len(jobs), completed=len(jobs) - todo, info=clock.progress_text())
+            if not terminal:
+                console.print(f"{run_dir}: {todo} of {len(jobs)} jobs to run", highlight=False)
             outcome = runner.execute(store, jobs, exec_config, retry_failed, on_event)
         summary = outcome.summary
         console.print(
@@ -152,15 +194,15 @@ def run(
             raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def finetune(
-    data: str = typer.Option("synthetic", "--data", help="Dataset path, or 'synthetic'."),
-    ft_ratio: float = typer.Option(10.0, "--ft-ratio", help="Percent of the dataset used as labels."),
-    seed: int = typer.Option(0, "--seed"),
-    profile: str = typer.Option("auto", "--profile", help="auto | tiny | small | paper."),
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML file (data, pre-processing, recipe)."),
-    out: Path = typer.Option(Path("results/finetune"), "--out", help="Folder for the run and rows.parquet."),
-    force: bool = typer.Option(False, "--force", help="Delete the folder and start again."),
+    data: str = typer.Option("synthetic", "--data", metavar="TEXT", help="Dataset path, or 'synthetic'."),
+    ft_ratio: float = typer.Option(10.0, "--ft-ratio", metavar="NUMBER", help="Percent of the dataset used as labels."),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Base seed of the run (its jobs derive their own from it)."),
+    profile: str = typer.Option("auto", "--profile", metavar="TEXT", help="auto | tiny | small | paper."),
+    config: Optional[Path] = typer.Option(None, "--config", metavar="PATH", help="TOML file (data, pre-processing, recipe)."),
+    out: Path = typer.Option(Path("results/finetune"), "--out", metavar="PATH", help="Folder for the run and rows.parquet."),
+    force: bool = typer.Option(False, "--force", metavar="", help="Delete the folder and start again."),
 ) -> None:
     """Fine-tune the supervised baseline (no pre-training) and evaluate it on the test split."""
     from benchmark.run import runner
@@ -183,20 +225,20 @@ def finetune(
         console.print(f"rows: {out / 'rows.parquet'}")
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def plan(
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML file describing the run."),
-    data: Optional[str] = typer.Option(None, "--data", help="Dataset path, or 'synthetic'."),
-    methods: Optional[str] = typer.Option(None, "--methods"),
-    ratios: Optional[str] = typer.Option(None, "--ratios"),
-    seeds: Optional[str] = typer.Option(None, "--seeds"),
-    profile: str = typer.Option("auto", "--profile", help="auto | tiny | small | paper."),
-    protocol: Optional[str] = typer.Option(None, "--protocol", help="fair | study."),
-    external_test: Optional[list[str]] = typer.Option(None, "--external-test", help=EXTERNAL_TEST_HELP),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run folder to compare with."),
-    tflops: Optional[float] = typer.Option(None, "--tflops", help="Sustained TFLOP/s to assume (default: measure here)."),
-    speed: Optional[Path] = typer.Option(None, "--speed", help="Speed report (angiobench speed --json): use its measured images/s per method."),
-    jobs: bool = typer.Option(False, "--jobs", help="List every job, not only the totals."),
+    config: Optional[Path] = CONFIG_OPTION,
+    data: Optional[str] = DATA_OPTION,
+    methods: Optional[str] = METHODS_OPTION,
+    ratios: Optional[str] = RATIOS_OPTION,
+    seeds: Optional[str] = SEEDS_OPTION,
+    profile: str = typer.Option("auto", "--profile", metavar="TEXT", help="auto | tiny | small | paper."),
+    protocol: Optional[str] = typer.Option(None, "--protocol", metavar="TEXT", help="fair | study."),
+    external_test: Optional[list[str]] = EXTERNAL_TEST_OPTION,
+    out: Optional[Path] = typer.Option(None, "--out", metavar="PATH", help="Run folder to compare with."),
+    tflops: Optional[float] = typer.Option(None, "--tflops", metavar="NUMBER", help="Sustained TFLOP/s to assume (default: measure here)."),
+    speed: Optional[Path] = typer.Option(None, "--speed", metavar="PATH", help="Speed report (angiobench speed --json): use its measured images/s per method."),
+    jobs: bool = typer.Option(False, "--jobs", metavar="", help="List every job, not only the totals."),
 ) -> None:
     """The jobs a run would do, which are already done, and their estimated cost. Runs nothing."""
     from benchmark.run import runner
@@ -224,19 +266,19 @@ def plan(
                       f"{frame.loc[frame['state'] != 'done', 'hours'].sum():.2f} h still to run")
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def calibrate(
-    data: str = typer.Option(..., "--data", help="Labelled dataset to calibrate on (e.g. ../shared/datasets/arcade), or 'synthetic'."),
-    grid: Optional[Path] = typer.Option(None, "--grid", help="TOML file of [[setting]] tables (default: the built-in study)."),
-    settings: Optional[str] = typer.Option(None, "--settings", help="Comma-separated names of the grid's settings to run (default: all)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML file for everything a setting does not change."),
-    ratios: str = typer.Option("79:1,70:10", "--ratios", help="PT:FT ratios: the smallest FT share and a larger one."),
-    seeds: str = typer.Option("0,1,2,3,4", "--seeds", help="Seeds per setting (at least 3 for a verdict)."),
-    profile: str = typer.Option("tiny", "--profile", help="The profile a setting starts from: tiny | small | paper."),
-    test_split: str = typer.Option("random", "--test-split", help="random (a seeded 20 % split) | dataset (its own)."),
-    out: Path = typer.Option(Path("results/calibration"), "--out", help="Folder: one run per setting, and the table."),
-    cpu_workers: int = typer.Option(0, "--cpu-workers", help="Concurrent jobs when there is no GPU (0: one per core, at most 4)."),
-    precision: str = typer.Option("auto", "--precision", help="auto | bf16 | fp32."),
+    data: str = typer.Option(..., "--data", metavar="TEXT", help="Labelled dataset to calibrate on (e.g. ../shared/datasets/arcade), or 'synthetic'."),
+    grid: Optional[Path] = typer.Option(None, "--grid", metavar="PATH", help=escape("TOML file of [[setting]] tables (default: the built-in study).")),
+    settings: Optional[str] = typer.Option(None, "--settings", metavar="TEXT", help="Comma-separated names of the grid's settings to run (default: all)."),
+    config: Optional[Path] = typer.Option(None, "--config", metavar="PATH", help="TOML file for everything a setting does not change."),
+    ratios: str = typer.Option("79:1,70:10", "--ratios", metavar="TEXT", help="PT:FT ratios: the smallest FT share and a larger one."),
+    seeds: str = typer.Option("0,1,2,3,4", "--seeds", metavar="TEXT", help="Seeds per setting (at least 3 for a verdict)."),
+    profile: str = typer.Option("tiny", "--profile", metavar="TEXT", help="The profile a setting starts from: tiny | small | paper."),
+    test_split: str = typer.Option("random", "--test-split", metavar="TEXT", help="random (a seeded 20 % split) | dataset (its own)."),
+    out: Path = typer.Option(Path("results/calibration"), "--out", metavar="PATH", help="Folder: one run per setting, and the table."),
+    cpu_workers: int = typer.Option(0, "--cpu-workers", metavar="N", help="Concurrent jobs when there is no GPU (0: one per core, at most 4)."),
+    precision: str = typer.Option("auto", "--precision", metavar="TEXT", help="auto | bf16 | fp32."),
 ) -> None:
     """Supervised against the positive control for each setting of a shared budget: can the set-up see?"""
     from benchmark.calibration.settings import DEFAULT_GRID, load_grid, select
@@ -261,21 +303,21 @@ def calibrate(
         console.print(f"table: {', '.join(str(p) for p in paths)}")
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def speed(
-    methods: str = typer.Option("all", "--methods", help="Comma-separated methods, 'all', or 'none' (fine-tuning only)."),
-    size: Optional[int] = typer.Option(None, "--size", help="Image side in pixels (default: 256 on CUDA, 64 on a CPU)."),
-    batch: Optional[int] = typer.Option(None, "--batch", help="Batch (default: 32 on CUDA, 16 on a CPU)."),
-    base: Optional[int] = typer.Option(None, "--base", help="UNet base width (default: 64 on CUDA, 8 on a CPU)."),
-    steps: int = typer.Option(20, "--steps", help="Steps per timed block."),
-    warmup: int = typer.Option(3, "--warmup", help="Untimed steps before timing each path."),
-    repeats: int = typer.Option(3, "--repeats", help="Timed blocks per path, taken in turn; the median is kept."),
-    device: str = typer.Option("auto", "--device", help="auto | cuda | cpu."),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile the harness's training steps."),
-    jobs: Optional[str] = typer.Option(None, "--jobs", help="Also time k concurrent tiny fine-tuning jobs, e.g. 1,2,4."),
-    metrics: bool = typer.Option(False, "--metrics", help="Time the metrics against the contour reference (alone, unless --training)."),
-    training: Optional[bool] = typer.Option(None, "--training/--no-training", help="Time the training steps (default: yes, unless --metrics)."),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report to this JSON file."),
+    methods: str = typer.Option("all", "--methods", metavar="TEXT", help="Comma-separated methods, 'all', or 'none' (fine-tuning only)."),
+    size: Optional[int] = typer.Option(None, "--size", metavar="N", help="Image side in pixels (default: 256 on CUDA, 64 on a CPU)."),
+    batch: Optional[int] = typer.Option(None, "--batch", metavar="N", help="Batch (default: 32 on CUDA, 16 on a CPU)."),
+    base: Optional[int] = typer.Option(None, "--base", metavar="N", help="UNet base width (default: 64 on CUDA, 8 on a CPU)."),
+    steps: int = typer.Option(20, "--steps", metavar="N", help="Steps per timed block."),
+    warmup: int = typer.Option(3, "--warmup", metavar="N", help="Untimed steps before timing each path."),
+    repeats: int = typer.Option(3, "--repeats", metavar="N", help="Timed blocks per path, taken in turn; the median is kept."),
+    device: str = typer.Option("auto", "--device", metavar="TEXT", help="auto | cuda | cpu."),
+    compile: bool = typer.Option(False, "--compile", metavar="", help="torch.compile the harness's training steps."),
+    jobs: Optional[str] = typer.Option(None, "--jobs", metavar="TEXT", help="Also time k concurrent tiny fine-tuning jobs, e.g. 1,2,4."),
+    metrics: bool = typer.Option(False, "--metrics", metavar="", help="Time the metrics against the contour reference (alone, unless --training)."),
+    training: Optional[bool] = typer.Option(None, "--training/--no-training", metavar="", help="Time the training steps (default: yes, unless --metrics)."),
+    json_path: Optional[Path] = typer.Option(None, "--json", metavar="PATH", help="Write the report to this JSON file."),
 ) -> None:
     """Images/s of the harness's training steps against a plain fp32 DataLoader loop, on this machine."""
     from benchmark.speed.measure import SpeedRequest, check_request, time_request
@@ -299,13 +341,13 @@ def speed(
             console.print(f"report: {json_path}")
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def report(
     run_dir: Path = typer.Argument(..., help="A run folder (complete or still running)."),
-    ratio: Optional[str] = typer.Option(None, "--ratio", help="Ratio of Table I (default: smallest FT share)."),
-    method: Optional[str] = typer.Option(None, "--method", help="Method of the diameter figure."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default RUN_DIR/report)."),
-    format: str = typer.Option("png,pdf", "--format", help="Figure formats, e.g. png,pdf."),
+    ratio: Optional[str] = typer.Option(None, "--ratio", metavar="TEXT", help="Ratio of Table I (default: smallest FT share)."),
+    method: Optional[str] = typer.Option(None, "--method", metavar="TEXT", help="Method of the diameter figure."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="PATH", help="Output folder (default RUN_DIR/report)."),
+    format: str = typer.Option("png,pdf", "--format", metavar="TEXT", help="Figure formats, e.g. png,pdf."),
 ) -> None:
     """The study's figures and tables and one self-contained HTML page, from the run's rows."""
     from reports import build_report, summary_lines
@@ -316,7 +358,7 @@ def report(
             console.print(line, highlight=False)
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def status(run_dir: Path = typer.Argument(..., help="A run folder.")) -> None:
     """Done / running / failed / pending per job, and the error of each failed one."""
     from benchmark.run.store import load_jobs
@@ -330,13 +372,13 @@ def status(run_dir: Path = typer.Argument(..., help="A run folder.")) -> None:
             console.print(f"[red]{job['state']}[/red] {job['job_key']}: {job['error']}", highlight=False)
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def export(
     run_dir: Path = typer.Argument(..., help="A finished run folder."),
     out: Path = typer.Argument(..., help="New folder for the weights and the model card."),
-    method: str = typer.Option(..., "--method", help="The method whose UNet to export."),
-    ratio: Optional[str] = typer.Option(None, "--ratio", help="Also export the UNet fine-tuned at this PT:FT ratio."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="The run's seed (needed when it has several)."),
+    method: str = typer.Option(..., "--method", metavar="TEXT", help="The method whose UNet to export."),
+    ratio: Optional[str] = typer.Option(None, "--ratio", metavar="TEXT", help="Also export the UNet fine-tuned at this PT:FT ratio."),
+    seed: Optional[int] = typer.Option(None, "--seed", metavar="N", help="The run's seed (needed when it has several)."),
 ) -> None:
     """The pre-trained (and with --ratio, fine-tuned) UNet as safetensors, with a model card."""
     from benchmark.export import ExportChoice, export_model
@@ -354,14 +396,14 @@ def export(
                       highlight=False)
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def predict(
     images: list[Path] = typer.Argument(..., help="Image files or folders of images (8-bit grey)."),
-    weights: Path = typer.Option(..., "--weights", help="A folder written by `angiobench export --ratio`."),
-    out: Path = typer.Option(..., "--out", help="New folder for masks/, overlays/ and predictions.csv."),
-    masks: Optional[Path] = typer.Option(None, "--masks", help="Folder of ground-truth masks: also score them."),
-    batch_size: int = typer.Option(16, "--batch-size"),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    weights: Path = typer.Option(..., "--weights", metavar="PATH", help="A folder written by `angiobench export --ratio`."),
+    out: Path = typer.Option(..., "--out", metavar="PATH", help="New folder for masks/, overlays/ and predictions.csv."),
+    masks: Optional[Path] = typer.Option(None, "--masks", metavar="PATH", help="Folder of ground-truth masks: also score them."),
+    batch_size: int = typer.Option(16, "--batch-size", metavar="N", help="Images per forward pass (lower it if memory runs out)."),
+    device: str = typer.Option("auto", "--device", metavar="TEXT", help="auto | cpu | cuda."),
 ) -> None:
     """Segment angiograms with an exported UNet, pre-processed as in training."""
     from benchmark.export.predict import PredictOptions, resolve_inputs, write_predictions
@@ -379,12 +421,12 @@ def predict(
             console.print(f"mean Dice {summary.table['dice'].mean():.4f}", highlight=False)
 
 
-@data_app.command("synth")
+@data_app.command("synth", cls=PlainHelpCommand)
 def data_synth(
     out: Path = typer.Argument(..., help="Folder to write imgs/ and masks/ into."),
-    n: int = typer.Option(200, "--n", help="Number of images."),
-    size: int = typer.Option(256, "--size", help="Image side in pixels."),
-    seed: int = typer.Option(0, "--seed"),
+    n: int = typer.Option(200, "--n", metavar="N", help="Number of images."),
+    size: int = typer.Option(256, "--size", metavar="N", help="Image side in pixels."),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Base seed of the run (its jobs derive their own from it)."),
 ) -> None:
     """Write synthetic angiograms in the folder layout (imgs/ + masks/)."""
     from benchmark.data.synthetic import write_synthetic
@@ -396,10 +438,10 @@ def data_synth(
         console.print(f"wrote {n} images of {size}×{size} to {path}")
 
 
-@data_app.command("inspect")
+@data_app.command("inspect", cls=PlainHelpCommand)
 def data_inspect(
     path: Path = typer.Argument(..., help="Dataset folder."),
-    format: str = typer.Option("auto", "--format", help="auto | folder | arcade | nnunet."),
+    format: str = typer.Option("auto", "--format", metavar="TEXT", help="auto | folder | arcade | nnunet."),
 ) -> None:
     """Count, sizes, vessel fraction and every problem found in a dataset."""
     from benchmark.data.inspection import inspect_dataset
@@ -412,7 +454,7 @@ def data_inspect(
             raise typer.Exit(1)
 
 
-@data_app.command("export-nnunet")
+@data_app.command("export-nnunet", cls=PlainHelpCommand)
 def data_export_nnunet(
     run_dir: Path = typer.Argument(..., help="A run folder (config.toml, splits.json, data/prepared.npz)."),
     out: Path = typer.Argument(..., help="New folder, e.g. $nnUNet_raw/Dataset501_Angio."),
@@ -429,15 +471,28 @@ def data_export_nnunet(
         console.print("copy splits_final.json into nnUNet_preprocessed/<dataset>/ before training", highlight=False)
 
 
-@methods_app.command("list")
-def methods_list() -> None:
-    """Each method: description, parameters during pre-training and at fine-tuning, what transfers."""
+@methods_app.command("list", cls=PlainHelpCommand)
+def methods_list(
+    profile: str = typer.Option("auto", "--profile", metavar="TEXT",
+                                help="auto | tiny | small | paper: count parameters at this profile's UNet "
+                                     "(auto: paper on CUDA, tiny otherwise)."),
+    config: Optional[Path] = typer.Option(None, "--config", metavar="PATH",
+                                          help="TOML file of a run: count parameters at its UNet."),
+) -> None:
+    """Each method: description, parameters during pre-training and at fine-tuning, what transfers.
+
+    Counting parameters builds every method, so this imports torch (a few seconds)."""
+    from benchmark.settings import resolve_run_config
     from benchmark.train.method_info import describe_methods
 
-    _print_frame(describe_methods(), "methods (parameters at base width 64)")
+    with user_errors():
+        run_config, _ = resolve_run_config(config, None, None, None, None, profile)
+        unet = run_config.unet
+        _print_frame(describe_methods(unet, run_config.profile),
+                     f"methods ({run_config.profile} profile: parameters at UNet base width {unet.base}, depth {unet.depth})")
 
 
-@methods_app.command("check")
+@methods_app.command("check", cls=PlainHelpCommand)
 def methods_check(name: str = typer.Argument(..., help="A registered method name.")) -> None:
     """Run the method contract on tiny data and report each check."""
     from benchmark.train.contract import run_contract
@@ -446,7 +501,7 @@ def methods_check(name: str = typer.Argument(..., help="A registered method name
     with user_errors():
         known = registry()
         if name not in known:
-            raise BenchmarkError(f"unknown method {name!r}; known methods: {', '.join(known)}")
+            raise BenchmarkError(f"unknown method {name!r}{did_you_mean(name, known)}; known methods: {', '.join(known)}")
         results = run_contract(known[name])
         for result in results:
             mark = "[green]pass[/green]" if result.passed else "[red]FAIL[/red]"

@@ -22,6 +22,7 @@ from benchmark.data.preprocess import PreprocessConfig
 from benchmark.data.splits import STUDY_RATIOS, Ratio, check_ratio
 from benchmark.dataclass_io import to_plain, update
 from benchmark.errors import BenchmarkError
+from benchmark.text import did_you_mean
 from benchmark.files import atomic_write_text
 from benchmark.nets import UNetConfig
 from benchmark.recipes import FinetuneRecipe, PretrainRecipe, fair_pretrain_recipe, study_pretrain_recipe
@@ -170,7 +171,8 @@ def build_config(table: dict[str, Any], where: str = "config") -> RunConfig:
     methods = config.methods or tuple(known)
     unknown = [m for m in methods if m not in known]
     if unknown:
-        raise BenchmarkError(f"unknown method {unknown[0]!r}; known methods: {', '.join(known)}")
+        raise BenchmarkError(f"unknown method {unknown[0]!r}{did_you_mean(unknown[0], known)}; known methods: "
+                             f"{', '.join(known)}")
     if not config.seeds:
         raise BenchmarkError(f"{where}: no seeds given")
     if len(set(config.seeds)) != len(config.seeds):

@@ -49,12 +49,21 @@ def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def shareable(folder: Path) -> None:
+    """Files 0644 and folders 0755 under `folder`: atomic writes go through mkstemp (0600), and an
+    export or a set of predictions is read by other users (a shared model folder, a web server)."""
+    for path in folder.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    folder.chmod(0o755)
+
+
 @contextmanager
 def staged_folder(out: Path | str) -> Iterator[Path]:
     """A temporary sibling of `out` to write a whole folder into; renamed to `out` when the block
     ends without error and removed otherwise, so a failed write leaves no `out` behind.
 
-    `out` must not exist or be an empty folder (an export never overwrites another one).
+    `out` must not exist or be an empty folder (an export never overwrites another one). What it
+    holds is meant to be handed on, so it ends readable by others (see `shareable`).
     """
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -64,6 +73,7 @@ def staged_folder(out: Path | str) -> Iterator[Path]:
     staging.mkdir(parents=True)
     try:
         yield staging
+        shareable(staging)
         if out.exists():
             out.rmdir()  # empty, checked above
         staging.rename(out)

@@ -43,6 +43,8 @@ def resolve_run_config(
     if data is not None:
         if data != "synthetic" and not Path(data).exists():
             raise BenchmarkError(f"--data {data}: no such file or folder")
+        if data != "synthetic" and Path(data).is_dir() and not any(p.is_file() for p in Path(data).rglob("*")):
+            raise BenchmarkError(f"--data {data}: the folder is empty (no file in it or its sub-folders)")
         table.setdefault("data", {})
         table["data"] = {**table["data"], "source": data if data == "synthetic" else str(Path(data).resolve())}
     if external_tests:

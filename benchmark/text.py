@@ -1,8 +1,18 @@
-"""Parsing of comma-separated option values, the one way every command reads them."""
+"""Parsing of comma-separated option values, the one way every command reads them, and the hint
+that follows an unknown name."""
 
 from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
 
 
 def split_csv(text: str | None) -> list[str] | None:
     """'a, b,,c' → ['a', 'b', 'c']; None stays None (the option was not given)."""
     return [t.strip() for t in text.split(",") if t.strip()] if text is not None else None
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """' (did you mean 'mae'?)' for the closest known name, or '' when none is close."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -34,6 +34,10 @@ class DenoisingConfig:
 class DenoisingTemplate(SSLMethod):
     name = "template-denoising"  # the registry key: what `--methods` and the result rows say
     description = "Template: reconstruct the clean image from a noisy copy (whole UNet transferred)."
+    # How reports name and colour it: the run folder stores both (methods.json), so nothing in
+    # reports/ needs an edit for a new method. "" falls back to `name` and a spare colour.
+    label = "Denoising (template)"
+    colour = "#8c564b"  # any matplotlib colour; pick one no other method uses (see `methods list`)
     transfers = "encoder+decoder"  # "encoder" or "encoder+decoder": what fine-tuning starts from
     # The fair protocol (benchmark/recipes.py) gives every method the same optimiser, schedule, batch
     # and steps; from the method it takes only these two facts of its paper:
@@ -60,6 +64,13 @@ class DenoisingTemplate(SSLMethod):
 
     def training_step(self, images: Tensor, step: int, total_steps: int, aux: dict[str, Tensor]) -> dict[str, Tensor]:
         # images: B×1×H×W, z-scored, already on the device; aux: this batch's rows of `prepare` ({}).
+        # The UNet's parts, for a pretext task of your own (benchmark/nets.py):
+        #   self.unet.encoder(x) → a list of depth + 1 feature maps, finest first, bottleneck last:
+        #     feature i is B × widths[i] × H/2^i × W/2^i, with widths = self.unet.cfg.widths()
+        #     = [base, 2·base, …, 2^depth·base] (base 64, depth 4 in the study: 64 … 1024 channels,
+        #     the bottleneck at H/16); an encoder-only method (transfers = "encoder") uses these;
+        #   self.unet.decoder(features) → B × base × H × W, the same as self.unet.features(x);
+        #   self.unet.head: the 1×1 classifier (never transferred).
         # Draw randomness from torch's generator (seeded by the harness) and per image, never per batch.
         noisy = images + self.cfg.noise_sd * torch.randn_like(images)
         restored = self.recon_head(self.unet.features(noisy)).float()

@@ -26,6 +26,11 @@ class Method(nn.Module):
 
     name: ClassVar[str]
     description: ClassVar[str]
+    #: How figures and tables name the method ("" → its `name`) and the matplotlib colour of its
+    #: lines and points ("" → one of the report's spare colours). The run stores both in its folder
+    #: (benchmark/run/looks.py), so a report never imports the method to draw it.
+    label: ClassVar[str] = ""
+    colour: ClassVar[str] = ""
     transfers: ClassVar[Transfer]
     pretrains: ClassVar[bool] = True
     #: Pre-trains on the pre-training set's labels (the positive control); they reach

@@ -99,6 +99,8 @@ def shifted_views(base: Tensor, size: tuple[int, int], max_shift: int) -> tuple[
 class CMUNet(SSLMethod):
     name = "cmunet"
     description = "CM-UNet: masked reconstruction plus InfoNCE against a momentum encoder on a shifted view."
+    label = "CM-UNet"
+    colour = "#d62728"
     transfers = "encoder+decoder"
 
     cfg: CMUNetConfig

@@ -14,6 +14,8 @@ from methods.base import Method
 class NullControl(Method):
     name = "control-null"
     description = "Negative control: the supervised baseline under an independent seed stream (true effect 0)."
+    label = "Negative control (baseline, new seeds)"
+    colour = "#e377c2"
     transfers = "none"
     pretrains = False
     independent_seed = True

@@ -18,6 +18,8 @@ from methods.base import SSLMethod
 class OracleControl(SSLMethod):
     name = "control-oracle"
     description = "Positive control: supervised pre-training on the PT set's labels (an upper bound)."
+    label = "Positive control (supervised PT with labels)"
+    colour = "#bcbd22"
     transfers = "encoder+decoder"
     uses_labels = True
     # Its 2-class head is not transferred either (Method.pretrained_unet): like every contender it

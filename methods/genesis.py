@@ -68,6 +68,8 @@ def corrupt(target: Tensor, cfg: GenesisConfig) -> Tensor:
 class ModelsGenesis(SSLMethod):
     name = "genesis"
     description = "Models Genesis: restore images corrupted by shuffling, Bézier intensity and painting."
+    label = "Models Genesis"
+    colour = "#1f77b4"
     transfers = "encoder+decoder"
 
     def __init__(self, unet: UNet, cfg: GenesisConfig | None = None) -> None:

@@ -56,6 +56,8 @@ def reconstruction_loss(
 class MAE(SSLMethod):
     name = "mae"
     description = "MAE on the UNet: zero half of the 16×16 patches and reconstruct the image."
+    label = "MAE"
+    colour = "#ff7f0e"
     transfers = "encoder+decoder"
     base_lr = MAE_BASE_LR
     official_crop = (0.2, 1.0)  # MAE's RandomResizedCrop(scale=(0.2, 1.0)) + flip (main_pretrain.py)

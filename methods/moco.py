@@ -64,6 +64,8 @@ class MoCoConfig:
 class MoCo(SSLMethod):
     name = "moco"
     description = "MoCo v2: momentum key encoder, queue of negatives, InfoNCE on two augmented views."
+    label = "MoCo v2"
+    colour = "#9467bd"
     transfers = "encoder"
 
     cfg: MoCoConfig

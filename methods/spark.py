@@ -143,6 +143,8 @@ def spark_loss(prediction: Tensor, images: Tensor, masked_grid: Tensor, patch: i
 class SparK(SSLMethod):
     name = "spark"
     description = "SparK: sparse masked modelling; the encoder sees only visible 16×16 patches (ratio 0.6)."
+    label = "SparK"
+    colour = "#2ca02c"
     transfers = "encoder+decoder"
     base_lr = SPARK_BASE_LR
     official_crop = (0.67, 1.0)  # SparK's RandomResizedCrop(scale=(0.67, 1)) + flip (pretrain/utils/imagenet.py)

@@ -8,5 +8,7 @@ from methods.base import Method
 class Supervised(Method):
     name = "supervised"
     description = "No pre-training: the UNet is fine-tuned from random initialisation."
+    label = "UNet (no PT)"
+    colour = "#3b3b3b"
     transfers = "none"
     pretrains = False

@@ -121,6 +121,8 @@ PREPARE_CHUNK = 64  # images filtered at once by `prepare`: bounds the filter's 
 class VasoMIM(SSLMethod):
     name = "vasomim"
     description = "VasoMIM on the UNet: vessel-guided MAE masks plus a vessel-map consistency loss."
+    label = "VasoMIM"
+    colour = "#17becf"
     transfers = "encoder+decoder"
     base_lr = MAE.base_lr  # a MAE variant (XA-SSL trains it with MAE's recipe)
     official_crop = MAE.official_crop

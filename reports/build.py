@@ -19,13 +19,14 @@ from pathlib import Path
 
 from benchmark.files import atomic_write_json
 from benchmark.run import layout
+from benchmark.run.looks import LOOKS
 from reports.result import ReportResult, check_formats
 
 RECORD_NAME = ".build.json"
 RECORD_VERSION = 1
 #: What a report reads from a run folder (reports.run.read_run and the galleries): checkpoints and
 #: logs it never opens, so they do not count; prepared.npz counts by its members' CRC-32s.
-RUN_INPUTS = (layout.CONFIG, layout.SPLITS)
+RUN_INPUTS = (layout.CONFIG, layout.SPLITS, LOOKS)
 JOB_INPUTS = layout.REPORT_INPUTS
 PREPARED = layout.PREPARED
 REPORT_CODE = Path(__file__).parent

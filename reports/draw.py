@@ -16,16 +16,19 @@ from matplotlib.figure import Figure
 from benchmark.data.splits import Ratio
 from benchmark.errors import BenchmarkError
 from benchmark.files import atomic_write_bytes
+from benchmark.run.looks import read_looks
 from reports.result import FORMATS, ReportResult
 from reports.analysis import Analysis, analyse
+from reports.answer import answer, small_set_warnings
 from reports.budget import budget_table
 from reports.controls import controls_table
 from reports.generalisation import generalisation_table
 from reports.hierarchical import SignificanceSettings
-from reports.labels import BASELINE, DICE, contenders, method_label, order_methods, order_ratios
+from reports.labels import BASELINE, DICE, contenders, drawn_with, method_label, order_methods, order_ratios
 from reports.run import RunContents, read_run
 from reports import figures, galleries, status, tables
 from reports.html import Page, PageFigure, render_page
+from reports.reading import plain_words
 from reports.stats import best_method, cell_means
 from reports.summary import headline
 from reports.style import save_figure
@@ -76,7 +79,7 @@ def _make_tables(contents: RunContents, choices: Choices, analysis: Analysis,
                  settings: SignificanceSettings) -> list[Table]:
     comparison = analysis.comparison
     made = [tables.table_one(contents.rows, contents.jobs, choices.table_ratio, comparison, BASELINE, settings),
-            tables.efficiency_table(comparison, BASELINE, settings),
+            tables.efficiency_table(comparison, BASELINE, settings, tuple(small_set_warnings(contents))),
             tables.significance_table(comparison, BASELINE, settings),
             tables.power_table(comparison, settings),
             controls_table(comparison, analysis.controls),
@@ -87,14 +90,16 @@ def _make_tables(contents: RunContents, choices: Choices, analysis: Analysis,
 def _result_figures(contents: RunContents, choices: Choices) -> list[tuple[str, str, str, Figure | None]]:
     """(name, title, caption, figure or None when its inputs are missing) for the figures that need rows."""
     rows, label = contents.rows, method_label(choices.diameter_method)
+    shape = contents.dataset.image_shape
+    caveat = figures.diameter_caveat(rows[rows["method"] == choices.diameter_method], shape[-1] if shape else None)
     return [
         ("curves", "Segmentation against the PT:FT ratio", figures.curves_caption(rows), figures.curves_figure(rows)),
         ("diameters", f"Artery diameters of {label}",
          f"Mean artery diameter predicted by {label} against the ground truth, per test image (averaged over "
          f"seeds), at PT:FT {' and '.join(choices.diameter_ratios)}. Left: least-squares line, Pearson r and "
          "two-sided p. Right: Bland–Altman plot, predicted − ground truth against their mean, with the mean "
-         "difference (bias) and the 95 % limits of agreement (mean ± 1.96 SD).",
-         figures.diameter_figure(rows, choices.diameter_method, choices.diameter_ratios)),
+         "difference (bias) and the 95 % limits of agreement (mean ± 1.96 SD)." + (f" {caveat}" if caveat else ""),
+         figures.diameter_figure(rows, choices.diameter_method, choices.diameter_ratios, caveat)),
         ("gallery_predictions", "Predictions on fixed test images",
          f"Input, ground truth and each method's prediction (its lowest seed) at PT:FT "
          f"{' and '.join(choices.gallery_ratios)}, drawn on the dimmed input: true positives white, false "
@@ -135,7 +140,13 @@ def _remove_stale(folder: Path, names: list[str], written: list[Path]) -> None:
 def draw_report(run_dir: Path, out: Path, ratio: str | None, method: str | None,
                 formats: tuple[str, ...]) -> ReportResult:
     """Write the figures (in the checked `formats`), the tables (Markdown, LaTeX, CSV) and index.html
-    to `out`; the options are those of `reports.build.build_report`."""
+    to `out`; the options are those of `reports.build.build_report`. Methods are named and coloured
+    as the run folder stores them (benchmark/run/looks.py)."""
+    with drawn_with(read_looks(run_dir)):
+        return _draw(run_dir, out, ratio, method, formats)
+
+
+def _draw(run_dir: Path, out: Path, ratio: str | None, method: str | None, formats: tuple[str, ...]) -> ReportResult:
     contents = read_run(run_dir)
     missing = status.missing_lines(contents)
     choices = None if contents.rows.empty else choose(contents.rows, run_dir, ratio, method)
@@ -164,8 +175,11 @@ def draw_report(run_dir: Path, out: Path, ratio: str | None, method: str | None,
     table_paths = [path for table in made_tables for path in write_table(table, out / "tables")]
     _remove_stale(out / "figures", [f"{n}.{f}" for n in FIGURE_NAMES for f in FORMATS], saved)
     _remove_stale(out / "tables", [f"{n}{s}" for n in TABLE_NAMES for s in TABLE_FILES], table_paths)
-    summary = headline(contents, choices.table_ratio if choices else None, analysis)
-    page = Page(f"angiobench report: {run_dir.resolve().name}", str(run_dir.resolve()), tuple(summary),
+    found = answer(contents, analysis.comparison if analysis else None, settings)
+    details = headline(contents, choices.table_ratio if choices else None, analysis)
+    summary = found.lines() + details
+    page = Page(f"angiobench report: {run_dir.resolve().name}", str(run_dir.resolve()), found.warning(),
+                found.ratios, plain_words(settings), tuple(details),
                 tuple(page_figures), tuple(made_tables), tuple(missing), status.state_counts(contents.jobs),
                 status.unsuccessful_jobs(contents.jobs), contents.dataset, contents.config_text,
                 status.provenance(contents))

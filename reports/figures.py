@@ -14,7 +14,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
 from reports.agreement import LIMIT_Z, bland_altman, diameters, pearson
-from reports.hierarchical import REFERENCE, SignificanceSettings
+from reports.hierarchical import SignificanceSettings
 from reports.labels import DICE, HD, Metric, method_label, order_methods, order_ratios
 from reports.stats import cell_summary
 from reports.style import method_colour, method_marker, new_figure, styled
@@ -30,12 +30,32 @@ def too_few_seeds_for_interval(n_seeds: int, settings: SignificanceSettings = Si
     return n_seeds < settings.min_seeds
 
 
+#: Horizontal room the methods of one ratio share (in ratio steps), so their points and error bars
+#: sit side by side instead of on top of each other.
+DODGE_SPAN = 0.36
+RISE_FLAG = "better with fewer labels"
+
+
+def improves_with_fewer_labels(mean: np.ndarray, metric: Metric) -> bool:
+    """Whether a curve (smallest fine-tuning share first) ends better at the smallest share than at the
+    largest: more labels should not hurt, so such a curve is flagged, not read as a gain."""
+    if len(mean) < 2 or np.isnan(mean[0]) or np.isnan(mean[-1]):
+        return False
+    return bool(mean[0] > mean[-1]) if metric.higher_is_better else bool(mean[0] < mean[-1])
+
+
+def _dodge(k: int, n: int) -> float:
+    return (k - (n - 1) / 2) * (DODGE_SPAN / max(n - 1, 1)) if n > 1 else 0.0
+
+
 @styled
 def curves_figure(rows: pd.DataFrame, metrics: tuple[Metric, ...] = (DICE, HD),
                   settings: SignificanceSettings = SignificanceSettings()) -> Figure:
-    """One panel per metric: mean over seeds against the ratio, one line per method, shaded 95 %
-    run-level confidence interval held to the metric's range (none for a cell with too few seeds:
-    `curves_caption` says so); x from the smallest fine-tuning share to the largest."""
+    """One panel per metric: each method's mean over seeds against the ratio, its points offset
+    sideways from the other methods' with a 95 % run-level interval as an error bar (none for a cell
+    with too few seeds: `curves_caption` says so), joined by a thin line; a curve better at the
+    smallest fine-tuning share than at the largest is flagged at its end. x from the smallest share
+    to the largest."""
     ratios, methods = order_ratios(rows["ratio"]), order_methods(rows["method"])
     figure = new_figure(5.0 * len(metrics), 4.4)
     axes = figure.subplots(1, len(metrics), squeeze=False)[0]
@@ -49,18 +69,16 @@ def curves_figure(rows: pd.DataFrame, metrics: tuple[Metric, ...] = (DICE, HD),
             banded = shown & ~cell["n_seeds"].fillna(0).map(too_few_seeds_for_interval).to_numpy(dtype=bool)
             low, high = cell["ci_low"].to_numpy(), cell["ci_high"].to_numpy()
             mean = cell["mean"].to_numpy()
-            if len(ratios) > 1:
-                ax.plot(x[shown], mean[shown], marker=method_marker(method), color=colour, lw=1.6, ms=5,
-                        label=method_label(method))
-                if banded.any():
-                    ax.fill_between(x, low, high, where=banded, color=colour, alpha=0.12, lw=0)
-            else:  # one ratio: no line to draw a band along, so dodged points with error bars
-                dodge = (k - (len(methods) - 1) / 2) * min(0.1, 0.5 / len(methods))
-                errors = [np.where(banded, mean - low, 0)[shown], np.where(banded, high - mean, 0)[shown]]
-                ax.errorbar(x[shown] + dodge, mean[shown], yerr=errors if banded.any() else None, color=colour,
-                            capsize=3, marker=method_marker(method), ms=5, lw=1.4, label=method_label(method))
+            where = x + _dodge(k, len(methods))
+            errors = [np.where(banded, mean - low, 0)[shown], np.where(banded, high - mean, 0)[shown]]
+            ax.errorbar(where[shown], mean[shown], yerr=errors if banded.any() else None, color=colour, capsize=3,
+                        marker=method_marker(method), ms=5, lw=1.0, elinewidth=1.2, label=method_label(method))
+            if len(ratios) > 1 and improves_with_fewer_labels(mean, metric):
+                ax.annotate(f"{RISE_FLAG}!", (where[0], mean[0]), xytext=(0, 9 + 9 * (k % 2)),
+                            textcoords="offset points", ha="center", fontsize="x-small", color=colour,
+                            fontweight="bold")
         ax.set_xticks(x, ratios)
-        ax.set_xlim(-0.3, len(ratios) - 0.7)
+        ax.set_xlim(-0.5, len(ratios) - 0.5)
         ax.set_xlabel(RATIO_AXIS)
         ax.set_ylabel(f"{'modified ' if metric is HD else ''}{metric.axis_label}")
         ax.set_title(f"{'Modified HD' if metric is HD else metric.label} "
@@ -70,19 +88,36 @@ def curves_figure(rows: pd.DataFrame, metrics: tuple[Metric, ...] = (DICE, HD),
     return figure
 
 
+def rising_curves(rows: pd.DataFrame, metric: Metric = DICE,
+                  settings: SignificanceSettings = SignificanceSettings()) -> list[str]:
+    """Methods whose curve of `metric` is better at the smallest fine-tuning share than at the largest."""
+    ratios = order_ratios(rows["ratio"])
+    if len(ratios) < 2:
+        return []
+    means = cell_summary(rows, metric, settings).pivot(index="method", columns="ratio", values="mean")
+    return [m for m in order_methods(means.index)
+            if improves_with_fewer_labels(means.loc[m].reindex(ratios).to_numpy(dtype=float), metric)]
+
+
 def curves_caption(rows: pd.DataFrame, settings: SignificanceSettings = SignificanceSettings()) -> str:
-    """The curves' caption: what a band is, and, where cells have too few seeds for one, why none is drawn."""
+    """The curves' caption: what a point and bar are, which curves are flagged, and, where cells have
+    too few seeds for an interval, why none is drawn."""
     seeds = rows.groupby(["method", "ratio"])["seed"].nunique()
     text = ("Test Dice and modified Hausdorff distance; x from the smallest fine-tuning share (left) to the largest "
-            "(right). Line: mean over seeds; band: 95 % confidence interval from the " + REFERENCE + ", held to the "
-            "metric's range (Dice 0–1, HD ≥ 0).")
+            "(right). Each method's points are set side by side at each ratio: point, mean over seeds; bar, its "
+            "run-level 95 % confidence interval (see How to read the numbers), held to the metric's range.")
+    rising = rising_curves(rows, DICE, settings)
+    if rising:
+        text += (f" Flagged \"{RISE_FLAG}!\": Dice is higher at the smallest share than at the largest for "
+                 f"{', '.join(method_label(m) for m in rising)}; more labels should not hurt, so read it as noise "
+                 "between trainings or an under-trained model at the larger share, not as a gain.")
     if (seeds < settings.min_seeds).all():
         fewest = int(seeds.max())
-        return (text + f" No band is drawn: every cell has {fewest} seed{'s' if fewest != 1 else ''}, and an "
+        return (text + f" No bar is drawn: every cell has {fewest} seed{'s' if fewest != 1 else ''}, and an "
                 f"interval whose unit is the training run needs at least {settings.min_seeds} (with 1 seed it could "
                 "only cover that one model's test images; with 2 it spans most of the metric's range).")
     if (seeds < settings.min_seeds).any():
-        return (text + f" Cells with fewer than {settings.min_seeds} seeds have no band (too few training runs "
+        return (text + f" Cells with fewer than {settings.min_seeds} seeds have no bar (too few training runs "
                 "for an interval).")
     return text
 
@@ -147,11 +182,30 @@ def _bland_altman_panel(ax: Axes, frame: pd.DataFrame, colour: object) -> None:
     ax.set_ylabel("predicted − ground-truth diameter (px)")
 
 
+#: Ground-truth diameters at or below this (px, median over test images) are whole-pixel steps: the
+#: diameter figure can then show no agreement, whatever the method does.
+NARROWEST_MEANINGFUL_PX = 2.0
+
+
+def diameter_caveat(rows: pd.DataFrame, image_side: int | None = None) -> str | None:
+    """Why the diameter figure means little at this run's size (vessels ~1 px wide), or None."""
+    gt = rows["diameter_gt"].dropna() if "diameter_gt" in rows else pd.Series(dtype=float)
+    if gt.empty or float(gt.median()) > NARROWEST_MEANINGFUL_PX:
+        return None
+    size = f" at {image_side} px" if image_side else ""
+    return (f"Caveat: vessels{size} are about {float(gt.median()):.1f} px wide, so diameters are whole-pixel steps "
+            "and this figure cannot show agreement (nor its r and limits); run at a larger image size "
+            "(e.g. --profile paper) to read it.")
+
+
 @styled
-def diameter_figure(rows: pd.DataFrame, method: str, ratios: list[str]) -> Figure:
+def diameter_figure(rows: pd.DataFrame, method: str, ratios: list[str], caveat: str | None = None) -> Figure:
     """Per ratio (one row each): predicted against ground-truth diameter with the regression line,
-    Pearson r and p; and the Bland–Altman plot with the bias and ±1.96 SD limits printed."""
-    figure = new_figure(9.6, 4.4 * len(ratios))
+    Pearson r and p; and the Bland–Altman plot with the bias and ±1.96 SD limits printed. A
+    `caveat` (see diameter_caveat) is printed above the panels."""
+    figure = new_figure(9.6, 4.4 * len(ratios) + (0.4 if caveat else 0.0))
+    if caveat:
+        figure.suptitle(caveat, color="#b03000", fontsize="small", wrap=True)
     axes = figure.subplots(len(ratios), 2, squeeze=False)
     colour = method_colour(method)
     for (scatter_ax, ba_ax), ratio in zip(axes, ratios):

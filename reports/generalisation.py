@@ -12,9 +12,9 @@ from __future__ import annotations
 import pandas as pd
 
 from benchmark.data.external import IN_DOMAIN
-from reports.hierarchical import REFERENCE, SignificanceSettings
+from reports.hierarchical import SignificanceSettings
 from reports.labels import BASELINE, CONTROLS, DICE, method_label, order_methods, order_ratios
-from reports.significance import compare_methods, marker, marker_note
+from reports.significance import compare_methods, interval_note, marker, marker_note
 from reports.stats import cell_means, cell_summary
 from reports.table_format import Table
 from reports.tables import MISSING, interval, signed
@@ -78,13 +78,14 @@ def generalisation_table(in_domain: pd.DataFrame, external: pd.DataFrame,
         f"Test Dice of the same fine-tuned models on the run's own test split ({IN_DOMAIN}) and on each external "
         f"test set ({sizes}), pre-processed as the training images. Models were selected on the fine-tuning "
         "set's validation part only; no external image was trained on or used for selection.",
-        f"Mean over seeds [95 % confidence interval from the {REFERENCE}]; Δ: the external set's mean minus the "
+        "Mean over seeds [95 % confidence interval]; Δ: the external set's mean minus the "
         f"{IN_DOMAIN} mean (negative: the model does worse on the external set).",
-        marker_note(method_label(BASELINE), settings) + " On each test set its own test: a method that beats the "
-        "baseline in-domain need not on an external set.",
+        "↑/↓ on each test set from its own test: a method that beats the baseline in-domain need not on an "
+        "external set.",
     )
     return Table("generalisation", "Generalisation: in-domain against external test sets", tuple(columns),
-                 tuple(cells), frozenset(), notes, pd.DataFrame(records))
+                 tuple(cells), frozenset(), notes, pd.DataFrame(records),
+                 (marker_note(method_label(BASELINE), settings), interval_note()))
 
 
 def generalisation_lines(in_domain: pd.DataFrame, external: pd.DataFrame) -> list[str]:

@@ -153,3 +153,25 @@ def detectable_text(n_seeds: int, mdd: float, decimals: int = 3) -> str:
     if math.isnan(mdd):
         return f"{n_seeds} seeds: no method paired with the baseline, so nothing to detect"
     return f"{n_seeds} seeds: a difference below {mdd:.{decimals}f} cannot be detected"
+
+
+def seeds_needed(se: float, n_seeds: int, target: float, alpha: float, power: float, most: int = 100) -> int | None:
+    """The fewest seeds whose MDD would be at most `target`, assuming the spread per seed stays what
+    this run measured (SE·√S); None with fewer than 2 seeds (no spread measured) or beyond `most`.
+
+    The MDD falls with S both through SE ∝ 1/√S and through δ(S − 1) shrinking towards its normal
+    limit, so it is monotone in S and a bisection finds the first S that reaches the target."""
+    if n_seeds < 2 or not math.isfinite(se) or se < 0:
+        return None
+    spread = se * math.sqrt(n_seeds)
+
+    def mdd(seeds: int) -> float:
+        return detectable_effect(seeds - 1, alpha, power) * spread / math.sqrt(seeds)
+
+    if mdd(most) > target:
+        return None
+    low, high = 2, most
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if mdd(middle) <= target else (middle + 1, high)
+    return low

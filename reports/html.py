@@ -39,7 +39,10 @@ class PageFigure:
 class Page:
     title: str
     run_dir: str
-    summary: tuple[str, ...]
+    warning: str | None  # the smoke-test warning (reports.answer), shown first
+    answer: tuple[str, ...]  # one paragraph per ratio: who leads, whether the run can tell
+    reading: tuple[str, ...]  # plain words for seeds, controls and power
+    summary: tuple[str, ...]  # the bookkeeping under the answer
     figures: tuple[PageFigure, ...]
     tables: tuple[Table, ...]
     missing: tuple[str, ...]
@@ -108,15 +111,30 @@ def _provenance(provenance: dict[str, list[str]]) -> str:
     return f"<table><tbody>{rows}</tbody></table>"
 
 
+def _answer(page: Page) -> str:
+    warning = f'<p class="warn">{_escape(page.warning)}</p>' if page.warning else ""
+    paragraphs = "".join(f"<p>{_escape(p)}</p>" for p in page.answer) or "<p>No fine-tune job has finished yet.</p>"
+    return warning + paragraphs
+
+
+def _reading(page: Page) -> str:
+    """The plain words, then each note the tables share, once."""
+    shared = dict.fromkeys(note for table in page.tables for note in table.shared_notes)
+    return "".join(f"<p>{_escape(p)}</p>" for p in page.reading) + "".join(
+        f'<p class="note">{_escape(n)}</p>' for n in shared)
+
+
 def render_page(page: Page) -> str:
     summary = "".join(f"<li>{_escape(line)}</li>" for line in page.summary)
     figures = "".join(_figure(f) for f in page.figures) or "<p>No figure could be drawn from this run yet.</p>"
     tables = "".join(to_html(t) for t in page.tables) or "<p>No table could be computed from this run yet.</p>"
     sections = [
-        ("summary", "Summary", f"<ul>{summary}</ul>"),
+        ("answer", "What this run says", _answer(page)),
+        ("summary", "Details", f"<ul>{summary}</ul>"),
         ("missing", "Missing results", _missing(page)),
         ("figures", "Figures", figures),
         ("tables", "Tables", tables),
+        ("reading", "How to read the numbers", _reading(page)),
         ("jobs", "Job status", _jobs(page)),
         ("dataset", "Dataset", _dataset(page.dataset)),
         ("configuration", "Configuration (config.toml)", f"<pre>{_escape(page.config_text)}</pre>"),

@@ -1,34 +1,49 @@
 """How methods, ratios and metrics are named and ordered in every figure and table.
 
-One place, so a method has the same name, colour slot and position everywhere, and a metric the
-same unit and direction ("higher is better" decides what is bold and what "best" means).
+One place, so a method has the same name, colour and position everywhere, and a metric the same
+unit and direction ("higher is better" decides what is bold and what "best" means). A method's name
+and colour are its own (its file declares them; the run folder stores them), read here.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
 from benchmark.data.splits import Ratio
+from benchmark.run.looks import MethodLook
 
 BASELINE = "supervised"
 
 #: The study's methods in the order of its tables; methods not listed follow alphabetically.
 METHOD_ORDER = ("supervised", "genesis", "mae", "spark", "moco", "cmunet", "vasomim")
-METHOD_LABELS = {
-    "supervised": "UNet (no PT)",
-    "genesis": "Models Genesis",
-    "mae": "MAE",
-    "spark": "SparK",
-    "moco": "MoCo v2",
-    "cmunet": "CM-UNet",
-    "vasomim": "VasoMIM",
-    "control-oracle": "Positive control (supervised PT with labels)",
-    "control-null": "Negative control (baseline, new seeds)",
-}
+
+#: The looks (display name, colour) of the run being drawn, which each method's file declares and
+#: the run folder stores (benchmark/run/looks.py). Scoped to one build by `drawn_with`, as
+#: matplotlib's rc_context scopes a style: every table and figure names methods, and threading the
+#: run's looks through each of them would add one argument to every function of the package.
+_LOOKS: ContextVar[Mapping[str, MethodLook]] = ContextVar("method_looks", default=MappingProxyType({}))
+
+
+@contextmanager
+def drawn_with(looks: Mapping[str, MethodLook]) -> Iterator[None]:
+    """Name and colour methods by `looks` inside the block (a build of one run's report)."""
+    token = _LOOKS.set(MappingProxyType(dict(looks)))
+    try:
+        yield
+    finally:
+        _LOOKS.reset(token)
+
+
+def method_look(name: str) -> MethodLook:
+    """The look of `name` in the current build; an empty one (name as label, spare colour) if unknown."""
+    return _LOOKS.get().get(name) or MethodLook("", "")
 
 #: Controls are methods with a known answer, reported apart and never ranked with the contenders:
 #: the positive one must beat the baseline at the smallest fine-tuning share, the negative one
@@ -72,7 +87,7 @@ TABLE_ONE_METRICS = (DICE, CLDICE, IOU, HD, HD95, NSD, ADD)
 
 
 def method_label(name: str) -> str:
-    return METHOD_LABELS.get(name, name)
+    return method_look(name).label or name
 
 
 def order_methods(names: Iterable[str]) -> list[str]:

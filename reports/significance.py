@@ -201,3 +201,14 @@ def marker_note(baseline_label: str, settings: SignificanceSettings = Significan
             f"the ratio): {REFERENCE}, on the paired "
             f"differences per (seed, test image). No marker with fewer than {settings.min_seeds} seeds. "
             "Controls are tested apart and never marked or ranked.")
+
+
+#: Marks an interval that spans one trained model's test images (1 seed), not trainings.
+ONE_MODEL_MARK = "†"
+
+
+def interval_note() -> str:
+    """What every run-level interval of the report is, said once for the page."""
+    return (f"95 % confidence intervals [in square brackets]: {REFERENCE}. Their unit is the training run, so with "
+            f"few seeds they are wide. {ONE_MODEL_MARK}: with 1 seed there is no spread between trainings to "
+            "measure, and the interval covers that one trained model's test images only.")

@@ -20,7 +20,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from benchmark.files import atomic_write_bytes
-from reports.labels import BASELINE, METHOD_ORDER
+from reports.labels import BASELINE, METHOD_ORDER, method_look
 
 DPI = 200
 BASELINE_COLOUR = "#3b3b3b"
@@ -61,9 +61,7 @@ def new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-#: tab10 slots per known method, chosen so that no two of them are neighbouring hues (orange vs
-#: red, blue vs cyan); other methods share the remaining slots.
-_COLOUR_SLOTS = {"genesis": 0, "mae": 1, "spark": 2, "cmunet": 3, "moco": 4, "vasomim": 9}
+#: tab10 slots for a method that declares no colour (the study's methods use 0–4, 7 and 9).
 _SPARE_SLOTS = (5, 6, 8)
 
 
@@ -75,10 +73,14 @@ def _slot(method: str) -> int:
 
 
 def method_colour(method: str) -> tuple[float, float, float] | str:
+    """The colour the method's file declares (stored in the run folder), else a spare tab10 slot
+    (the baseline: dark grey)."""
+    declared = method_look(method).colour
+    if declared:
+        return declared
     if method == BASELINE:
         return BASELINE_COLOUR
-    slot = _COLOUR_SLOTS.get(method, _SPARE_SLOTS[_slot(method) % len(_SPARE_SLOTS)])
-    return sns.color_palette("tab10", 10)[slot]
+    return sns.color_palette("tab10", 10)[_SPARE_SLOTS[_slot(method) % len(_SPARE_SLOTS)]]
 
 
 def method_marker(method: str) -> str:

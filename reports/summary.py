@@ -1,6 +1,7 @@
-"""The few lines a command line prints after a report is built (and the page's summary opens with):
-the controls' verdicts first, then where the run stands, what it can say at Table I's ratio, and the
-relative Dice change of each contender, and how far each external test set moves Dice."""
+"""The few lines a command line prints after a report is built: the answer first (`reports.answer`),
+then the bookkeeping the page's Details section holds: the controls' verdicts, where the run stands,
+what it can say at Table I's ratio, the relative Dice change of each contender, and how far each
+external test set moves Dice."""
 
 from __future__ import annotations
 
@@ -19,15 +20,19 @@ from reports.tables import interval, signed
 
 
 def verdict_line(test: pd.Series, ratio: str) -> str:
-    """'MAE vs baseline at 79:1: Δ Dice +0.052 [−0.020, +0.124], no detectable difference'."""
+    """'MAE vs baseline at 79:1: Δ Dice +0.052 [−0.020, +0.124], no detectable difference'; with one
+    seed the interval says that it spans one trained model's test images, not trainings."""
     wording = {"better": "significantly better", "worse": "significantly worse"}.get(test["verdict"], test["verdict"])
-    return (f"{method_label(test['method'])} vs baseline at {ratio}: Δ Dice {signed(test['diff'], 3)} "
-            f"{interval(test['diff_low'], test['diff_high'], 3, sign=True)}, {wording}")
+    span = interval(test["diff_low"], test["diff_high"], 3, sign=True)
+    if test["pair_seeds"] < 2:
+        span += " over the test images of 1 trained model only"
+    return f"{method_label(test['method'])} vs baseline at {ratio}: Δ Dice {signed(test['diff'], 3)} {span}, {wording}"
 
 
 def headline(contents: RunContents, table_ratio: str | None, analysis: Analysis | None) -> list[str]:
-    """Controls' verdicts, job counts, and at Table I's ratio the tie-aware ranking and each contender's
-    run-level verdict; then each contender's relative Dice change."""
+    """The bookkeeping under the answer (`reports.answer`): controls' verdicts, job counts, and at
+    Table I's ratio the tie-aware ranking and each contender's run-level verdict; then each
+    contender's relative Dice change."""
     rows, jobs = contents.rows, contents.jobs
     finetune = jobs[jobs["kind"] == "finetune"]
     lines = list(analysis.controls.lines()) if analysis is not None else []
@@ -38,8 +43,9 @@ def headline(contents: RunContents, table_ratio: str | None, analysis: Analysis 
         return lines
     comparison = analysis.comparison
     block = comparison[comparison["ratio"] == table_ratio]
-    lines.append(f"ranking at {table_ratio} (gaps below the MDD are ties): {ranking_text(block)}; "
-                 f"{seeds_note(block)}")
+    ranking = ranking_text(block)  # without a ranking, it says why in the seeds note's words: once
+    lines.append(f"no ranking at {table_ratio}: {seeds_note(block)}" if ranking.startswith("no ranking") else
+                 f"ranking at {table_ratio} (gaps below the MDD are ties): {ranking}; {seeds_note(block)}")
     lines += [verdict_line(test, table_ratio) for _, test in block[block["role"] == "contender"].iterrows()
               if pd.notna(test["diff"])]
     shown = comparison[comparison["role"].isin(["baseline", "contender"])]

@@ -30,9 +30,16 @@ class Table:
     bold: frozenset[tuple[int, int]]  # (row, column) of cells shown in bold
     notes: tuple[str, ...]
     data: pd.DataFrame  # the numbers behind the cells, for the CSV
+    #: Notes several tables share (what ↑/↓ mean, how intervals are made): under the table in its own
+    #: files, but once for the whole page (`reports.html`), not repeated under every table.
+    shared_notes: tuple[str, ...] = ()
 
     def is_bold(self, row: int, column: int) -> bool:
         return (row, column) in self.bold
+
+    @property
+    def all_notes(self) -> tuple[str, ...]:
+        return self.notes + self.shared_notes
 
 
 def to_markdown(table: Table) -> str:
@@ -43,7 +50,7 @@ def to_markdown(table: Table) -> str:
     lines = [f"**{table.title}**", "", "| " + " | ".join(table.columns) + " |",
              "|" + "|".join(["---"] + ["---:"] * (len(table.columns) - 1)) + "|"]
     lines += ["| " + " | ".join(cell(t, r, c) for c, t in enumerate(row)) + " |" for r, row in enumerate(table.cells)]
-    return "\n".join(lines + [""] + [f"{note}  " for note in table.notes]) + "\n"
+    return "\n".join(lines + [""] + [f"{note}  " for note in table.all_notes]) + "\n"
 
 
 def latex_text(text: str) -> str:
@@ -62,12 +69,13 @@ def to_latex(table: Table) -> str:
              r"\toprule", " & ".join(latex_text(c) for c in table.columns) + r" \\", r"\midrule"]
     lines += [" & ".join(cell(t, r, c) for c, t in enumerate(row)) + r" \\" for r, row in enumerate(table.cells)]
     lines += [r"\bottomrule", r"\end{tabular}"]
-    if table.notes:
-        lines += [r"\par\smallskip\footnotesize " + " ".join(latex_text(n) for n in table.notes)]
+    if table.all_notes:
+        lines += [r"\par\smallskip\footnotesize " + " ".join(latex_text(n) for n in table.all_notes)]
     return "\n".join(lines + [r"\end{table}"]) + "\n"
 
 
 def to_html(table: Table) -> str:
+    """The table and its own notes; the page shows its shared notes once (see Table.shared_notes)."""
     def cell(text: str, row: int, column: int) -> str:
         text = html.escape(text)
         return f"<strong>{text}</strong>" if table.is_bold(row, column) and text else text

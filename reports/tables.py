@@ -8,10 +8,11 @@ import math
 import numpy as np
 import pandas as pd
 
+from benchmark.data.splits import Ratio
 from reports.hierarchical import REFERENCE, SignificanceSettings
 from reports.labels import DICE, TABLE_ONE_METRICS, Metric, contenders, method_label, order_ratios
-from reports.significance import (IMAGE_TEST_NAME, marker, marker_note, paired_seeds, rank_text, ranking_text,
-                                  seeds_note)
+from reports.significance import (IMAGE_TEST_NAME, ONE_MODEL_MARK, interval_note, marker, marker_note, paired_seeds,
+                                  rank_text, ranking_text, seeds_note)
 from reports.stats import mean_sd, relative_change
 from reports.table_format import Table
 
@@ -101,59 +102,89 @@ def table_one(rows: pd.DataFrame, jobs: pd.DataFrame, ratio: str, comparison: pd
         "the spread of images, not the uncertainty of the mean. "
         "HD: modified Hausdorff distance; ADD: artery diameter difference; lower is better for both. "
         f"Best value of each column in bold. Params: millions of parameters ({MISSING}: no pre-training).",
-        marker_note(method_label(baseline), settings),
         seeds_note(tests.reset_index()) + f" at {ratio}.",
     )
     return Table("table1", f"Table I. Test segmentation at PT:FT {ratio}", columns, tuple(cells),
-                 frozenset(bold), notes, data)
+                 frozenset(bold), notes, data, (marker_note(method_label(baseline), settings),))
 
 
-def efficiency_table(comparison: pd.DataFrame, baseline: str, settings: SignificanceSettings = SignificanceSettings()) -> Table:
+#: Marks a method whose Dice is higher at the smallest fine-tuning share than at the largest.
+RISES_MARK = "‡"
+
+
+def rises_with_fewer_labels(change: pd.Series) -> list[str]:
+    """Methods whose Dice is higher with fewer labels: more labels should not hurt, so such a change
+    is noise between trainings or an under-trained model at the larger share, not a gain."""
+    return [str(m) for m, value in change.items() if pd.notna(value) and value > 0]
+
+
+def _rise_note(rising: list[str], ratios: list[str]) -> str:
+    fewer = Ratio.parse(ratios[-1]).ft / Ratio.parse(ratios[0]).ft
+    return (f"{RISES_MARK} Dice rises with {fewer:g}× fewer labels ({ratios[-1]} → {ratios[0]}) for "
+            f"{', '.join(method_label(m) for m in rising)}: more labels should not hurt, so this is most likely noise "
+            "between trainings (compare the power table's MDD) or a model at the larger share that did not train "
+            "to its best; it is not a gain to report, and is never bold.")
+
+
+def _efficiency_cell(test: pd.Series, with_gain: bool) -> str:
+    """'0.612 [0.580, 0.644] (+0.021)↑'; † after an interval of one trained model's test images."""
+    text = f"{test['mean']:.3f} {interval(test['mean_low'], test['mean_high'], 3)}"
+    if test["n_seeds"] < 2:
+        text += ONE_MODEL_MARK
+    if with_gain and not math.isnan(test["diff"]):
+        text += f" ({signed(test['diff'], 3)})"
+    return text + marker(test)
+
+
+def efficiency_table(comparison: pd.DataFrame, baseline: str, settings: SignificanceSettings = SignificanceSettings(),
+                     small_sets: tuple[str, ...] = ()) -> Table:
     """Mean Dice of each contender per ratio with its run-level 95 % CI and the paired gain over the
-    baseline, and the relative Dice change from the largest to the smallest fine-tuning share."""
+    baseline, and the relative Dice change from the largest to the smallest fine-tuning share.
+    `small_sets`: warnings about fine-tuning sets too small to mean much (`reports.answer.tiny_sets`)."""
     shown = comparison[comparison["role"].isin(["baseline", "contender"])]
     methods, ratios = contenders(shown["method"]), order_ratios(shown["ratio"])
-    table = {column: shown.pivot(index="method", columns="ratio", values=column).reindex(index=methods, columns=ratios)
-             for column in ("mean", "mean_low", "mean_high", "diff")}
+    means = shown.pivot(index="method", columns="ratio", values="mean").reindex(index=methods, columns=ratios)
     tests = shown.set_index(["method", "ratio"])
-    change = relative_change(table["mean"])
+    change = relative_change(means)
     with_change = len(ratios) > 1
+    rising = rises_with_fewer_labels(change) if with_change else []
     cells, bold = [], set()
-    best = {ratio: _best_rows(table["mean"][ratio], DICE) for ratio in ratios}
+    best = {ratio: _best_rows(means[ratio], DICE) for ratio in ratios}
+    best_change = _best_rows(change.drop(rising), DICE)
     for r, method in enumerate(methods):
         line = [method_label(method)]
         for c, ratio in enumerate(ratios, start=1):
-            value, plus = table["mean"].loc[method, ratio], table["diff"].loc[method, ratio]
-            if math.isnan(value):
+            if math.isnan(means.loc[method, ratio]):
                 line.append(MISSING)
                 continue
-            text = f"{value:.3f} {interval(table['mean_low'].loc[method, ratio], table['mean_high'].loc[method, ratio], 3)}"
-            if method != baseline and not math.isnan(plus):
-                text += f" ({signed(plus, 3)})"
-            line.append(text + marker(tests.loc[(method, ratio)]))
+            line.append(_efficiency_cell(tests.loc[(method, ratio)], method != baseline))
             if method in best[ratio]:
                 bold.add((r, c))
         if with_change:
-            line.append(signed(change[method], 1))
-            if method in _best_rows(change, DICE):
+            line.append(signed(change[method], 1) + (f" {RISES_MARK}" if method in rising else ""))
+            if method in best_change:
                 bold.add((r, len(ratios) + 1))
         cells.append(tuple(line))
-    data = pd.concat([table["mean"].add_prefix("dice_"), table["mean_low"].add_prefix("dice_low_"),
-                      table["mean_high"].add_prefix("dice_high_"), table["diff"].add_prefix("gain_"), change], axis=1)
+    columns_of = {c: shown.pivot(index="method", columns="ratio", values=c).reindex(index=methods, columns=ratios)
+                  for c in ("mean_low", "mean_high", "diff")}
+    data = pd.concat([means.add_prefix("dice_"), columns_of["mean_low"].add_prefix("dice_low_"),
+                      columns_of["mean_high"].add_prefix("dice_high_"), columns_of["diff"].add_prefix("gain_"), change],
+                     axis=1)
     data = data.reset_index(names="method")
+    data["rises_with_fewer_labels"] = data["method"].isin(rising)
     has_baseline = baseline in methods
     notes = (
-        "Mean test Dice per PT:FT ratio (fine-tuning share growing to the right) with its 95 % CI from the "
-        f"{REFERENCE}"
-        + (f"; in brackets the paired gain over {method_label(baseline)} at the same ratio" if has_baseline
+        "Mean test Dice per PT:FT ratio (fine-tuning share growing to the right) with its 95 % CI in square brackets"
+        + (f"; in parentheses the paired gain over {method_label(baseline)} at the same ratio" if has_baseline
            else f"; no {method_label(baseline)} results, so no gains over it")
         + (f"; last column: relative Dice change from {ratios[-1]} to {ratios[0]}" if with_change else "")
         + ". Best mean per column in bold (descriptive; see the power table for which gaps this run can resolve).",
-        marker_note(method_label(baseline), settings),
+        *([_rise_note(rising, ratios)] if rising else []),
+        *(f"Warning: {s}, so its score is mostly luck." for s in small_sets),
     )
     columns = ("Method", *ratios) + ((f"Change {ratios[-1]} → {ratios[0]} (%)",) if with_change else ())
     return Table("data_efficiency", "Data efficiency: test Dice across PT:FT ratios", columns, tuple(cells),
-                 frozenset(bold), notes, data)
+                 frozenset(bold), notes, data, (marker_note(method_label(baseline), settings), interval_note()))
 
 
 SIGNIFICANCE_COLUMNS = ("PT:FT", "Method", "Role", "Dice", "Δ vs baseline [95 % CI]", "Seeds", "Images", "p",

@@ -54,3 +54,15 @@ def compiled(monkeypatch) -> list:
 
     monkeypatch.setattr(torch, "compile", eager_compile)
     return calls
+
+
+@pytest.fixture
+def study_looks():
+    """Tables and figures drawn outside a report build name methods as their files declare (a build
+    reads them from its run folder instead)."""
+    from benchmark.run.looks import looks_of
+    from methods import registry
+    from reports.labels import drawn_with
+
+    with drawn_with(looks_of(registry())):
+        yield

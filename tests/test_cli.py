@@ -1,5 +1,6 @@
 """The command line: one-line errors with a non-zero exit, and nothing written on bad input."""
 
+import subprocess
 import sys
 
 import pandas as pd
@@ -104,14 +105,66 @@ def test_methods_check_reports_each_contract_check():
 
 
 def test_methods_list_names_every_method_with_its_sizes():
+    from benchmark.nets import UNetConfig
     from benchmark.train.method_info import describe_methods
     from methods import registry
 
-    table = describe_methods(base=64).set_index("method")
+    table = describe_methods(UNetConfig(base=64)).set_index("method")
     assert set(table.index) == set(registry())
     assert (table["finetune_M"] == 31.04).all()
     assert table.loc["supervised", "pretrain_M"] == 0.0 and table.loc["spark", "pretrain_M"] == 31.04
-    assert table.loc["moco", "transfers"] == "encoder"
+    assert table.loc["moco", "transfers"] == "encoder" and table.loc["cmunet", "label"] == "CM-UNet"
+
+
+def test_methods_list_counts_parameters_at_the_chosen_profile():
+    result = _run("methods", "list", "--profile", "tiny")
+    assert result.exit_code == 0, result.output
+    assert "tiny profile: parameters at UNet base width 8" in result.output
+    assert "0.49" in result.output and "31.04" not in result.output  # the tiny UNet, not the paper's
+
+
+def test_unknown_method_gets_a_did_you_mean():
+    _assert_one_line_error(_run("methods", "check", "maee"), "unknown method 'maee' (did you mean 'mae'?)")
+    _assert_one_line_error(_run("plan", "--methods", "supervised,vasomin"), "(did you mean 'vasomim'?)")
+
+
+def test_an_empty_data_folder_is_named_as_empty_before_any_progress_bar(tmp_path):
+    (tmp_path / "data" / "imgs").mkdir(parents=True)
+    result = _run("run", "--data", tmp_path / "data", "--out", tmp_path / "run")
+    _assert_one_line_error(result, f"--data {tmp_path / 'data'}: the folder is empty")
+    assert result.output.strip().count("\n") <= 1 and not (tmp_path / "run").exists()
+
+
+def _commands(command, path=()):
+    """(path, command) of every leaf command of the app."""
+    subcommands = getattr(command, "commands", None)
+    if not subcommands:
+        yield path, command
+        return
+    for name, sub in subcommands.items():
+        yield from _commands(sub, (*path, name))
+
+
+def test_every_option_has_a_help_text_and_no_type_noise():
+    import typer.main
+
+    for path, command in _commands(typer.main.get_command(app)):
+        for param in command.params:
+            if param.param_type_name == "option" and param.name != "help":
+                assert param.help, f"angiobench {' '.join(path)} {param.opts[0]} has no help text"
+                assert param.metavar is not None and "<" not in param.metavar, (path, param.opts)
+    text = _run("run", "--help").output
+    assert "<bool>" not in text and "<str>" not in text and "--force" in text
+
+
+def test_calibrate_help_shows_the_grid_tables_by_name():
+    assert "[[setting]]" in _run("calibrate", "--help").output
+
+
+def test_importing_the_command_line_imports_neither_torch_nor_pandas():
+    code = "import sys, benchmark.cli; print(sorted(m for m in ('torch', 'pandas', 'methods') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_speed_metrics_alone_writes_a_report_without_training_rows(tmp_path, monkeypatch):

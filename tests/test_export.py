@@ -25,7 +25,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.evaluate.metrics import METRIC_KEYS, mean_diameter, segmentation_metrics
 from benchmark.export import load_unet
 from benchmark.export.card import ARCADE_LICENCE, SYNTHETIC_LICENCE, dataset_info
-from benchmark.export.predict import model_side_check, restore_mask, segment
+from benchmark.export.predict import model_side_check, overlay, restore_mask, segment
 from benchmark.export.weights import WEIGHTS_FORMAT
 from benchmark.nets import UNet, UNetConfig
 from benchmark.run import rundata, runner
@@ -181,6 +181,33 @@ def test_exported_weights_and_card_match_the_run(run_dir, best_job, exported):
     assert all(torch.equal(pretrained.state_dict()[k], v) for k, v in checkpoint.items())
     markdown = (exported / "MODEL_CARD.md").read_text()
     assert "load_unet" in markdown and f"{card.test.means['dice']:.4f}" in markdown
+
+
+def test_exported_files_are_readable_by_others(exported):
+    modes = {p.name: p.stat().st_mode & 0o777 for p in exported.iterdir()}
+    assert modes == {name: 0o644 for name in modes} and len(modes) == 4
+    assert exported.stat().st_mode & 0o777 == 0o755
+
+
+def test_card_warns_when_the_fine_tuning_sets_are_tiny(exported):
+    _, card = load_unet(exported, "pretrained")
+    train, val = card.finetune_images
+    markdown = (exported / "MODEL_CARD.md").read_text()
+    assert "1 images" not in markdown and "1 validation images" not in markdown
+    if min(train, val) < 5:  # 50 synthetic images: at 60:20 or 70:10 the validation part has a handful
+        assert "> **Warning:** this model was fine-tuned on " in markdown and "mostly luck" in markdown
+    small = replace(card, finetune_images=(1, 1))
+    assert small.small_set_warning().startswith("this model was fine-tuned on 1 image and selected on 1 validation "
+                                                "image:")
+    assert replace(card, finetune_images=(5, 5)).small_set_warning() is None
+
+
+def test_overlay_with_masks_colours_true_positives_white_false_positives_red_false_negatives_blue():
+    image = np.full((1, 4), 100, np.uint8)
+    pred, truth = np.array([[True, True, False, False]]), np.array([[True, False, True, False]])
+    drawn = overlay(image, pred, alpha=1.0, truth=truth)
+    assert drawn.tolist() == [[[255, 255, 255], [237, 51, 41], [38, 140, 255], [100, 100, 100]]]
+    assert overlay(image, pred, alpha=1.0).tolist() == [[[255, 0, 0], [255, 0, 0], [100, 100, 100], [100, 100, 100]]]
 
 
 def test_a_supervised_export_holds_the_fine_tuned_unet_only(run_dir, tmp_path):

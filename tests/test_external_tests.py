@@ -24,6 +24,8 @@ from conftest import write_tiny_config
 from reports.generalisation import generalisation_lines, generalisation_table
 from reports.run import read_run
 
+pytestmark = pytest.mark.usefixtures("study_looks")  # methods named as their files declare
+
 INLINE = ExecutorConfig(kind="inline")
 
 

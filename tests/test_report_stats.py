@@ -21,6 +21,8 @@ from reports.significance import compare_methods, holm, marker, ranking_text, ti
 from reports.stats import cell_means, cell_summary, relative_change
 from reports.tables import efficiency_table, p_text, power_table, significance_table, table_one
 
+pytestmark = pytest.mark.usefixtures("study_looks")  # methods named as their files declare
+
 
 def nct_factor(df: int, alpha: float, power: float = 0.8) -> float:
     """The MDD in standard errors from scipy's noncentral t (exact where δ is moderate): an independent
@@ -130,9 +132,9 @@ def test_efficiency_table_shows_mean_ci_gain_and_change_with_ratios_left_to_righ
     table = efficiency_table(compare_methods(headline_rows, DICE, "supervised"), "supervised")
     assert table.columns == ("Method", "79:1", "50:30", "Change 50:30 → 79:1 (%)")
     rows = {row[0]: row for row in table.cells}
-    # one seed, every image equal: the interval (over images only) has no width, and no marker is given
-    assert rows["CM-UNet"][1] == "0.627 [0.627, 0.627] (+0.252)"
-    assert rows["UNet (no PT)"] == ("UNet (no PT)", "0.375 [0.375, 0.375]", "0.708 [0.708, 0.708]", "−47.0")
+    # one seed, every image equal: the interval (over images only: †) has no width, and no marker is given
+    assert rows["CM-UNet"][1] == "0.627 [0.627, 0.627]† (+0.252)"
+    assert rows["UNet (no PT)"] == ("UNet (no PT)", "0.375 [0.375, 0.375]†", "0.708 [0.708, 0.708]†", "−47.0")
     assert rows["CM-UNet"][3] == "−15.0"
     assert table.is_bold(1, 3) and not table.is_bold(0, 3)
 
@@ -141,7 +143,7 @@ def test_efficiency_table_without_baseline_or_second_ratio_shows_no_gain_or_chan
     rows = pd.concat([cell_rows("mae", "79:1", 0, [0.4] * 6), cell_rows("cmunet", "79:1", 0, [0.5] * 6)])
     table = efficiency_table(compare_methods(rows, DICE, "supervised"), "supervised")
     assert table.columns == ("Method", "79:1")
-    assert table.cells == (("MAE", "0.400 [0.400, 0.400]"), ("CM-UNet", "0.500 [0.500, 0.500]"))
+    assert table.cells == (("MAE", "0.400 [0.400, 0.400]†"), ("CM-UNet", "0.500 [0.500, 0.500]†"))
     assert "no UNet (no PT) results" in table.notes[0]
 
 
@@ -513,20 +515,41 @@ def test_dice_intervals_stay_inside_zero_and_one():
     assert 0 < low < 0.6 < high < 1  # a 3-seed interval inside the range is left as it is
 
 
-def test_curves_draw_bands_only_where_there_are_seeds_for_one_and_inside_the_range():
-    from matplotlib.collections import PolyCollection
+def _error_bars(figure) -> dict:
+    """label → (x of its points, y-extents of its error bars) in the first panel."""
+    drawn = {}
+    for container in figure.axes[0].containers:
+        line, _, bars = container.lines
+        extents = [seg[:, 1] for collection in bars for seg in collection.get_segments()]
+        drawn[container.get_label()] = (line.get_xdata(), extents)
+    return drawn
+
+
+def test_curves_set_methods_side_by_side_with_bars_only_where_there_are_seeds_for_one():
     from reports.figures import curves_caption, curves_figure
     rows = two_and_three_seed_rows()
-    figure = curves_figure(rows, (DICE,))
-    bands = [c for c in figure.axes[0].collections if isinstance(c, PolyCollection)]
-    assert len(bands) == 1  # MAE's; none for the 2-seed baseline
-    ys = np.concatenate([path.vertices[:, 1] for path in bands[0].get_paths()])
-    assert 0 < ys.min() and ys.max() < 1
-    assert "Cells with fewer than 3 seeds have no band" in curves_caption(rows)
+    drawn = _error_bars(curves_figure(rows, (DICE,)))
+    mae_x, mae_bars = drawn["MAE"]
+    base_x, base_bars = drawn["UNet (no PT)"]
+    assert len(mae_bars) == 2 and not base_bars  # MAE's 3 seeds get bars; none for the 2-seed baseline
+    assert all(0 < bar.min() and bar.max() < 1 for bar in mae_bars)
+    assert np.all(np.abs(np.asarray(mae_x) - np.asarray(base_x)) > 0.1)  # apart at every ratio
+    assert "Cells with fewer than 3 seeds have no bar" in curves_caption(rows)
     two = rows[rows["seed"] < 2]
-    assert not [c for c in curves_figure(two, (DICE,)).axes[0].collections if isinstance(c, PolyCollection)]
-    assert "No band is drawn: every cell has 2 seeds" in curves_caption(two)
-    assert "no band" not in curves_caption(rows[rows["method"] == "mae"]).lower()
+    assert not any(bars for _, bars in _error_bars(curves_figure(two, (DICE,))).values())
+    assert "No bar is drawn: every cell has 2 seeds" in curves_caption(two)
+    assert "no bar" not in curves_caption(rows[rows["method"] == "mae"]).lower()
+
+
+def test_a_curve_better_with_fewer_labels_is_flagged_on_the_figure_and_in_the_caption():
+    from reports.figures import RISE_FLAG, curves_caption, curves_figure
+    rows = pd.concat([cell_rows("supervised", "79:1", 0, [0.4, 0.5]), cell_rows("supervised", "50:30", 0, [0.7, 0.8]),
+                      cell_rows("mae", "79:1", 0, [0.6, 0.7]), cell_rows("mae", "50:30", 0, [0.5, 0.6])])
+    figure = curves_figure(rows, (DICE,))
+    flags = [t for t in figure.axes[0].texts if t.get_text() == f"{RISE_FLAG}!"]
+    assert len(flags) == 1 and flags[0].xy[1] == pytest.approx(0.65)  # at MAE's 79:1 point, not the baseline's
+    assert f"Flagged \"{RISE_FLAG}!\": Dice is higher at the smallest share than at the largest for MAE;" in \
+        curves_caption(rows)
 
 
 # --- budget -------------------------------------------------------------------------------------------
@@ -584,3 +607,14 @@ def test_diameters_are_averaged_over_seeds_per_image():
                       cell_rows("cmunet", "79:1", 1, [0.5, 0.5], diameter_pred=[4.0, 6.0], diameter_gt=[3.0, 5.0])])
     frame = diameters(rows, "cmunet", "79:1")
     assert frame["diameter_pred"].tolist() == [3.0, 5.0] and frame["diameter_gt"].tolist() == [3.0, 5.0]
+
+
+def test_diameter_figure_carries_a_caveat_when_vessels_are_about_one_pixel_wide():
+    from reports.figures import diameter_caveat, diameter_figure
+    rows = pd.DataFrame({"method": "cmunet", "ratio": "79:1", "seed": 0, "image_id": [f"i{k}" for k in range(4)],
+                         "diameter_gt": [1.0, 1.2, 0.9, 1.1], "diameter_pred": [1.0, 1.0, 2.0, 1.0]})
+    caveat = diameter_caveat(rows, 64)
+    assert caveat.startswith("Caveat: vessels at 64 px are about 1.1 px wide")  # median of 0.9, 1.0, 1.1, 1.2
+    assert diameter_figure(rows, "cmunet", ["79:1"], caveat).get_suptitle() == caveat
+    assert diameter_caveat(rows.assign(diameter_gt=[3.0, 4.0, 5.0, 6.0]), 256) is None
+    assert diameter_figure(rows, "cmunet", ["79:1"]).get_suptitle() == ""

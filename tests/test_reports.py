@@ -22,7 +22,9 @@ from benchmark.data.preprocess import PreprocessConfig
 from benchmark.nets import UNetConfig
 from benchmark.run.job_status import FinetuneOutcome, JobStatus, Outcome, PretrainOutcome, Provenance
 from benchmark.run.jobs import Job
+from benchmark.run.looks import looks_of, write_looks
 from benchmark.run.store import RunStore
+from methods import registry
 from reports import build_report, summary_lines
 from reports.build import ReportOptions, input_digest
 from reports.galleries import BACKGROUND_LEVEL, FN_COLOUR, FP_COLOUR, TP_COLOUR, error_overlay
@@ -36,8 +38,10 @@ PROVENANCE = {"git_commit": "abc1234", "versions": "angiobench 0.1.0; torch 2.14
 # --- writing a run folder the way the store and the worker do -------------------------------------
 
 def write_config(root: Path, methods: list[str], ratios: list[str], seeds: list[int]) -> None:
+    """config.toml, and methods.json with every method's name and colour, as the runner writes them."""
     config = {"profile": "tiny", "methods": methods, "ratios": ratios, "seeds": seeds}
     RunStore(root).claim(tomli_w.dumps(config), force=False)
+    write_looks(root, looks_of(registry()))
 
 
 def write_dataset(root: Path, n: int = 200, size: int = SIZE, ratios: list[str] = ("50:30", "79:1")) -> None:
@@ -346,11 +350,13 @@ def test_page_opens_with_the_controls_verdicts_and_shows_them_apart(tmp_path):
             for seed, offset in enumerate(by_seed):
                 add_finetune(root, method, ratio, seed, image_metrics((base + offset).tolist()))
     result = build_report(root, formats=("png",))
-    assert result.summary[0].startswith("Positive control detected: Positive control (supervised PT with labels)")
-    assert result.summary[1].startswith("Negative control called different from the baseline")
+    assert result.summary[0].startswith("Smoke test, not a result")  # the answer first (tiny profile) ...
+    assert result.summary[1].startswith("At 79:1, MAE is ahead: +0.010 Dice over UNet (no PT).")
+    assert result.summary[3].startswith("Positive control detected: Positive control (supervised PT with labels)")
+    assert result.summary[4].startswith("Negative control called different from the baseline")
     page = result.index_html.read_text()
-    first_item = re.search(r'<section id="summary"><h2>Summary</h2><ul><li>(.*?)</li>', page).group(1)
-    assert first_item.startswith("Positive control detected")
+    first_item = re.search(r'<section id="summary"><h2>Details</h2><ul><li>(.*?)</li>', page).group(1)
+    assert first_item.startswith("Positive control detected")  # ... then the bookkeeping, controls first
     assert 'id="table-controls"' in page
     table_one = (root / "report" / "tables" / "table1.md").read_text()
     assert "Positive control" not in table_one.split("\n\n")[1]  # controls never sit among the contenders

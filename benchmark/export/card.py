@@ -116,6 +116,17 @@ class ModelCard:
             raise BenchmarkError(f"{path}: model card version {version!r}; this angiobench reads version {CARD_VERSION}")
         return build(cls, table, str(path))
 
+    def small_set_warning(self) -> str | None:
+        """What a reader must know before using a model trained or selected on a handful of images."""
+        if not self.finetune_images:
+            return None
+        train, val = self.finetune_images
+        if train >= FEWEST_IMAGES and val >= FEWEST_IMAGES:
+            return None
+        return (f"this model was fine-tuned on {_count(train, 'image')} and selected on "
+                f"{_count(val, 'validation image')}: its scores are mostly luck, so use it to try the pipeline, "
+                "not as a segmentation model.")
+
     def to_markdown(self) -> str:
         """The card for a person: what, trained how, on what, how good, licence, how to load."""
         stage = f"fine-tuned at PT:FT {self.ratio}" if self.ratio else "pre-trained"
@@ -128,20 +139,25 @@ class ModelCard:
             (f"| UNet | base {self.unet.base}, depth {self.unet.depth}, {self.unet.in_channels} input channel(s), "
              f"{self.unet.classes} classes |"),
             f"| pre-processing | {_inline(self.preprocess)} |",
-            f"| pre-training | {_inline(self.pretrain_recipe)} on {self.pretrain_images} images |"
+            f"| pre-training | {_inline(self.pretrain_recipe)} on {_count(self.pretrain_images, 'image')} |"
             if self.pretrain_recipe else "| pre-training | none |",
         ]
         if self.finetune_recipe and self.finetune_images:
-            lines.append(f"| fine-tuning | {_inline(self.finetune_recipe)} on {self.finetune_images[0]} images, "
-                         f"selected on {self.finetune_images[1]} |")
+            train, val = self.finetune_images
+            lines.append(f"| fine-tuning | {_inline(self.finetune_recipe)} on {_count(train, 'image')}, "
+                         f"selected on {_count(val, 'validation image')} |")
         lines += [
             (f"| data | {self.dataset.name} (`{self.dataset.source}`, format {self.dataset.format}), "
              f"fingerprint `{self.data_fingerprint}`, splits `{self.splits_hash}` |"),
             f"| trained with | {self.trained_with} ({self.precision}) |",
             f"| exported with | {self.exported_with} |", "",
         ]
+        warning = self.small_set_warning()
+        if warning:
+            lines += [f"> **Warning:** {warning}", ""]
         if self.test:
-            lines += [f"## Test metrics (means over {self.test.images} test images)", "", *_scores_table({"": self.test})]
+            lines += [f"## Test metrics (means over {_count(self.test.images, 'test image')})", "",
+                      *_scores_table({"": self.test})]
         if self.external_tests:
             lines += ["## External test sets (scored only; never trained or selected on)", "",
                       *_scores_table(self.external_tests)]
@@ -153,6 +169,15 @@ class ModelCard:
                   "or `angiobench predict --weights THIS_FOLDER IMAGES... --out OUT`.", ""]
         return "\n".join(lines)
 
+
+
+#: A fine-tuning or validation set below this many images makes the card warn (as the report does).
+FEWEST_IMAGES = 5
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 image', '3 images'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 def _scores_table(sets: dict[str, TestScores]) -> list[str]:
     """A Markdown table of metric means, one line per named set (a single unnamed set: no name column)."""

@@ -7,7 +7,8 @@ the prediction is resized (nearest) to the centre crop's side and placed in the 
 with background outside it (pixels the model never saw). Written:
 
     OUT/masks/<stem>.png       binary mask at the input's size (0 / 255)
-    OUT/overlays/<stem>.png    the input in grey with the predicted vessels in red
+    OUT/overlays/<stem>.png    the input in grey with the predicted vessels in red; with --masks,
+                               true positives white, false positives red, false negatives blue
     OUT/predictions.csv        per image: size, vessel fraction, mean artery diameter (px, at the
                                input's size); with masks, every metric of segmentation_metrics
 
@@ -43,6 +44,8 @@ from benchmark.train.loops import predict
 DeviceChoice = Literal["auto", "cpu", "cuda"]
 MASKS_DIR, OVERLAYS_DIR, TABLE_FILE = "masks", "overlays", "predictions.csv"
 OVERLAY_COLOUR = np.array([255.0, 0.0, 0.0])
+#: With --masks: the report's error colours (reports/galleries.py), in 0–255.
+TP_COLOUR, FP_COLOUR, FN_COLOUR = np.array([255.0, 255.0, 255.0]), np.array([237.0, 51.0, 41.0]), np.array([38.0, 140.0, 255.0])
 
 
 @dataclass(frozen=True)
@@ -132,10 +135,18 @@ def segment(unet: UNet, cfg: PreprocessConfig, images: Sequence[np.ndarray], opt
     return [Segmentation(m, restore_mask(m, image.shape, cfg)) for m, image in zip(masks, images)]
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """The grey image as RGB with the mask's pixels blended towards red."""
+def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5, truth: np.ndarray | None = None) -> np.ndarray:
+    """The grey image as RGB with the mask's pixels blended towards red; with the ground truth, as
+    the report's gallery colours errors: true positives white, false positives red, false negatives
+    blue."""
     rgb = np.repeat(image[..., None].astype(np.float64), 3, axis=2)
-    rgb[mask] = (1 - alpha) * rgb[mask] + alpha * OVERLAY_COLOUR
+    if truth is None:
+        parts = [(mask, OVERLAY_COLOUR)]
+    else:
+        truth = truth.astype(bool)
+        parts = [(mask & truth, TP_COLOUR), (mask & ~truth, FP_COLOUR), (~mask & truth, FN_COLOUR)]
+    for where, colour in parts:
+        rgb[where] = (1 - alpha) * rgb[where] + alpha * colour
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
@@ -252,7 +263,7 @@ def write_predictions(inputs: PredictInputs, out: Path | str, options: PredictOp
             for path, plane, seg, mask_path, truth in zip(batch, pixels, segmentations, batch_masks, truths):
                 atomic_write_bytes(staging / MASKS_DIR / f"{path.stem}.png", _png(seg.mask.astype(np.uint8) * 255))
                 atomic_write_bytes(staging / OVERLAYS_DIR / f"{path.stem}.png",
-                                   _png(overlay(plane, seg.mask, options.overlay_alpha)))
+                                   _png(overlay(plane, seg.mask, options.overlay_alpha, truth)))
                 rows.append(_row(path, seg.mask, mask_path, truth))
                 if progress:
                     progress(len(rows), total, path.name)

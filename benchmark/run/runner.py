@@ -20,11 +20,13 @@ from benchmark.data.external import IN_DOMAIN, ExternalTestRef
 from benchmark.data.splits import Splits
 from benchmark.run.jobs import Job, build_jobs
 from benchmark.run.lock import run_lock
+from benchmark.run.looks import looks_of, write_looks
 from benchmark.run.executors import EventSink, check_executor
 from benchmark.run.job_queue import QueueSummary, run_queue
 from benchmark.settings import ExecutorConfig
 from benchmark.run.store import RunStore, load_results
 from benchmark.progress import Progress
+from methods import registry
 
 
 @dataclass
@@ -46,6 +48,7 @@ def open_run(config: RunConfig, run_dir: Path, force: bool = False,
     """Claim the folder for this config, prepare data and splits (once), and build the job graph."""
     store = RunStore(run_dir)
     data, splits = rundata.prepare_run(config, store, force, progress)
+    write_looks(run_dir, looks_of(registry()))  # what reports name and colour each method by
     external = tuple(ExternalTestRef(t.name, t.fingerprint, len(t.ids)) for t in data.external)
     return store, build_jobs(config, splits, data.fingerprint, len(data.extra), external)
 

@@ -1,0 +1,165 @@
+"""The report's first section: what the run says, in words a reader acts on.
+
+Per ratio: who is ahead and by how much, whether the run can tell (its minimum detectable
+difference), and how many seeds would detect a difference of `TARGET_GAP` Dice. Before that, when
+the run cannot be a result at all (tiny profile, synthetic images, fewer seeds than a verdict needs,
+fine-tuning or validation sets of a handful of images), a plain warning that it is a smoke test.
+The bookkeeping (controls, job counts, per-contender tests) follows it in `reports.summary`.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+
+import pandas as pd
+
+from reports.hierarchical import SignificanceSettings, seeds_needed
+from reports.labels import BASELINE, method_label, order_ratios
+from reports.run import RunContents
+from reports.significance import paired_seeds
+
+#: The Dice difference a reader would call worth having; the run says how many seeds detect it.
+TARGET_GAP = 0.05
+#: Fewer fine-tuning or validation images than this make a model's score mostly luck.
+FEWEST_IMAGES = 5
+
+
+def count(n: int, noun: str) -> str:
+    """'1 image', '3 images'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The first section: why the run is only a smoke test (empty for a real one), then one
+    paragraph per ratio, smallest fine-tuning share first."""
+
+    smoke: tuple[str, ...]
+    ratios: tuple[str, ...]
+
+    def warning(self) -> str | None:
+        if not self.smoke:
+            return None
+        return ("Smoke test, not a result: this run shows that the pipeline works, not which method is better ("
+                + "; ".join(self.smoke) + ").")
+
+    def lines(self) -> list[str]:
+        warning = self.warning()
+        return ([warning] if warning else []) + list(self.ratios)
+
+
+def _config(contents: RunContents) -> dict:
+    try:
+        return tomllib.loads(contents.config_text)
+    except tomllib.TOMLDecodeError:  # read_run has already said so; the answer only loses its warnings
+        return {}
+
+
+def tiny_sets(contents: RunContents, ratios: list[str], protocol: str) -> list[str]:
+    """'at 79:1 each model was fine-tuned on 1 image and its learning rate chosen on 1 validation image'."""
+    found = []
+    for ratio in ratios:
+        sizes = contents.dataset.split_sizes.get(ratio)
+        if not sizes:
+            continue
+        train, val = sizes.get("fine-tune train", 0), sizes.get("fine-tune validation", 0)
+        if train >= FEWEST_IMAGES and val >= FEWEST_IMAGES:
+            continue
+        chosen = "its learning rate chosen on" if protocol == "fair" else "validated on"
+        found.append(f"at {ratio} each model was fine-tuned on {count(train, 'image')} and {chosen} "
+                     f"{count(val, 'validation image')}")
+    return found
+
+
+def small_set_warnings(contents: RunContents) -> list[str]:
+    """tiny_sets at the ratios that have rows, under the run's protocol."""
+    rows = contents.rows
+    ratios = order_ratios(rows["ratio"]) if not rows.empty else list(contents.grid.ratios)
+    return tiny_sets(contents, ratios, str(_config(contents).get("protocol", "fair")))
+
+
+def smoke_reasons(contents: RunContents, settings: SignificanceSettings) -> list[str]:
+    """Why this run cannot answer the study's question, one short clause each."""
+    config = _config(contents)
+    reasons = []
+    if config.get("profile") == "tiny":
+        reasons.append("tiny profile: a narrow UNet on small images, trained for a few steps")
+    if str(config.get("data", {}).get("source", "")) == "synthetic":
+        reasons.append("synthetic images, not angiograms")
+    rows = contents.rows
+    seeds = int(rows["seed"].nunique()) if not rows.empty else len(contents.grid.seeds)
+    if seeds < settings.min_seeds:
+        reasons.append(f"{count(seeds, 'seed')}, where a verdict needs at least {settings.min_seeds}")
+    return reasons + small_set_warnings(contents)
+
+
+def _lead(ranked: pd.DataFrame, ratio: str) -> str:
+    """'At 79:1, MAE is ahead: +0.010 Dice over UNet (no PT), 0.004 above CM-UNet.'"""
+    leader, runner_up = ranked.iloc[0], ranked.iloc[1]
+    name = method_label(leader["method"])
+    if leader["method"] == BASELINE:
+        return (f"At {ratio}, {name} (no pre-training) is ahead, {leader['mean'] - runner_up['mean']:.3f} Dice above "
+                f"the best pre-trained method, {method_label(runner_up['method'])}.")
+    over = ranked[ranked["method"] == BASELINE]
+    text = f"At {ratio}, {name} is ahead"
+    if not over.empty:
+        text += f": {leader['mean'] - float(over['mean'].iloc[0]):+.3f} Dice over {method_label(BASELINE)}"
+    if runner_up["method"] != BASELINE:
+        text += f", {leader['mean'] - runner_up['mean']:.3f} above {method_label(runner_up['method'])}"
+    return text + "."
+
+
+def _can_tell(block: pd.DataFrame, seeds: int, settings: SignificanceSettings) -> str:
+    """Whether the run can tell the gaps apart: the verdicts where it has them, else its limit."""
+    if seeds < 2:
+        return ("With 1 seed the run cannot tell: how much two trainings of one method differ is unknown, so no "
+                "gap can be called real.")
+    called = block[block["verdict"].isin(["better", "worse"]) & (block["role"] == "contender")]
+    if not called.empty:
+        return "The run can tell: " + ", ".join(
+            f"{method_label(m)} is significantly {v} than {method_label(BASELINE)}"
+            for m, v in zip(called["method"], called["verdict"])) + " (run-level test, Holm-corrected)."
+    mdd = float(block["run_mdd"].iloc[0])
+    limit = f"with {count(seeds, 'seed')} it detects only differences of about {mdd:.3f} Dice or more"
+    if seeds < settings.min_seeds:
+        return f"The run cannot tell: {limit}, and it gives no verdict below {settings.min_seeds} seeds."
+    return f"The run cannot tell: no method differs detectably from {method_label(BASELINE)}; {limit}."
+
+
+def _seeds_for_target(block: pd.DataFrame, seeds: int, settings: SignificanceSettings) -> str:
+    contenders = block[(block["role"] == "contender") & block["se"].notna()]
+    if seeds < 2 or contenders.empty:
+        return (f"Run at least {settings.min_seeds} seeds to learn how many would detect a {TARGET_GAP:g} Dice "
+                "difference.")
+    mdd = float(block["run_mdd"].iloc[0])
+    if math.isfinite(mdd) and mdd <= TARGET_GAP:
+        return f"Its {count(seeds, 'seed')} already detect a {TARGET_GAP:g} Dice difference."
+    needed = seeds_needed(float(contenders["se"].median()), seeds, TARGET_GAP, float(contenders["mdd_alpha"].iloc[0]),
+                          settings.power)
+    if needed is None:
+        return (f"Even 100 seeds would not detect a {TARGET_GAP:g} Dice difference at this spread between "
+                "trainings.")
+    return f"About {needed} seeds would detect a {TARGET_GAP:g} Dice difference (this run: {seeds})."
+
+
+def ratio_answer(block: pd.DataFrame, ratio: str, settings: SignificanceSettings) -> str:
+    """One ratio's paragraph: who leads, whether the run can tell, the seeds a 0.05 gap needs."""
+    ranked = block[block["role"].isin(["baseline", "contender"])].sort_values("mean", ascending=False)
+    if len(ranked) < 2:
+        only = ", ".join(method_label(m) for m in ranked["method"]) or "no method"
+        return f"At {ratio} only {only} has results: nothing to compare."
+    seeds = paired_seeds(block)
+    return " ".join([_lead(ranked, ratio), _can_tell(block, seeds, settings),
+                     _seeds_for_target(block, seeds, settings)])
+
+
+def answer(contents: RunContents, comparison: pd.DataFrame | None,
+           settings: SignificanceSettings = SignificanceSettings()) -> Answer:
+    """The first section of the report and of the command line's summary."""
+    paragraphs = []
+    if comparison is not None and not comparison.empty:
+        paragraphs = [ratio_answer(comparison[comparison["ratio"] == r], r, settings)
+                      for r in order_ratios(comparison["ratio"])]
+    return Answer(tuple(smoke_reasons(contents, settings)), tuple(paragraphs))

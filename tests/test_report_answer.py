@@ -1,0 +1,155 @@
+"""The report's first section (reports.answer) and what the page says once: run folders written by
+hand with known Dice values, so every number in the words can be checked by hand."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import tomli_w
+
+from benchmark.run.store import RunStore
+from reports import build_report
+from reports.answer import ratio_answer
+from reports.hierarchical import SignificanceSettings, detectable_effect, seeds_needed
+from tests.test_reports import add_finetune, complete_run, image_metrics, write_config, write_dataset
+
+BASE = np.linspace(0.4, 0.54, 8)
+
+
+@pytest.fixture(scope="module")
+def one_seed(tmp_path_factory):
+    root = complete_run(tmp_path_factory.mktemp("answer") / "run")
+    return root, build_report(root, formats=("png",))
+
+
+def test_single_seed_run_opens_with_a_smoke_test_warning_naming_each_reason(one_seed):
+    _, result = one_seed
+    warning = result.summary[0]
+    assert warning.startswith("Smoke test, not a result")
+    assert "tiny profile" in warning and "1 seed, where a verdict needs at least 3" in warning
+    # splits of 200 images: at 79:1 the fine-tuning set has 1 training and 1 validation image
+    assert "at 79:1 each model was fine-tuned on 1 image and its learning rate chosen on 1 validation image" in warning
+    assert "at 50:30" not in warning
+
+
+def test_answer_says_who_leads_by_how_much_and_that_one_seed_cannot_tell(one_seed):
+    _, result = one_seed
+    # complete_run: CM-UNet 0.1 above, MAE 0.0, baseline 0.1 below the base values at 79:1
+    assert result.summary[1] == (
+        "At 79:1, CM-UNet is ahead: +0.200 Dice over UNet (no PT), 0.100 above MAE. With 1 seed the run cannot "
+        "tell: how much two trainings of one method differ is unknown, so no gap can be called real. Run at least "
+        "3 seeds to learn how many would detect a 0.05 Dice difference.")
+    assert result.summary[2].startswith("At 50:30, CM-UNet is ahead: +0.030 Dice over UNet (no PT), 0.020 above MAE.")
+
+
+def test_single_seed_says_its_no_ranking_line_once_and_labels_image_only_intervals(one_seed):
+    _, result = one_seed
+    said = [line for line in result.summary if "run-to-run spread unknown" in line]
+    assert said == ["no ranking at 79:1: 1 seed: run-to-run spread unknown, no difference can be called significant"]
+    verdicts = [line for line in result.summary if " vs baseline at 79:1" in line]
+    assert len(verdicts) == 2
+    assert all("over the test images of 1 trained model only" in line for line in verdicts)
+
+
+def test_page_answers_first_and_says_shared_notes_once(one_seed):
+    root, result = one_seed
+    page = result.index_html.read_text()
+    sections = re.findall(r'<section id="([a-z]+)"><h2>([^<]*)</h2>', page)
+    assert sections[0] == ("answer", "What this run says") and sections[1] == ("summary", "Details")
+    answer = re.search(r'<section id="answer"><h2>[^<]*</h2>(.*?)</section>', page).group(1)
+    assert answer.startswith('<p class="warn">Smoke test, not a result')
+    assert page.count("Holm-corrected over the contenders with at least") == 1  # the ↑/↓ note, once
+    assert page.count("95 % confidence intervals [in square brackets]") == 1
+    reading = re.search(r'<section id="reading"><h2>How to read the numbers</h2>(.*?)</section>', page).group(1)
+    assert all(f"<p>{word}." in reading for word in ("Seeds", "Controls", "Power"))
+    # each table's own files keep the notes it shares with others
+    for name in ("table1", "data_efficiency"):
+        assert "Holm-corrected over the contenders" in (root / "report" / "tables" / f"{name}.md").read_text()
+
+
+def test_data_efficiency_marks_one_seed_intervals_and_says_parentheses(one_seed):
+    root, _ = one_seed
+    text = (root / "report" / "tables" / "data_efficiency.md").read_text()
+    assert "in parentheses the paired gain" in text and "in brackets" not in text
+    # the baseline at 79:1, one seed: 0.47 ± 1.96 × SD/√8 over images (SD of 8 values 0.02 apart, ddof 0)
+    assert "0.470 [0.438, 0.502]†" in text
+    assert "Warning: at 79:1 each model was fine-tuned on 1 image" in text
+
+
+@pytest.fixture(scope="module")
+def rising(tmp_path_factory):
+    """MAE scores higher at 79:1 (fewer labels) than at 50:30; the baseline falls."""
+    root = tmp_path_factory.mktemp("rising") / "run"
+    write_config(root, ["supervised", "mae"], ["50:30", "79:1"], [0, 1, 2])
+    write_dataset(root)
+    offsets = {("supervised", "50:30"): 0.2, ("supervised", "79:1"): 0.0, ("mae", "50:30"): 0.0, ("mae", "79:1"): 0.1}
+    for (method, ratio), offset in offsets.items():
+        for seed, jitter in enumerate([0.0, 0.02, -0.02]):
+            add_finetune(root, method, ratio, seed, image_metrics((BASE + offset + jitter).tolist()))
+    build_report(root, formats=("png",))
+    return root
+
+
+def test_data_efficiency_flags_dice_rising_with_fewer_labels_and_never_bolds_it(rising):
+    text = (rising / "report" / "tables" / "data_efficiency.md").read_text()
+    mae = next(line for line in text.splitlines() if line.startswith("| MAE"))
+    # MAE: 0.47 at 50:30, 0.57 at 79:1: +21.3 %, flagged, and not bold although it is the best change
+    assert mae.endswith("| +21.3 ‡ |")
+    assert "Dice rises with 30× fewer labels (50:30 → 79:1) for MAE:" in text
+    frame = pd.read_csv(rising / "report" / "tables" / "data_efficiency.csv").set_index("method")
+    assert bool(frame.loc["mae", "rises_with_fewer_labels"]) and not bool(frame.loc["supervised", "rises_with_fewer_labels"])
+
+
+def _block(verdict: str, mdd: float, seeds: int = 3) -> pd.DataFrame:
+    return pd.DataFrame([
+        {"method": "supervised", "role": "baseline", "mean": 0.60, "verdict": "baseline", "pair_seeds": 0,
+         "n_seeds": seeds, "se": np.nan, "mdd": np.nan, "mdd_alpha": 0.05, "run_mdd": mdd},
+        {"method": "mae", "role": "contender", "mean": 0.68, "verdict": verdict, "pair_seeds": seeds,
+         "n_seeds": seeds, "se": 0.01, "mdd": mdd, "mdd_alpha": 0.05, "run_mdd": mdd}])
+
+
+@pytest.mark.usefixtures("study_looks")
+def test_ratio_answer_names_a_detected_difference():
+    text = ratio_answer(_block("better", 0.04), "70:10", SignificanceSettings())
+    assert text == ("At 70:10, MAE is ahead: +0.080 Dice over UNet (no PT). The run can tell: MAE is significantly "
+                    "better than UNet (no PT) (run-level test, Holm-corrected). Its 3 seeds already detect a 0.05 "
+                    "Dice difference.")
+
+
+@pytest.mark.usefixtures("study_looks")
+def test_ratio_answer_gives_the_seeds_a_005_gap_needs():
+    settings = SignificanceSettings()
+    text = ratio_answer(_block("no detectable difference", 0.3), "79:1", settings)
+    needed = seeds_needed(0.01, 3, 0.05, 0.05, settings.power)
+    assert "The run cannot tell: no method differs detectably from UNet (no PT); with 3 seeds it detects only " \
+           "differences of about 0.300 Dice or more." in text
+    assert text.endswith(f"About {needed} seeds would detect a 0.05 Dice difference (this run: 3).")
+
+
+def test_seeds_needed_is_the_first_seed_count_whose_mdd_reaches_the_target():
+    spread = 0.02 * np.sqrt(3)  # SE 0.02 at 3 seeds
+
+    def mdd(seeds: int) -> float:
+        return detectable_effect(seeds - 1, 0.05, 0.8) * spread / np.sqrt(seeds)
+
+    needed = seeds_needed(0.02, 3, 0.05, 0.05, 0.8)
+    assert needed is not None and mdd(needed) <= 0.05 < mdd(needed - 1)
+    assert seeds_needed(0.02, 3, 10.0, 0.05, 0.8) == 2  # any two seeds reach a huge target
+    assert seeds_needed(0.02, 1, 0.05, 0.05, 0.8) is None  # one seed: no spread measured
+    assert seeds_needed(5.0, 3, 0.05, 0.05, 0.8) is None  # beyond 100 seeds
+
+
+def test_synthetic_data_is_a_smoke_test(tmp_path):
+    root = tmp_path / "run"
+    config = {"profile": "paper", "data": {"source": "synthetic"}, "methods": ["supervised", "mae"],
+              "ratios": ["50:30"], "seeds": [0, 1, 2]}
+    RunStore(root).claim(tomli_w.dumps(config), force=False)
+    for method in ("supervised", "mae"):
+        for seed in range(3):
+            add_finetune(root, method, "50:30", seed, image_metrics((BASE + 0.01 * seed).tolist()))
+    summary = build_report(root, formats=("png",)).summary
+    assert summary[0] == ("Smoke test, not a result: this run shows that the pipeline works, not which method is "
+                          "better (synthetic images, not angiograms).")
