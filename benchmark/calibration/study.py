@@ -73,6 +73,7 @@ def calibration_run_config(base: RunConfig, setting: CalibrationSetting, test_sp
     """`base` restricted to the baseline and the positive control, with its test split drawn as
     `test_split` says ("random": the seeded 20 % split; "dataset": the source's own), under `setting`."""
     table = to_plain(base)
+    table.pop("method_settings", None)  # RunConfig's field for the TOML's [method.NAME] tables
     table.update(methods=list(CALIBRATION_METHODS), pretrain={}, method={})
     table["data"] = {**table["data"], "test_split": test_split}
     config = build_config(table, "calibration")
