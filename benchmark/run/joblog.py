@@ -83,7 +83,7 @@ def job_line(store: RunStore, job: Job, outcome: str, message: str, clock: RunCl
         dice = job_dice(store, job)
         if dice is not None:
             details.append(f"Dice {dice:.3f}")
-        seconds = store.read_status(job.key).get("wall_time_s")
+        seconds = store.read_status(job.key).wall_time_s
         if isinstance(seconds, (int, float)):
             details.append(f"{seconds:.1f} s")
     elif message:
