@@ -31,10 +31,22 @@ def _slurm_answers() -> bool:
 
 
 pytestmark = [pytest.mark.slurm]
-if not _slurm_answers():
-    if os.environ.get("ANGIOBENCH_REQUIRE_SLURM") == "1":
-        raise RuntimeError(f"ANGIOBENCH_REQUIRE_SLURM=1 but no SLURM controller answers: run {SCRIPT} start")
-    pytestmark.append(pytest.mark.skip(reason=f"no SLURM controller answers (start one: {SCRIPT} start)"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_slurm():
+    """A controller for these tests: one already running is used as it is; else, as root, the local
+    one-node SLURM is started here and stopped when the module ends (no daemon outlives the tests)."""
+    if _slurm_answers():
+        yield
+        return
+    started = os.geteuid() == 0 and subprocess.run([str(SCRIPT), "start"], capture_output=True).returncode == 0
+    if not started:
+        if os.environ.get("ANGIOBENCH_REQUIRE_SLURM") == "1":
+            pytest.fail(f"ANGIOBENCH_REQUIRE_SLURM=1 but no SLURM controller answers: run {SCRIPT} start")
+        pytest.skip(f"no SLURM controller answers and none could be started ({SCRIPT} start needs root)")
+    yield
+    subprocess.run([str(SCRIPT), "stop"], capture_output=True)
 
 
 def _command(folder: Path, out: Path, mae_steps: int = 8) -> list[str]:
