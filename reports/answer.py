@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from reports.controls import PositiveControl
 from reports.hierarchical import SignificanceSettings, seeds_needed
 from reports.labels import BASELINE, method_label, order_ratios
 from reports.run import RunContents
@@ -33,21 +34,32 @@ def count(n: int, noun: str) -> str:
 
 @dataclass(frozen=True)
 class Answer:
-    """The first section: why the run is only a smoke test (empty for a real one), then one
-    paragraph per ratio, smallest fine-tuning share first."""
+    """The first section: why the run is only a smoke test (empty for a real one), or, when a
+    detected positive control vouches for a run on small sets, that control's line and the
+    small sets as a caveat; then one paragraph per ratio, smallest fine-tuning share first."""
 
     smoke: tuple[str, ...]
     ratios: tuple[str, ...]
+    control: str | None = None  # the positive control's line, first when it earns the run a verdict
+    caveats: tuple[str, ...] = ()  # small fine-tuning or validation sets, under a detected control
 
     def warning(self) -> str | None:
-        if not self.smoke:
-            return None
-        return ("Smoke test, not a result: this run shows that the pipeline works, not which method is better ("
-                + "; ".join(self.smoke) + ").")
+        """The paragraph shown before the per-ratio answer (smoke test, or caveat), if any."""
+        if self.smoke:
+            return ("Smoke test, not a result: this run shows that the pipeline works, not which method is "
+                    "better (" + "; ".join(self.smoke) + ").")
+        if self.caveats:
+            return ("Caveat: " + "; ".join(self.caveats) + ". Single models trained and chosen on so few "
+                    "images vary widely between seeds; the detected positive control shows the run still "
+                    "sees a transfer effect of its size.")
+        return None
+
+    def opening(self) -> list[str]:
+        """What comes before the per-ratio paragraphs."""
+        return [line for line in (self.control, self.warning()) if line]
 
     def lines(self) -> list[str]:
-        warning = self.warning()
-        return ([warning] if warning else []) + list(self.ratios)
+        return self.opening() + list(self.ratios)
 
 
 def _config(contents: RunContents) -> dict:
@@ -81,7 +93,7 @@ def small_set_warnings(contents: RunContents) -> list[str]:
 
 
 def smoke_reasons(contents: RunContents, settings: SignificanceSettings) -> list[str]:
-    """Why this run cannot answer the study's question, one short clause each."""
+    """Why this run cannot answer the study's question whatever its controls say, one clause each."""
     config = _config(contents)
     reasons = []
     if config.get("profile") == "tiny":
@@ -92,7 +104,7 @@ def smoke_reasons(contents: RunContents, settings: SignificanceSettings) -> list
     seeds = int(rows["seed"].nunique()) if not rows.empty else len(contents.grid.seeds)
     if seeds < settings.min_seeds:
         reasons.append(f"{count(seeds, 'seed')}, where a verdict needs at least {settings.min_seeds}")
-    return reasons + small_set_warnings(contents)
+    return reasons
 
 
 def _lead(ranked: pd.DataFrame, ratio: str) -> str:
@@ -156,10 +168,16 @@ def ratio_answer(block: pd.DataFrame, ratio: str, settings: SignificanceSettings
 
 
 def answer(contents: RunContents, comparison: pd.DataFrame | None,
-           settings: SignificanceSettings = SignificanceSettings()) -> Answer:
-    """The first section of the report and of the command line's summary."""
+           settings: SignificanceSettings = SignificanceSettings(),
+           positive: PositiveControl | None = None) -> Answer:
+    """The first section of the report and of the command line's summary. Small fine-tuning sets
+    make a run a smoke test unless its positive control is detected on real data with enough seeds:
+    then the control's line comes first and the small sets are a caveat."""
     paragraphs = []
     if comparison is not None and not comparison.empty:
         paragraphs = [ratio_answer(comparison[comparison["ratio"] == r], r, settings)
                       for r in order_ratios(comparison["ratio"])]
-    return Answer(tuple(smoke_reasons(contents, settings)), tuple(paragraphs))
+    hard, small = smoke_reasons(contents, settings), small_set_warnings(contents)
+    if positive is not None and positive.detected and not hard:
+        return Answer((), tuple(paragraphs), positive.line(), tuple(small))
+    return Answer(tuple(hard + small), tuple(paragraphs))

@@ -175,10 +175,12 @@ def _draw(run_dir: Path, out: Path, ratio: str | None, method: str | None, forma
     table_paths = [path for table in made_tables for path in write_table(table, out / "tables")]
     _remove_stale(out / "figures", [f"{n}.{f}" for n in FIGURE_NAMES for f in FORMATS], saved)
     _remove_stale(out / "tables", [f"{n}{s}" for n in TABLE_NAMES for s in TABLE_FILES], table_paths)
-    found = answer(contents, analysis.comparison if analysis else None, settings)
-    details = headline(contents, choices.table_ratio if choices else None, analysis)
+    found = answer(contents, analysis.comparison if analysis else None, settings,
+                   analysis.controls.positive if analysis else None)
+    details = [line for line in headline(contents, choices.table_ratio if choices else None, analysis)
+               if line != found.control]  # said once, first
     summary = found.lines() + details
-    page = Page(f"angiobench report: {run_dir.resolve().name}", str(run_dir.resolve()), found.warning(),
+    page = Page(f"angiobench report: {run_dir.resolve().name}", str(run_dir.resolve()), found.control, found.warning(),
                 found.ratios, plain_words(settings), tuple(details),
                 tuple(page_figures), tuple(made_tables), tuple(missing), status.state_counts(contents.jobs),
                 status.unsuccessful_jobs(contents.jobs), contents.dataset, contents.config_text,

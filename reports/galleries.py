@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.patches import Patch
 
+from benchmark.run.previews import PredictionPreview, PretextPreview
 from benchmark.run.store import RunStore
 from reports.labels import method_label, order_methods
 from reports.style import new_figure, styled
@@ -72,9 +73,9 @@ def finetune_previews(store: RunStore, rows: pd.DataFrame, ratio: str) -> dict[s
     for method, jobs in rows[rows["ratio"] == ratio].groupby("method"):
         key = str(jobs.sort_values(["seed", "job_key"])["job_key"].iloc[0])
         saved = store.read_previews(key)
-        if {"ids", "image", "mask", "pred"} <= saved.keys():
-            found[str(method)] = Prediction(key, [str(i) for i in saved["ids"]], saved["image"],
-                                            saved["mask"].astype(bool), saved["pred"].astype(bool))
+        if isinstance(saved, PredictionPreview):
+            found[str(method)] = Prediction(key, [str(i) for i in saved.ids], saved.image,
+                                            saved.mask.astype(bool), saved.pred.astype(bool))
     return found
 
 
@@ -137,9 +138,10 @@ def pretrain_previews(store: RunStore, jobs: pd.DataFrame) -> dict[str, dict[str
     found = {}
     for method, mine in done.groupby("method"):
         key = mine.sort_values(["pt_ratio", "seed", "job_key"], ascending=[False, True, True])["job_key"].iloc[0]
-        previews = store.read_previews(key)
-        if "target" in previews:
-            found[str(method)] = {k: np.asarray(v)[:, 0] if np.ndim(v) == 4 else v for k, v in previews.items()}
+        saved = store.read_previews(key)
+        if isinstance(saved, PretextPreview):
+            arrays = {"target": saved.target, "input": saved.input, "output": saved.output}
+            found[str(method)] = {k: v[:, 0] if v.ndim == 4 else v for k, v in arrays.items() if v is not None}
     return found
 
 

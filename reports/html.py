@@ -22,7 +22,7 @@ table{border-collapse:collapse;margin:1em 0;font-size:.9em}caption{font-weight:b
 th,td{border-bottom:1px solid #ddd;padding:.25em .7em;text-align:right}th:first-child,td:first-child{text-align:left}
 thead th{border-bottom:2px solid #888}.note{font-size:.85em;color:#555;margin:.2em 0}
 pre{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:.82em}
-.warn{background:#fff4e5;border-left:4px solid #e69500;padding:.6em 1em}.ok{color:#2a7a2a}
+.warn{background:#fff4e5;border-left:4px solid #e69500;padding:.6em 1em}.control{background:#eaf6ea;border-left:4px solid #2a7a2a;padding:.6em 1em}.ok{color:#2a7a2a}
 td.error{text-align:left;font-family:monospace;font-size:.85em;white-space:pre-wrap}
 """
 
@@ -39,7 +39,8 @@ class PageFigure:
 class Page:
     title: str
     run_dir: str
-    warning: str | None  # the smoke-test warning (reports.answer), shown first
+    control: str | None  # a detected positive control that vouches for the run (reports.answer), shown first
+    warning: str | None  # the smoke-test warning, or the caveat under such a control
     answer: tuple[str, ...]  # one paragraph per ratio: who leads, whether the run can tell
     reading: tuple[str, ...]  # plain words for seeds, controls and power
     summary: tuple[str, ...]  # the bookkeeping under the answer
@@ -112,7 +113,8 @@ def _provenance(provenance: dict[str, list[str]]) -> str:
 
 
 def _answer(page: Page) -> str:
-    warning = f'<p class="warn">{_escape(page.warning)}</p>' if page.warning else ""
+    control = f'<p class="control">{_escape(page.control)}</p>' if page.control else ""
+    warning = control + (f'<p class="warn">{_escape(page.warning)}</p>' if page.warning else "")
     paragraphs = "".join(f"<p>{_escape(p)}</p>" for p in page.answer) or "<p>No fine-tune job has finished yet.</p>"
     return warning + paragraphs
 

@@ -99,7 +99,7 @@ def test_export_load_predict_reproduces_the_runs_own_test_predictions_exactly(ru
     images, truths, reference = _reference_predictions(store, best_job)
     # The recomputation is what the job stored and scored: its previews and its rows.
     previews = store.read_previews(best_job.key)
-    for image_id, stored in zip(previews["ids"].tolist(), previews["pred"]):
+    for image_id, stored in zip(previews.ids.tolist(), previews.pred):
         assert np.array_equal(reference[test_ids.index(image_id)], stored)
     rows = pd.read_parquet(store.rows_path(best_job.key)).set_index("image_id")
     assert [segmentation_metrics(p, t)["dice"] for p, t in zip(reference, truths)] == rows.loc[test_ids, "dice"].tolist()

@@ -14,7 +14,9 @@ from benchmark.run.store import RunStore
 from reports import build_report
 from reports.answer import ratio_answer
 from reports.hierarchical import SignificanceSettings, detectable_effect, seeds_needed
-from tests.test_reports import add_finetune, complete_run, image_metrics, write_config, write_dataset
+from benchmark.run.looks import looks_of, write_looks
+from methods import registry
+from tests.test_reports import add_finetune, add_pretrain, complete_run, image_metrics, write_config, write_dataset
 
 BASE = np.linspace(0.4, 0.54, 8)
 
@@ -153,3 +155,41 @@ def test_synthetic_data_is_a_smoke_test(tmp_path):
     summary = build_report(root, formats=("png",)).summary
     assert summary[0] == ("Smoke test, not a result: this run shows that the pipeline works, not which method is "
                           "better (synthetic images, not angiograms).")
+
+
+def _small_sets_run(root, control_gain: float):
+    """A small-profile run on a folder, 3 seeds, baseline and positive control; at 79:1 the
+    fine-tuning set is 1 training and 1 validation image (200-image splits)."""
+    config = {"profile": "small", "data": {"source": "/data/angiograms"}, "methods": ["supervised", "control-oracle"],
+              "ratios": ["50:30", "79:1"], "seeds": [0, 1, 2]}
+    RunStore(root).claim(tomli_w.dumps(config), force=False)
+    write_looks(root, looks_of(registry()))
+    write_dataset(root)
+    for ratio in ("50:30", "79:1"):
+        for seed, jitter in enumerate([0.0, 0.01, -0.01]):
+            add_finetune(root, "supervised", ratio, seed, image_metrics((BASE + jitter).tolist()))
+            parents = (add_pretrain(root, "control-oracle", ratio, seed),)
+            add_finetune(root, "control-oracle", ratio, seed,
+                         image_metrics((BASE + control_gain + jitter).tolist()), depends_on=parents)
+    return build_report(root, formats=("png",))
+
+
+def test_a_detected_positive_control_comes_first_and_small_sets_become_a_caveat(tmp_path):
+    result = _small_sets_run(tmp_path / "run", control_gain=0.1)
+    summary = result.summary
+    assert summary[0].startswith("Positive control detected: Positive control (supervised PT with labels) is "
+                                 "significantly better than the baseline (Δ Dice +0.100 [")
+    assert summary[1].startswith("Caveat: at 79:1 each model was fine-tuned on 1 image and its learning rate "
+                                 "chosen on 1 validation image. ")
+    assert not any(line.startswith("Smoke test") for line in summary)
+    assert sum(line.startswith("Positive control detected") for line in summary) == 1  # said once
+    answer = re.search(r'<section id="answer"><h2>[^<]*</h2>(.*?)</section>', result.index_html.read_text()).group(1)
+    assert answer.startswith('<p class="control">Positive control detected') and '<p class="warn">Caveat: ' in answer
+
+
+def test_an_undetected_positive_control_leaves_small_sets_a_smoke_test(tmp_path):
+    summary = _small_sets_run(tmp_path / "run", control_gain=0.0).summary
+    assert summary[0] == ("Smoke test, not a result: this run shows that the pipeline works, not which method is "
+                          "better (at 79:1 each model was fine-tuned on 1 image and its learning rate chosen on 1 "
+                          "validation image).")
+    assert any(line.startswith("Positive control NOT detected") for line in summary[1:])

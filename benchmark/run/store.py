@@ -24,6 +24,7 @@ from benchmark.files import atomic_write_bytes, atomic_write_json, atomic_write_
 from benchmark.run import layout
 from benchmark.run.job_identity import JobIdentity
 from benchmark.run.job_status import JobState, JobStatus
+from benchmark.run.previews import Preview, preview_bytes, read_preview
 from benchmark.run.row_schema import METRIC_COLUMNS, conform, empty_rows
 
 if TYPE_CHECKING:  # the store reads results without the training stack; jobs.py imports the methods
@@ -183,18 +184,12 @@ class RunStore:
 
         return torch.load(self.checkpoint_path(key), map_location="cpu")
 
-    def write_previews(self, key: str, **arrays: np.ndarray) -> None:
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
-        atomic_write_bytes(self.previews_path(key), buffer.getvalue())
+    def write_previews(self, key: str, preview: Preview) -> None:
+        atomic_write_bytes(self.previews_path(key), preview_bytes(preview))
 
-    def read_previews(self, key: str) -> dict[str, np.ndarray]:
-        """A job's previews as arrays ({} when the job saved none)."""
-        path = self.previews_path(key)
-        if not path.is_file():
-            return {}
-        with np.load(path) as arrays:
-            return {name: arrays[name] for name in arrays.files}
+    def read_previews(self, key: str) -> Preview | None:
+        """A job's previews (None when the job saved none)."""
+        return read_preview(self.previews_path(key))
 
     def write_rows(self, key: str, frame: pd.DataFrame) -> None:
         atomic_write_parquet(self.rows_path(key), frame)

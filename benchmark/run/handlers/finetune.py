@@ -13,6 +13,7 @@ from benchmark.evaluate.rows import metric_rows
 from benchmark.nets import UNet, count_parameters
 from benchmark.run.handlers.context import PREVIEW_COUNT, JobContext, JobResult, Scores, row_source
 from benchmark.run.job_status import FinetuneOutcome
+from benchmark.run.previews import PredictionPreview
 from benchmark.train.loops import TensorSet, predict
 from benchmark.train.selection import train_selected
 from methods import registry
@@ -46,8 +47,9 @@ def run_finetune(context: JobContext) -> JobResult:
     store.write_checkpoint(job.key, result.state)
     store.write_history(job.key, pd.DataFrame(result.history))
     shown = [test_ids.index(i) for i in sorted(test_ids)[:PREVIEW_COUNT]]
-    store.write_previews(job.key, ids=np.array([test_ids[i] for i in shown]),
-                         image=test.images.numpy()[shown, 0], mask=test.masks.numpy()[shown], pred=pred[shown])
+    store.write_previews(job.key, PredictionPreview(ids=np.array([test_ids[i] for i in shown]),
+                                                    image=test.images.numpy()[shown, 0],
+                                                    mask=test.masks.numpy()[shown], pred=pred[shown]))
     scores = metric_rows(pred, test.masks.numpy(), test_ids, processes=context.metric_processes)
     outcome = FinetuneOutcome(params_finetune=params, best_epoch=result.best_epoch,
                               best_val_dice=result.best_val_dice, lr=result.lr, steps=result.steps,

@@ -10,6 +10,7 @@ import torch
 from benchmark.nets import UNet, count_parameters
 from benchmark.run.handlers.context import PREVIEW_COUNT, JobContext, JobResult, as_tensor
 from benchmark.run.job_status import PretrainOutcome
+from benchmark.run.previews import PretextPreview
 from benchmark.train.flops import training_flops_per_image
 from benchmark.train.loops import pretrain
 from benchmark.train.schedule import pretrain_schedule
@@ -36,7 +37,7 @@ def run_pretrain(context: JobContext) -> JobResult:
     method.eval()  # preview must not move BN statistics of the weights being transferred
     with options.autocast():
         preview = {k: v.float().cpu().numpy() for k, v in method.preview(fixed).items()}
-    store.write_previews(job.key, target=fixed.cpu().numpy(), **preview)
+    store.write_previews(job.key, PretextPreview.from_method(fixed.cpu().numpy(), preview))
     store.write_checkpoint(job.key, method.pretrained_unet().state_dict())
     context.log(f"final loss {curve[-1]['loss']:.5f}" if curve else "no steps run")
     schedule = pretrain_schedule(len(images), spec.recipe)
