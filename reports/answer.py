@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from reports.hierarchical import SignificanceSettings, seeds_needed
-from reports.labels import BASELINE, method_label, order_ratios
+from reports.labels import BASELINE, method_label, order_methods, order_ratios
 from reports.run import RunContents
 from reports.significance import paired_seeds
 
@@ -34,10 +34,12 @@ def count(n: int, noun: str) -> str:
 @dataclass(frozen=True)
 class Answer:
     """The first section: why the run is only a smoke test (empty for a real one), then one
-    paragraph per ratio, smallest fine-tuning share first."""
+    paragraph per ratio, smallest fine-tuning share first, then one sentence per contender whose
+    weights were pre-trained outside the run."""
 
     smoke: tuple[str, ...]
     ratios: tuple[str, ...]
+    external: tuple[str, ...] = ()
 
     def warning(self) -> str | None:
         if not self.smoke:
@@ -45,9 +47,12 @@ class Answer:
         return ("Smoke test, not a result: this run shows that the pipeline works, not which method is better ("
                 + "; ".join(self.smoke) + ").")
 
+    def paragraphs(self) -> list[str]:
+        return list(self.ratios) + list(self.external)
+
     def lines(self) -> list[str]:
         warning = self.warning()
-        return ([warning] if warning else []) + list(self.ratios)
+        return ([warning] if warning else []) + self.paragraphs()
 
 
 def _config(contents: RunContents) -> dict:
@@ -155,6 +160,25 @@ def ratio_answer(block: pd.DataFrame, ratio: str, settings: SignificanceSettings
                      _seeds_for_target(block, seeds, settings)])
 
 
+#: How many hex digits of an external file's sha256 the report shows (the rows hold all 64).
+SHA_SHOWN = 12
+
+
+def external_weights_notes(rows: pd.DataFrame) -> list[str]:
+    """One sentence per contender whose fine-tuning started from weights made outside the run (rows
+    with a `pretrained_sha256`): nothing says which images they were pre-trained on."""
+    if rows.empty or "pretrained_sha256" not in rows.columns:
+        return []
+    external = rows[rows["pretrained_sha256"].fillna("").astype(str) != ""]
+    notes = []
+    for method in order_methods(external["method"]):
+        digests = ", ".join(f"{d[:SHA_SHOWN]}…" for d in sorted(set(external.loc[external["method"] == method,
+                                                                                   "pretrained_sha256"])))
+        notes.append(f"{method}: external weights (sha256 {digests}); the images they were pre-trained on are "
+                     "unknown to this run — a leak of test images into them cannot be ruled out.")
+    return notes
+
+
 def answer(contents: RunContents, comparison: pd.DataFrame | None,
            settings: SignificanceSettings = SignificanceSettings()) -> Answer:
     """The first section of the report and of the command line's summary."""
@@ -162,4 +186,5 @@ def answer(contents: RunContents, comparison: pd.DataFrame | None,
     if comparison is not None and not comparison.empty:
         paragraphs = [ratio_answer(comparison[comparison["ratio"] == r], r, settings)
                       for r in order_ratios(comparison["ratio"])]
-    return Answer(tuple(smoke_reasons(contents, settings)), tuple(paragraphs))
+    return Answer(tuple(smoke_reasons(contents, settings)), tuple(paragraphs),
+                  tuple(external_weights_notes(contents.rows)))

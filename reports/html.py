@@ -40,7 +40,7 @@ class Page:
     title: str
     run_dir: str
     warning: str | None  # the smoke-test warning (reports.answer), shown first
-    answer: tuple[str, ...]  # one paragraph per ratio: who leads, whether the run can tell
+    answer: tuple[str, ...]  # one paragraph per ratio (who leads, whether the run can tell), then external weights
     reading: tuple[str, ...]  # plain words for seeds, controls and power
     summary: tuple[str, ...]  # the bookkeeping under the answer
     figures: tuple[PageFigure, ...]
