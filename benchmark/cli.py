@@ -91,6 +91,9 @@ METHODS_OPTION = typer.Option(None, "--methods", metavar="TEXT",
 RATIOS_OPTION = typer.Option(None, "--ratios", metavar="TEXT", help="PT:FT ratios, e.g. 70:10,79:1 (default: the study's).")
 SEEDS_OPTION = typer.Option(None, "--seeds", metavar="TEXT", help="Base seeds, e.g. 0,1,2 (at least 3 for a verdict).")
 EXTERNAL_TEST_OPTION = typer.Option(None, "--external-test", metavar="TEXT", help=EXTERNAL_TEST_HELP)
+PRETRAINED_OPTION = typer.Option(None, "--pretrained", metavar="TEXT",
+                                 help=("Also fine-tune weights pre-trained elsewhere as contender NAME (NAME=PATH: a "
+                                       "safetensors UNet state dict or an `angiobench export` folder; repeatable)."))
 
 
 def torch_cuda_available() -> bool:
@@ -109,6 +112,7 @@ def run(
     profile: str = typer.Option("auto", "--profile", metavar="TEXT", help="auto | tiny | small | paper (auto: paper on CUDA, tiny otherwise)."),
     protocol: Optional[str] = typer.Option(None, "--protocol", metavar="TEXT", help="fair (equal budgets, the default) | study (published recipes)."),
     external_test: Optional[list[str]] = EXTERNAL_TEST_OPTION,
+    pretrained: Optional[list[str]] = PRETRAINED_OPTION,
     out: Optional[Path] = typer.Option(None, "--out", metavar="PATH", help="Run folder (default results/<data>-<profile>)."),
     executor: str = typer.Option("local", "--executor", metavar="TEXT", help="local | inline | slurm."),
     devices: Optional[str] = typer.Option(None, "--devices", metavar="TEXT", help="GPU indices, e.g. 0,1."),
@@ -133,7 +137,8 @@ def run(
     from benchmark.settings import resolve_executor, resolve_run_config
 
     with user_errors():
-        run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol, external_test)
+        run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol, external_test,
+                                                pretrained)
         if note:
             console.print(note)
         exec_config = resolve_executor(
@@ -235,6 +240,7 @@ def plan(
     profile: str = typer.Option("auto", "--profile", metavar="TEXT", help="auto | tiny | small | paper."),
     protocol: Optional[str] = typer.Option(None, "--protocol", metavar="TEXT", help="fair | study."),
     external_test: Optional[list[str]] = EXTERNAL_TEST_OPTION,
+    pretrained: Optional[list[str]] = PRETRAINED_OPTION,
     out: Optional[Path] = typer.Option(None, "--out", metavar="PATH", help="Run folder to compare with."),
     tflops: Optional[float] = typer.Option(None, "--tflops", metavar="NUMBER", help="Sustained TFLOP/s to assume (default: measure here)."),
     speed: Optional[Path] = typer.Option(None, "--speed", metavar="PATH", help="Speed report (angiobench speed --json): use its measured images/s per method."),
@@ -246,7 +252,8 @@ def plan(
     from benchmark.speed.planning import plan_cost
 
     with user_errors():
-        run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol, external_test)
+        run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol, external_test,
+                                                pretrained)
         if note:
             console.print(note)
         run_dir = out or runner.default_run_dir(run_config)

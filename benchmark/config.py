@@ -22,7 +22,7 @@ from benchmark.data.preprocess import PreprocessConfig
 from benchmark.data.splits import STUDY_RATIOS, Ratio, check_ratio
 from benchmark.dataclass_io import to_plain, update
 from benchmark.errors import BenchmarkError
-from benchmark.text import did_you_mean
+from benchmark.text import USABLE_NAME, did_you_mean
 from benchmark.files import atomic_write_text
 from benchmark.nets import UNetConfig
 from benchmark.recipes import FinetuneRecipe, PretrainRecipe, fair_pretrain_recipe, study_pretrain_recipe
@@ -68,11 +68,16 @@ class RunConfig:
     seeds: tuple[int, ...] = (0,)
     finetune: FinetuneRecipe = field(default_factory=FinetuneRecipe)
     pretrain: dict[str, PretrainRecipe] = field(default_factory=dict)
+    #: Weights pre-trained outside the run, by contender name: NAME → a safetensors file or an
+    #: `angiobench export` folder (benchmark.run.external_weights); fine-tuned like any method.
+    pretrained: dict[str, str] = field(default_factory=dict)
     #: Each method's settings dataclass, by method name; `[method.NAME]` tables in TOML.
     method_settings: dict[str, Any] = field(default_factory=dict)
 
     def to_toml(self) -> str:
         plain = to_plain(self)
+        if not plain.get("pretrained"):  # a run without external weights writes the config it always did
+            plain.pop("pretrained", None)
         plain[SETTINGS_TABLE] = plain.pop("method_settings", {})  # the last field: the TOML's order is kept
         return tomli_w.dumps(plain)
 
@@ -156,6 +161,39 @@ def read_toml(path: Path, option: str = "--config") -> dict[str, Any]:
         raise BenchmarkError(f"{option} {path}: does not parse as TOML ({error})") from None
 
 
+def parse_pretrained(entries: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """`--pretrained NAME=PATH` entries as RunConfig.pretrained; a malformed or repeated one is refused."""
+    found: dict[str, str] = {}
+    for entry in entries:
+        name, sep, path = entry.partition("=")
+        if not (sep and name and path):
+            raise BenchmarkError(f"--pretrained {entry!r}: write NAME=PATH (PATH a safetensors file or an "
+                                 "`angiobench export` folder)")
+        if name in found:
+            raise BenchmarkError(f"--pretrained: the name {name!r} is given twice ({found[name]} and {path})")
+        found[name] = path
+    return found
+
+
+def check_pretrained(pretrained: dict[str, str], known: dict[str, type], where: str) -> dict[str, str]:
+    """External weights by name with absolute paths; a name that cannot name a contender, or that a
+    registered method has (their rows would mix), is refused. The files are checked when the run is
+    planned (benchmark.run.external_weights): a finished run's config is still read after they move."""
+    checked = {}
+    for name, path in pretrained.items():
+        entry = f"--pretrained {name}={path}"
+        if not USABLE_NAME.match(name):
+            raise BenchmarkError(f"{where}: {entry}: {name!r} is not a usable name; use letters, digits, '.', '_' "
+                                 "or '-'")
+        if name in known:
+            raise BenchmarkError(f"{where}: {entry}: {name!r} is the name of a registered method; name the external "
+                                 f"weights otherwise (e.g. {name}-external)")
+        if not path:
+            raise BenchmarkError(f"{where}: {entry}: no path given")
+        checked[name] = str(Path(path).expanduser().resolve())
+    return checked
+
+
 def build_config(table: dict[str, Any], where: str = "config") -> RunConfig:
     """A resolved RunConfig from a (possibly partial) table: profile defaults, then the table's values.
 
@@ -207,7 +245,7 @@ def build_config(table: dict[str, Any], where: str = "config") -> RunConfig:
             raise BenchmarkError(f"{where}: method {name!r} has no settings to set")
     return dataclasses.replace(
         config, methods=tuple(methods),
-        pretrain=pretrain, method_settings=settings,
+        pretrain=pretrain, method_settings=settings, pretrained=check_pretrained(config.pretrained, known, where),
     )
 
 

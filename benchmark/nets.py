@@ -9,6 +9,7 @@ Every layer is a plain nn.Module in a known order, so SparK can walk the encoder
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -114,3 +115,21 @@ class UNet(nn.Module):
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+#: What fine-tuning takes from pre-trained weights: nothing, the encoder, or encoder and decoder.
+Transfer = Literal["none", "encoder", "encoder+decoder"]
+#: The UNet's sub-modules each kind of transfer carries over; the 1×1 classifier never is (a pretext
+#: head's output means something else), so every method fine-tunes a freshly initialised head.
+TRANSFERRED_PARTS: dict[str, tuple[str, ...]] = {"none": (), "encoder": ("encoder",),
+                                                 "encoder+decoder": ("encoder", "decoder")}
+
+
+def load_parts(unet: UNet, state: dict[str, Tensor], transfer: Transfer) -> None:
+    """Copy the parts `transfer` names from a UNet state dict into `unet`, each strictly; the rest of
+    `unet` keeps its own initialisation, so two starts of one cell differ only in what they transfer."""
+    for part in TRANSFERRED_PARTS[transfer]:
+        prefix = f"{part}."
+        getattr(unet, part).load_state_dict(
+            {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, strict=True
+        )

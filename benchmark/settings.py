@@ -8,7 +8,7 @@ from typing import Literal
 
 import torch
 
-from benchmark.config import RunConfig, build_config, read_toml, resolve_profile
+from benchmark.config import RunConfig, build_config, parse_pretrained, read_toml, resolve_profile
 from benchmark.data.external import parse_external_tests
 from benchmark.errors import BenchmarkError
 from benchmark.text import split_csv
@@ -23,10 +23,12 @@ def resolve_run_config(
     profile: str = "auto",
     protocol: str | None = None,
     external_tests: list[str] | None = None,
+    pretrained: list[str] | None = None,
 ) -> tuple[RunConfig, str]:
     """The run's config: file values, then command-line values on top; and a note on `auto`.
 
-    `external_tests` (each NAME=PATH or PATH), when given, replace the file's data.external_tests.
+    `external_tests` (each NAME=PATH or PATH), when given, replace the file's data.external_tests;
+    `pretrained` (each NAME=PATH), when given, the file's pretrained table.
 
     The profile comes from `--profile` unless it is `auto` and the file names one.
     """
@@ -50,6 +52,8 @@ def resolve_run_config(
     if external_tests:
         entries = [t.entry for t in parse_external_tests(external_tests, table.get("data", {}).get("source", "synthetic"))]
         table["data"] = {**table.get("data", {}), "external_tests": entries}
+    if pretrained:
+        table["pretrained"] = parse_pretrained(pretrained)
     if methods is not None:
         table["methods"] = split_csv(methods)
         if not table["methods"]:

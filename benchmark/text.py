@@ -1,10 +1,15 @@
-"""Parsing of comma-separated option values, the one way every command reads them, and the hint
-that follows an unknown name."""
+"""Parsing of comma-separated option values, the one way every command reads them, the hint that
+follows an unknown name, and what a name the user gives a thing may look like."""
 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
+
+#: A name the user gives an external test set or external weights (`NAME=PATH`): it becomes a value
+#: of the rows and part of job keys and file names, so letters, digits, '.', '_' and '-' only.
+USABLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def split_csv(text: str | None) -> list[str] | None:

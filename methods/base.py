@@ -14,10 +14,9 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from benchmark.nets import UNet
+from benchmark.nets import TRANSFERRED_PARTS, Transfer, UNet, load_parts
 from benchmark.recipes import REFERENCE_BASE_LR, TINY_PRETRAIN_RECIPE, PretrainRecipe
 
-Transfer = Literal["none", "encoder", "encoder+decoder"]
 Profile = Literal["tiny", "small", "paper"]
 
 
@@ -63,17 +62,12 @@ class Method(nn.Module):
     @classmethod
     def transferred_parts(cls) -> tuple[str, ...]:
         """The UNet's sub-modules whose weights fine-tuning takes from pre-training."""
-        return {"none": (), "encoder": ("encoder",), "encoder+decoder": ("encoder", "decoder")}[cls.transfers]
+        return TRANSFERRED_PARTS[cls.transfers]
 
     @classmethod
     def load_transferred(cls, unet: UNet, state: dict[str, Tensor]) -> None:
-        """Copy the transferred parts of a pre-trained UNet's `state` into `unet`, each strictly; the
-        rest of `unet` keeps its own initialisation, so methods of one cell differ only there."""
-        for part in cls.transferred_parts():
-            prefix = f"{part}."
-            getattr(unet, part).load_state_dict(
-                {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, strict=True
-            )
+        """Copy the transferred parts of a pre-trained UNet's `state` into `unet` (benchmark.nets.load_parts)."""
+        load_parts(unet, state, cls.transfers)
 
     def pretrained_unet(self) -> UNet:
         """A UNet whose transferred parts carry this method's weights; the rest is freshly initialised.
@@ -81,10 +75,8 @@ class Method(nn.Module):
         The 1×1 classifier is never transferred: a pretext head's output means something else.
         """
         fresh = UNet(self.unet.cfg)
-        if self.transfers in ("encoder", "encoder+decoder"):
-            fresh.encoder.load_state_dict(self.unet.encoder.state_dict())
-        if self.transfers == "encoder+decoder":
-            fresh.decoder.load_state_dict(self.unet.decoder.state_dict())
+        for part in self.transferred_parts():
+            getattr(fresh, part).load_state_dict(getattr(self.unet, part).state_dict())
         return fresh
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from reports.controls import PositiveControl
 from reports.hierarchical import SignificanceSettings, seeds_needed
-from reports.labels import BASELINE, method_label, order_ratios
+from reports.labels import BASELINE, method_label, order_methods, order_ratios
 from reports.run import RunContents
 from reports.significance import paired_seeds
 
@@ -36,12 +36,14 @@ def count(n: int, noun: str) -> str:
 class Answer:
     """The first section: why the run is only a smoke test (empty for a real one), or, when a
     detected positive control vouches for a run on small sets, that control's line and the
-    small sets as a caveat; then one paragraph per ratio, smallest fine-tuning share first."""
+    small sets as a caveat; then one paragraph per ratio, smallest fine-tuning share first, then
+    one sentence per contender whose weights were pre-trained outside the run."""
 
     smoke: tuple[str, ...]
     ratios: tuple[str, ...]
     control: str | None = None  # the positive control's line, first when it earns the run a verdict
     caveats: tuple[str, ...] = ()  # small fine-tuning or validation sets, under a detected control
+    external: tuple[str, ...] = ()
 
     def warning(self) -> str | None:
         """The paragraph shown before the per-ratio answer (smoke test, or caveat), if any."""
@@ -58,8 +60,11 @@ class Answer:
         """What comes before the per-ratio paragraphs."""
         return [line for line in (self.control, self.warning()) if line]
 
+    def paragraphs(self) -> list[str]:
+        return list(self.ratios) + list(self.external)
+
     def lines(self) -> list[str]:
-        return self.opening() + list(self.ratios)
+        return self.opening() + self.paragraphs()
 
 
 def _config(contents: RunContents) -> dict:
@@ -167,6 +172,25 @@ def ratio_answer(block: pd.DataFrame, ratio: str, settings: SignificanceSettings
                      _seeds_for_target(block, seeds, settings)])
 
 
+#: How many hex digits of an external file's sha256 the report shows (the rows hold all 64).
+SHA_SHOWN = 12
+
+
+def external_weights_notes(rows: pd.DataFrame) -> list[str]:
+    """One sentence per contender whose fine-tuning started from weights made outside the run (rows
+    with a `pretrained_sha256`): nothing says which images they were pre-trained on."""
+    if rows.empty or "pretrained_sha256" not in rows.columns:
+        return []
+    external = rows[rows["pretrained_sha256"].fillna("").astype(str) != ""]
+    notes = []
+    for method in order_methods(external["method"]):
+        digests = ", ".join(f"{d[:SHA_SHOWN]}…" for d in sorted(set(external.loc[external["method"] == method,
+                                                                                   "pretrained_sha256"])))
+        notes.append(f"{method}: external weights (sha256 {digests}); the images they were pre-trained on are "
+                     "unknown to this run — a leak of test images into them cannot be ruled out.")
+    return notes
+
+
 def answer(contents: RunContents, comparison: pd.DataFrame | None,
            settings: SignificanceSettings = SignificanceSettings(),
            positive: PositiveControl | None = None) -> Answer:
@@ -178,6 +202,7 @@ def answer(contents: RunContents, comparison: pd.DataFrame | None,
         paragraphs = [ratio_answer(comparison[comparison["ratio"] == r], r, settings)
                       for r in order_ratios(comparison["ratio"])]
     hard, small = smoke_reasons(contents, settings), small_set_warnings(contents)
+    external = tuple(external_weights_notes(contents.rows))
     if positive is not None and positive.detected and not hard:
-        return Answer((), tuple(paragraphs), positive.line(), tuple(small))
-    return Answer(tuple(hard + small), tuple(paragraphs))
+        return Answer((), tuple(paragraphs), positive.line(), tuple(small), external)
+    return Answer(tuple(hard + small), tuple(paragraphs), external=external)

@@ -181,7 +181,7 @@ def _draw(run_dir: Path, out: Path, ratio: str | None, method: str | None, forma
                if line != found.control]  # said once, first
     summary = found.lines() + details
     page = Page(f"angiobench report: {run_dir.resolve().name}", str(run_dir.resolve()), found.control, found.warning(),
-                found.ratios, plain_words(settings), tuple(details),
+                tuple(found.paragraphs()), plain_words(settings), tuple(details),
                 tuple(page_figures), tuple(made_tables), tuple(missing), status.state_counts(contents.jobs),
                 status.unsuccessful_jobs(contents.jobs), contents.dataset, contents.config_text,
                 status.provenance(contents))

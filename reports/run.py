@@ -87,8 +87,8 @@ def _grid(config_text: str, path: Path) -> Grid:
         table = tomllib.loads(config_text)
     except tomllib.TOMLDecodeError as error:
         raise BenchmarkError(f"{path}: does not parse as TOML ({error})") from None
-    return Grid(
-        methods=tuple(str(m) for m in table.get("methods", ())),
+    return Grid(  # the methods and the contenders pre-trained outside the run (--pretrained)
+        methods=tuple(str(m) for m in [*table.get("methods", ()), *table.get("pretrained", {})]),
         ratios=tuple(_normal_ratio(r) for r in table.get("ratios", ())),
         seeds=tuple(int(s) for s in table.get("seeds", ())),
     )

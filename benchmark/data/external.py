@@ -8,15 +8,14 @@ PATH, named after its folder); rows carry the name in `test_set`, the run's own 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.errors import BenchmarkError
+from benchmark.text import USABLE_NAME
 
 #: The `test_set` of the rows scored on the run's own test split.
 IN_DOMAIN = "in-domain"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ def parse_external_test(entry: str, where: str = "--external-test", must_exist: 
     """`NAME=PATH` or `PATH` (named after its last folder); the path must exist unless told otherwise
     (a finished run's config is still read, to export its models, after a set has moved)."""
     name, sep, rest = entry.partition("=")
-    if sep and _NAME.match(name):
+    if sep and USABLE_NAME.match(name):
         path_text = rest
     else:
         path_text, name = entry, Path(entry).name
@@ -45,7 +44,7 @@ def parse_external_test(entry: str, where: str = "--external-test", must_exist: 
     path = Path(path_text).expanduser()
     if must_exist and not path.exists():
         raise BenchmarkError(f"{where} {entry!r}: {path} does not exist")
-    if not _NAME.match(name):
+    if not USABLE_NAME.match(name):
         raise BenchmarkError(f"{where} {entry!r}: {name!r} is not a usable name; write NAME=PATH with "
                              "letters, digits, '.', '_' or '-'")
     if name == IN_DOMAIN:

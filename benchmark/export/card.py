@@ -24,8 +24,6 @@ from benchmark.recipes import FinetuneRecipe, PretrainRecipe
 CARD_VERSION = 1
 CARD_JSON = "model_card.json"
 CARD_MARKDOWN = "MODEL_CARD.md"
-PRETRAINED_FILE = "pretrained.safetensors"
-FINETUNED_FILE = "finetuned.safetensors"
 
 
 @dataclass(frozen=True)
@@ -87,6 +85,10 @@ class ModelCard:
     pretrain_recipe: PretrainRecipe | None = None
     pretrain_images: int = 0
     method_settings: dict[str, Any] = field(default_factory=dict)  # informational: the method's settings
+    #: sha256 of the external weights file (`run --pretrained`) the fine-tuning started from; their
+    #: pre-training images are unknown to the run
+    pretrained_sha256: str | None = None
+    transfers: str | None = None  # what fine-tuning takes (took) from the pre-trained UNet
     finetune_job: str | None = None
     ratio: str | None = None  # PT:FT label of the fine-tuned model
     finetune_recipe: FinetuneRecipe | None = None
@@ -127,6 +129,16 @@ class ModelCard:
                 f"{_count(val, 'validation image')}: its scores are mostly luck, so use it to try the pipeline, "
                 "not as a segmentation model.")
 
+    def _pretraining_line(self) -> str:
+        transfers = f"; fine-tuning takes its {self.transfers}" if self.transfers else ""
+        if self.pretrained_sha256:
+            return (f"| pre-training | outside the run: external weights (sha256 `{self.pretrained_sha256}`), "
+                    f"pre-trained on images unknown to the run{transfers} |")
+        if self.pretrain_recipe:
+            return (f"| pre-training | {_inline(self.pretrain_recipe)} on {_count(self.pretrain_images, 'image')}"
+                    f"{transfers} |")
+        return "| pre-training | none |"
+
     def to_markdown(self) -> str:
         """The card for a person: what, trained how, on what, how good, licence, how to load."""
         stage = f"fine-tuned at PT:FT {self.ratio}" if self.ratio else "pre-trained"
@@ -139,8 +151,7 @@ class ModelCard:
             (f"| UNet | base {self.unet.base}, depth {self.unet.depth}, {self.unet.in_channels} input channel(s), "
              f"{self.unet.classes} classes |"),
             f"| pre-processing | {_inline(self.preprocess)} |",
-            f"| pre-training | {_inline(self.pretrain_recipe)} on {_count(self.pretrain_images, 'image')} |"
-            if self.pretrain_recipe else "| pre-training | none |",
+            self._pretraining_line(),
         ]
         if self.finetune_recipe and self.finetune_images:
             train, val = self.finetune_images

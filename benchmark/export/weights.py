@@ -1,7 +1,8 @@
 """`angiobench export`: a run's pre-trained (and fine-tuned) UNet as safetensors with a model card,
 and `load_unet`, the one call that reads such a folder back.
 
-    OUT/pretrained.safetensors   the UNet the method's pre-training transfers (absent for supervised)
+    OUT/pretrained.safetensors   the UNet the method's pre-training transfers (absent for supervised), its
+                                 metadata saying what (`angiobench run --pretrained NAME=OUT` takes the same)
     OUT/finetuned.safetensors    with --ratio: the fine-tuned UNet of that ratio (the one the rows score)
     OUT/model_card.json          ModelCard: what load_unet and `angiobench predict` read
     OUT/MODEL_CARD.md            the same card for a person
@@ -24,7 +25,7 @@ from typing import Literal
 import pandas as pd
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from benchmark.config import load_config
 from benchmark.data.external import IN_DOMAIN
@@ -32,16 +33,15 @@ from benchmark.data.splits import Ratio
 from benchmark.dataclass_io import build, to_plain
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate.metric_keys import METRIC_KEYS
-from benchmark.export.card import (CARD_JSON, CARD_MARKDOWN, FINETUNED_FILE, PRETRAINED_FILE, ModelCard,
-                                   TestScores, dataset_info)
+from benchmark.export.card import CARD_JSON, CARD_MARKDOWN, ModelCard, TestScores, dataset_info
 from benchmark.files import atomic_write_text, staged_folder
-from benchmark.nets import UNet, UNetConfig
+from benchmark.nets import Transfer, UNet, UNetConfig
 from benchmark.run.job_status import Provenance
 from benchmark.run.jobs import Job
 from benchmark.run.provenance import versions
 from benchmark.run.store import RunStore
-
-WEIGHTS_FORMAT = "angiobench-unet"
+from benchmark.unet_file import FINETUNED_FILE, PRETRAINED_FILE, WEIGHTS_FORMAT, save_unet_weights
+from methods import registry
 Which = Literal["auto", "finetuned", "pretrained"]
 
 
@@ -92,6 +92,10 @@ def choose_jobs(store: RunStore, choice: ExportChoice) -> tuple[Job | None, Job 
     what = f"--method {choice.method}"
     if choice.ratio is None:
         pretrains = [j for j in of_method if j.kind == "pretrain"]
+        external = next((j.finetune.external for j in of_method if j.finetune and j.finetune.external), None)
+        if external is not None:
+            raise BenchmarkError(f"{what}: {choice.method} was pre-trained outside the run ({external.file}, "
+                                 f"sha256 {external.sha256[:12]}…); pass --ratio R to export its fine-tuned UNet")
         if not pretrains:
             raise BenchmarkError(f"{what}: {choice.method} has no pre-training; pass --ratio R to export "
                                  "its fine-tuned UNet")
@@ -125,9 +129,13 @@ def _test_scores(store: RunStore, key: str) -> dict[str, TestScores]:
     return scores
 
 
-def _save_weights(path: Path, state: dict[str, torch.Tensor], unet: UNetConfig) -> None:
-    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in state.items()}
-    save_file(tensors, str(path), metadata={"format": WEIGHTS_FORMAT, "unet": json.dumps(to_plain(unet))})
+def _transfers(pretrain: Job | None, finetune: Job | None) -> Transfer | None:
+    """What fine-tuning takes (took) from the pre-trained weights: the external file's, or the
+    method's contract (None for a method no longer registered, or nothing pre-trained)."""
+    if finetune is not None and finetune.finetune.external is not None:
+        return finetune.finetune.external.transfers
+    method = registry().get(pretrain.method) if pretrain is not None else None
+    return method.transfers if method is not None else None
 
 
 def export_model(run_dir: Path | str, choice: ExportChoice, out: Path | str) -> Export:
@@ -140,6 +148,8 @@ def export_model(run_dir: Path | str, choice: ExportChoice, out: Path | str) -> 
     source = load_config(store.config_path).data
     made = store.read_status(main.key).provenance or Provenance()
     scores = _test_scores(store, finetune.key) if finetune else {}
+    external = finetune.finetune.external if finetune else None
+    transfers = _transfers(pretrain, finetune)
     card = ModelCard(
         method=main.method, protocol=main.protocol, seed=main.seed, unet=main.unet, preprocess=main.preprocess,
         data_fingerprint=main.data, splits_hash=hashlib.sha256(store.splits_path.read_bytes()).hexdigest()[:16],
@@ -149,6 +159,7 @@ def export_model(run_dir: Path | str, choice: ExportChoice, out: Path | str) -> 
         pretrain_recipe=pretrain.pretrain.recipe if pretrain else None,
         pretrain_images=len(pretrain.pretrain.image_ids) if pretrain else 0,
         method_settings=(to_plain(pretrain.pretrain.settings) or {}) if pretrain else {},
+        pretrained_sha256=external.sha256 if external else None, transfers=transfers,
         finetune_job=finetune.key if finetune else None, ratio=finetune.ratio if finetune else None,
         finetune_recipe=finetune.finetune.recipe if finetune else None,
         finetune_images=(len(finetune.finetune.train_ids), len(finetune.finetune.val_ids)) if finetune else None,
@@ -157,9 +168,10 @@ def export_model(run_dir: Path | str, choice: ExportChoice, out: Path | str) -> 
         precision=made.precision,
     )
     with staged_folder(out) as staging:
-        for job, name in ((pretrain, PRETRAINED_FILE), (finetune, FINETUNED_FILE)):
-            if job is not None:
-                _save_weights(staging / name, store.read_checkpoint(job.key), job.unet)
+        if pretrain is not None:  # with what it transfers, so `run --pretrained NAME=OUT` takes the same
+            save_unet_weights(staging / PRETRAINED_FILE, store.read_checkpoint(pretrain.key), pretrain.unet, transfers)
+        if finetune is not None:
+            save_unet_weights(staging / FINETUNED_FILE, store.read_checkpoint(finetune.key), finetune.unet)
         atomic_write_text(staging / CARD_JSON, card.to_json())
         atomic_write_text(staging / CARD_MARKDOWN, card.to_markdown())
     return Export(Path(out), card)

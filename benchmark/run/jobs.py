@@ -6,7 +6,9 @@ A `Job` is the one typed carrier from plan to worker: it holds everything the wo
 prepared data. Its key is a hash of exactly those inputs, so two configs never share a result by
 accident and identical work is done once: two ratios with the same pre-training set share one
 checkpoint. Scoring on an external set is a job of its own, keyed by the fine-tune job and the
-set's content, so adding a set to a finished run trains nothing again.
+set's content, so adding a set to a finished run trains nothing again. A contender pre-trained
+outside the run (`--pretrained`) has no pre-training job: its fine-tune jobs start from its file and
+their keys hash the file's sha256.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from typing import Any
 from benchmark.config import RunConfig
 from benchmark.data.external import ExternalTestRef
 from benchmark.data.preprocess import PreprocessConfig
-from benchmark.data.splits import Splits
+from benchmark.data.splits import Ratio, Splits
 from benchmark.dataclass_io import build, to_plain
 from benchmark.errors import BenchmarkError
 from benchmark.nets import UNetConfig
 from benchmark.recipes import FinetuneRecipe, PretrainRecipe
+from benchmark.run.external_weights import ExternalWeights
 from benchmark.run.job_status import JobKind
 from benchmark.train.schedule import pretrain_schedule
 from methods import registry
@@ -68,6 +71,7 @@ class FinetuneSpec:
     test_ids: tuple[str, ...]
     pretrained: str | None = None  # key of the pre-training job it starts from
     pretrain_images: int = 0  # the size of its cell's pre-training set, recorded in its rows (not hashed)
+    external: ExternalWeights | None = None  # or the weights made outside the run it starts from (--pretrained)
 
 
 @dataclass(frozen=True)
@@ -130,19 +134,23 @@ class Job:
 CELL_STREAM = "cell"
 
 
-def finetune_seed(base_seed: int, method: type, ratio: str) -> int:
-    """The cell's common fine-tuning seed, or a method's own for one with an independent stream."""
-    return derive_seed(base_seed, method.name if method.independent_seed else CELL_STREAM, ratio, "finetune")
+def finetune_seed(base_seed: int, ratio: str, stream: str = CELL_STREAM) -> int:
+    """A cell's fine-tuning seed: its common one, or that of a method's own stream (one with
+    `independent_seed`, the negative control, passes its name)."""
+    return derive_seed(base_seed, stream, ratio, "finetune")
 
 
 def build_jobs(config: RunConfig, splits: Splits, data_fingerprint: str, extra_images: int = 0,
-               external_tests: tuple[ExternalTestRef, ...] = ()) -> list[Job]:
+               external_tests: tuple[ExternalTestRef, ...] = (),
+               external_weights: tuple[ExternalWeights, ...] = ()) -> list[Job]:
     """Every job of the grid, pre-training jobs first, each listed once.
 
     `extra_images`: the size of the run's unlabelled pool, which every pre-training set includes
     (but the label-using positive control); under the fair protocol a method's settings are fitted
     to its set's size and step count (`SSLMethod.fit_to_budget`). `external_tests`: the sets every
     fine-tuned model is also scored on, one score job per (fine-tune job, set), listed last.
+    `external_weights`: contenders pre-trained outside the run (benchmark.run.external_weights),
+    fine-tuned in every cell like a method, on the cell's common seed stream, from their file.
     """
     methods = registry()
     shared = {"data": data_fingerprint, "preprocess": config.preprocess, "unet": config.unet,
@@ -155,7 +163,7 @@ def build_jobs(config: RunConfig, splits: Splits, data_fingerprint: str, extra_i
             cls = methods[name]
             for ratio in config.ratios:
                 part = splits.ratio(ratio)
-                depends: tuple[str, ...] = ()
+                pretrained = None
                 if cls.pretrains:
                     pt_ids = ids_digest(part.pretrain)
                     pt_seed = derive_seed(seed, CELL_STREAM, pt_ids, "pretrain")  # batch order shared too
@@ -169,25 +177,41 @@ def build_jobs(config: RunConfig, splits: Splits, data_fingerprint: str, extra_i
                         **common, "kind": "pretrain", "method": name, "seed": pt_seed, "recipe": recipe,
                         "settings": settings, "pretrain_ids": pt_ids, "unlabelled": pool,
                     }
-                    key = f"pretrain-{name}-{stable_hash(hashed)}"
-                    if key not in jobs:
+                    pretrained = f"pretrain-{name}-{stable_hash(hashed)}"
+                    if pretrained not in jobs:
                         spec = PretrainSpec(recipe, tuple(part.pretrain), pool, settings)
-                        jobs[key] = Job(key, "pretrain", name, seed, pt_seed, ratio.pt, ratio.ft, ratio.label, (),
-                                        **shared, pretrain=spec)
-                    depends = (key,)
-                ft_seed = finetune_seed(seed, cls, ratio.label)
-                hashed = {
-                    **common, "kind": "finetune", "method": name, "seed": ft_seed,
-                    "recipe": config.finetune, "pretrained": depends[0] if depends else None,
-                    "train_ids": part.finetune_train, "val_ids": part.finetune_val, "test_ids": splits.test,
-                }
-                key = f"finetune-{name}-{stable_hash(hashed)}"
-                spec = FinetuneSpec(config.finetune, tuple(part.finetune_train), tuple(part.finetune_val),
-                                    tuple(splits.test), depends[0] if depends else None, len(part.pretrain))
-                finetunes.append(Job(key, "finetune", name, seed, ft_seed, ratio.pt, ratio.ft, ratio.label,
-                                     depends, **shared, finetune=spec))
+                        jobs[pretrained] = Job(pretrained, "pretrain", name, seed, pt_seed, ratio.pt, ratio.ft,
+                                               ratio.label, (), **shared, pretrain=spec)
+                stream = name if cls.independent_seed else CELL_STREAM
+                finetunes.append(finetune_job(config, splits, ratio, seed, name, finetune_seed(seed, ratio.label, stream),
+                                              common, shared, pretrained=pretrained))
+        for weights in external_weights:
+            for ratio in config.ratios:
+                finetunes.append(finetune_job(config, splits, ratio, seed, weights.name, finetune_seed(seed, ratio.label),
+                                              common, shared, external=weights))
     scores = [score_job(finetune, test_set) for finetune in finetunes for test_set in external_tests]
     return list(jobs.values()) + finetunes + scores
+
+
+def finetune_job(config: RunConfig, splits: Splits, ratio: Ratio, seed: int, method: str, ft_seed: int,
+                 common: dict[str, Any], shared: dict[str, Any], pretrained: str | None = None,
+                 external: ExternalWeights | None = None) -> Job:
+    """One cell's fine-tune job, starting from a pre-training job's checkpoint (`pretrained`), from
+    external weights, or from scratch. Its key hashes the start: the pre-training job's key, or the
+    external file's sha256 and what it transfers (not its path, so a moved file is not re-run)."""
+    part = splits.ratio(ratio)
+    hashed = {
+        **common, "kind": "finetune", "method": method, "seed": ft_seed, "recipe": config.finetune,
+        "pretrained": pretrained, "train_ids": part.finetune_train, "val_ids": part.finetune_val,
+        "test_ids": splits.test,
+    }
+    if external is not None:  # only then, so the keys of every method's jobs stay what they were
+        hashed["external"] = {"sha256": external.sha256, "transfers": external.transfers}
+    key = f"finetune-{method}-{stable_hash(hashed)}"
+    spec = FinetuneSpec(config.finetune, tuple(part.finetune_train), tuple(part.finetune_val), tuple(splits.test),
+                        pretrained, 0 if external is not None else len(part.pretrain), external)
+    return Job(key, "finetune", method, seed, ft_seed, ratio.pt, ratio.ft, ratio.label,
+               (pretrained,) if pretrained else (), **shared, finetune=spec)
 
 
 def score_job(finetune: Job, test_set: ExternalTestRef) -> Job:

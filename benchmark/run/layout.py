@@ -6,12 +6,14 @@ report's reuse check can list its inputs without loading the harness:
                         rows.parquet + history.parquet (fine-tune), loss_curve.parquet (pre-train),
                         rows.parquet alone (score: a fine-tuned model on an external test set),
                         slurm.json (--executor slurm: the SLURM job it was submitted as)
+    RUN_DIR/superseded/<key>/   jobs of external weights (--pretrained) since changed: kept, never reported
 """
 
 from __future__ import annotations
 
 CONFIG, SPLITS, PREPARED = "config.toml", "splits.json", ("data", "prepared.npz")
 JOBS = "jobs"
+SUPERSEDED = "superseded"
 JOB, STATUS, LOG, CHECKPOINT, PREVIEWS = "job.json", "status.json", "log.txt", "checkpoint.pt", "previews.npz"
 ROWS, HISTORY, LOSS_CURVE = "rows.parquet", "history.parquet", "loss_curve.parquet"
 SLURM_SUBMISSION = "slurm.json"  # the SLURM job id a driver submitted the job as (--executor slurm)

@@ -26,6 +26,15 @@ def looks_of(classes: Mapping[str, type]) -> dict[str, MethodLook]:
             for name, cls in classes.items()}
 
 
+#: How reports mark a contender pre-trained outside the run (`--pretrained NAME=PATH`).
+EXTERNAL_SUFFIX = " (external)"
+
+
+def external_look(name: str) -> MethodLook:
+    """External weights are named as given, marked as external, in a spare colour."""
+    return MethodLook(f"{name}{EXTERNAL_SUFFIX}", "")
+
+
 def write_looks(run_dir: Path, looks: Mapping[str, MethodLook]) -> None:
     atomic_write_json(Path(run_dir) / LOOKS, {name: asdict(look) for name, look in sorted(looks.items())})
 

@@ -18,9 +18,10 @@ from benchmark.config import RunConfig
 from benchmark.errors import BenchmarkError
 from benchmark.data.external import IN_DOMAIN, ExternalTestRef
 from benchmark.data.splits import Splits
+from benchmark.run.external_weights import resolve_all
 from benchmark.run.jobs import Job, build_jobs
 from benchmark.run.lock import run_lock
-from benchmark.run.looks import looks_of, write_looks
+from benchmark.run.looks import external_look, looks_of, write_looks
 from benchmark.run.executors import EventSink, check_executor
 from benchmark.run.job_queue import QueueSummary, run_queue
 from benchmark.settings import ExecutorConfig
@@ -45,12 +46,34 @@ def default_run_dir(config: RunConfig, root: Path = Path("results")) -> Path:
 
 def open_run(config: RunConfig, run_dir: Path, force: bool = False,
              progress: Progress | None = None) -> tuple[RunStore, list[Job]]:
-    """Claim the folder for this config, prepare data and splits (once), and build the job graph."""
+    """Claim the folder for this config, prepare data and splits (once), and build the job graph.
+
+    External weights are checked first (a file that does not fit the UNet makes no folder); jobs of
+    an external contender that the plan no longer has (its file changed) are retired from the folder."""
+    weights = resolve_all(config.pretrained, config.unet)
     store = RunStore(run_dir)
     data, splits = rundata.prepare_run(config, store, force, progress)
-    write_looks(run_dir, looks_of(registry()))  # what reports name and colour each method by
+    # what reports name and colour each contender by
+    write_looks(run_dir, {**looks_of(registry()), **{w.name: external_look(w.name) for w in weights}})
     external = tuple(ExternalTestRef(t.name, t.fingerprint, len(t.ids)) for t in data.external)
-    return store, build_jobs(config, splits, data.fingerprint, len(data.extra), external)
+    jobs = build_jobs(config, splits, data.fingerprint, len(data.extra), external, weights)
+    retire_replaced(store, jobs, {w.name for w in weights})
+    return store, jobs
+
+
+def retire_replaced(store: RunStore, jobs: list[Job], names: set[str]) -> list[str]:
+    """Move the folder's jobs of the external contenders `names` that `jobs` no longer has (their
+    weights changed, so their keys did) out of the jobs folder, so no table mixes the results of two
+    files under one name, and bring back retired ones the plan has again (the file was changed
+    back); the keys retired."""
+    planned = {job.key for job in jobs}
+    stale = [key for key in store.job_keys() if key not in planned and store.read_identity(key).method in names]
+    for key in stale:
+        store.retire_job(key)
+    for job in jobs:
+        if job.method in names:
+            store.restore_job(job.key)
+    return stale
 
 
 def run_benchmark(
@@ -102,9 +125,10 @@ def plan_run(config: RunConfig, run_dir: Path) -> tuple[RunStore, list[Job], Spl
     Needs no image read: splits and keys depend only on ids and the source's fingerprint.
     """
     store = RunStore(run_dir)
+    weights = resolve_all(config.pretrained, config.unet)
     index = rundata.index_source(config)
     splits = rundata.draw_splits(config, index)
-    jobs = build_jobs(config, splits, index.fingerprint, index.extra_count, index.external)
+    jobs = build_jobs(config, splits, index.fingerprint, index.extra_count, index.external, weights)
     return store, jobs, splits, index.extra_count
 
 
@@ -119,7 +143,7 @@ def run_finetune(config: RunConfig, out: Path, ft_ratio: float, seed: int, force
 
     ratio = Ratio.parse(f"0:{ft_ratio:g}")
     single = dataclasses.replace(config, methods=("supervised",), ratios=(ratio,), seeds=(seed,),
-                                 pretrain={}, method_settings={})
+                                 pretrain={}, method_settings={}, pretrained={})
     outcome = run_benchmark(single, out, ExecutorConfig(kind="inline"), force, True, on_event, progress)
     if outcome.summary.failed:
         error = outcome.store.read_status(outcome.summary.failed[0]).error or "unknown error"

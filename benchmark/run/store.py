@@ -207,6 +207,27 @@ class RunStore:
         with open(path, "a") as handle:
             handle.write(f"{time.strftime('%H:%M:%S')} {message}\n")
 
+    def retired_dir(self, key: str) -> Path:
+        return self.root / layout.SUPERSEDED / key
+
+    def retire_job(self, key: str) -> None:
+        """Move a job's folder out of the jobs folder, under superseded/, where nothing reads it as a
+        result: for a job whose inputs outside the config changed (the plan has it under a new key)."""
+        target = self.retired_dir(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            shutil.rmtree(target)
+        self.job_dir(key).rename(target)
+
+    def restore_job(self, key: str) -> bool:
+        """Bring a retired job back into the jobs folder (its inputs are back); whether there was one."""
+        source = self.retired_dir(key)
+        if not source.is_dir() or self.job_dir(key).exists():
+            return False
+        self.job_dir(key).parent.mkdir(parents=True, exist_ok=True)
+        source.rename(self.job_dir(key))
+        return True
+
     def reset_job(self, key: str) -> None:
         """Forget a job's outputs (for a retry); its job.json stays."""
         folder = self.job_dir(key)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from benchmark.nets import UNet, UNetConfig
+from benchmark.nets import TRANSFERRED_PARTS, UNet, UNetConfig
 from benchmark.train.optim import make_optimizer
 from methods.base import Method, SSLMethod
 
@@ -134,8 +134,7 @@ def check_transfer_loads_strictly(cls: type[Method], images: torch.Tensor) -> st
     transferred = method.pretrained_unet()
     target = UNet(method.unet.cfg)
     target.load_state_dict(transferred.state_dict(), strict=True)
-    parts = {"none": [], "encoder": ["encoder"], "encoder+decoder": ["encoder", "decoder"]}
-    for part in parts[cls.transfers]:
+    for part in TRANSFERRED_PARTS[cls.transfers]:
         for (name, a), b in zip(
             getattr(method.unet, part).state_dict().items(),
             getattr(transferred, part).state_dict().values(),

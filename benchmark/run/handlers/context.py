@@ -62,5 +62,7 @@ def row_source(job: Job, model: Job, params: int) -> RowSource:
     spec = model.finetune
     return RowSource(job_key=job.key, finetune_job=model.key, method=job.method, protocol=job.protocol,
                      pt_ratio=job.pt_ratio, ft_ratio=job.ft_ratio, ratio=job.ratio, seed=job.seed,
-                     params_finetune=params, pretrained_from=spec.pretrained or "", n_pretrain=spec.pretrain_images,
+                     params_finetune=params, pretrained_from=spec.pretrained or "",
+                     pretrained_sha256=spec.external.sha256 if spec.external is not None else "",
+                     n_pretrain=spec.pretrain_images,
                      n_finetune_train=len(spec.train_ids), n_finetune_val=len(spec.val_ids))

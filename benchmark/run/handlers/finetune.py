@@ -1,6 +1,6 @@
-"""The fine-tune job: the UNet, from its pre-training job's transferred weights or from scratch,
-fine-tuned and selected on the fine-tuning set (benchmark.train.selection), then scored on the
-run's own test split."""
+"""The fine-tune job: the UNet, from its pre-training job's transferred weights, from external
+weights (`--pretrained`) or from scratch, fine-tuned and selected on the fine-tuning set
+(benchmark.train.selection), then scored on the run's own test split."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import torch
 from benchmark.data.external import IN_DOMAIN
 from benchmark.evaluate.rows import metric_rows
 from benchmark.nets import UNet, count_parameters
+from benchmark.run.external_weights import load_external
 from benchmark.run.handlers.context import PREVIEW_COUNT, JobContext, JobResult, Scores, row_source
 from benchmark.run.job_status import FinetuneOutcome
 from benchmark.run.previews import PredictionPreview
@@ -27,6 +28,10 @@ def run_finetune(context: JobContext) -> JobResult:
     if spec.pretrained:
         registry()[job.method].load_transferred(unet, store.read_checkpoint(spec.pretrained))
         context.log(f"starting from {spec.pretrained} ({registry()[job.method].transfers})")
+    elif spec.external is not None:
+        load_external(unet, spec.external)
+        context.log(f"starting from external weights {spec.external.file} (sha256 {spec.external.sha256}, "
+                    f"{spec.external.transfers})")
 
     def subset(ids: tuple[str, ...]) -> TensorSet:
         index = data.index(ids)
