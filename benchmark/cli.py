@@ -91,12 +91,13 @@ METHODS_OPTION = typer.Option(None, "--methods", metavar="TEXT",
 RATIOS_OPTION = typer.Option(None, "--ratios", metavar="TEXT", help="PT:FT ratios, e.g. 70:10,79:1 (default: the study's).")
 SEEDS_OPTION = typer.Option(None, "--seeds", metavar="TEXT", help="Base seeds, e.g. 0,1,2 (at least 3 for a verdict).")
 EXTERNAL_TEST_OPTION = typer.Option(None, "--external-test", metavar="TEXT", help=EXTERNAL_TEST_HELP)
-
-
-def torch_cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
+# How the jobs run, shared by `run` and `plan` (which estimates for as many jobs at once).
+DEVICES_OPTION = typer.Option(None, "--devices", metavar="TEXT", help="GPU indices, e.g. 0,1.")
+JOBS_PER_DEVICE_OPTION = typer.Option(1, "--jobs-per-device", metavar="N", help="Concurrent jobs per GPU.")
+CPU_WORKERS_OPTION = typer.Option(0, "--cpu-workers", metavar="N",
+                                  help="Concurrent jobs when there is no GPU (0: one per core, at most 4).")
+PRECISION_OPTION = typer.Option("auto", "--precision", metavar="TEXT",
+                                help="auto (bf16 on CUDA and CPUs with bf16 units) | bf16 | fp32.")
 
 
 @app.command(cls=PlainHelpCommand)
@@ -111,9 +112,9 @@ def run(
     external_test: Optional[list[str]] = EXTERNAL_TEST_OPTION,
     out: Optional[Path] = typer.Option(None, "--out", metavar="PATH", help="Run folder (default results/<data>-<profile>)."),
     executor: str = typer.Option("local", "--executor", metavar="TEXT", help="local | inline | slurm."),
-    devices: Optional[str] = typer.Option(None, "--devices", metavar="TEXT", help="GPU indices, e.g. 0,1."),
-    jobs_per_device: int = typer.Option(1, "--jobs-per-device", metavar="N", help="Concurrent jobs per GPU."),
-    cpu_workers: int = typer.Option(0, "--cpu-workers", metavar="N", help="Concurrent jobs when there is no GPU (0: one per core, at most 4)."),
+    devices: Optional[str] = DEVICES_OPTION,
+    jobs_per_device: int = JOBS_PER_DEVICE_OPTION,
+    cpu_workers: int = CPU_WORKERS_OPTION,
     slurm_partition: str = typer.Option("", "--slurm-partition", metavar="TEXT", help="SLURM partition to submit to (default: the cluster's own)."),
     slurm_gpus_per_job: int = typer.Option(1, "--slurm-gpus-per-job", metavar="N", help="GPUs each SLURM job asks for."),
     slurm_cpus_per_job: int = typer.Option(8, "--slurm-cpus-per-job", metavar="N", help="CPU cores each SLURM job asks for."),
@@ -122,7 +123,7 @@ def run(
     retry_failed: bool = typer.Option(False, "--retry-failed", metavar="", help="Run failed jobs again."),
     force: bool = typer.Option(False, "--force", metavar="", help="Delete the run folder and start again."),
     compile: bool = typer.Option(False, "--compile", metavar="", help="torch.compile each job's training step (pays on long GPU jobs)."),
-    precision: str = typer.Option("auto", "--precision", metavar="TEXT", help="auto (bf16 on CUDA and CPUs with bf16 units) | bf16 | fp32."),
+    precision: str = PRECISION_OPTION,
 ) -> None:
     """Run the benchmark grid (every method × ratio × seed); finished jobs are skipped on a re-run."""
     from benchmark.data.external import IN_DOMAIN
@@ -235,35 +236,44 @@ def plan(
     profile: str = typer.Option("auto", "--profile", metavar="TEXT", help="auto | tiny | small | paper."),
     protocol: Optional[str] = typer.Option(None, "--protocol", metavar="TEXT", help="fair | study."),
     external_test: Optional[list[str]] = EXTERNAL_TEST_OPTION,
-    out: Optional[Path] = typer.Option(None, "--out", metavar="PATH", help="Run folder to compare with."),
-    tflops: Optional[float] = typer.Option(None, "--tflops", metavar="NUMBER", help="Sustained TFLOP/s to assume (default: measure here)."),
-    speed: Optional[Path] = typer.Option(None, "--speed", metavar="PATH", help="Speed report (angiobench speed --json): use its measured images/s per method."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="PATH", help="Run folder whose finished jobs to measure by (default: the run's own)."),
+    devices: Optional[str] = DEVICES_OPTION,
+    jobs_per_device: int = JOBS_PER_DEVICE_OPTION,
+    cpu_workers: int = CPU_WORKERS_OPTION,
+    precision: str = PRECISION_OPTION,
+    tflops: Optional[float] = typer.Option(None, "--tflops", metavar="NUMBER", help="Sustained TFLOP/s to assume instead of measuring."),
+    speed: Optional[Path] = typer.Option(None, "--speed", metavar="PATH", help="Speed report (angiobench speed --json): use its measured images/s per method instead."),
     jobs: bool = typer.Option(False, "--jobs", metavar="", help="List every job, not only the totals."),
 ) -> None:
-    """The jobs a run would do, which are already done, and their estimated cost. Runs nothing."""
+    """The jobs a run would do, which are already done, and how long the rest should take. Trains
+    nothing but a probe: a few timed steps, for the kinds of job no finished one has measured."""
     from benchmark.run import runner
-    from benchmark.settings import resolve_run_config
-    from benchmark.speed.planning import plan_cost
+    from benchmark.run.executors import job_threads, plan_slots
+    from benchmark.settings import resolve_executor, resolve_run_config
+    from benchmark.speed.planning import PlanRequest, plan_cost, this_machine
+    from benchmark.train.device import DeviceOptions
 
     with user_errors():
+        machine = this_machine()  # before the probe adds to the load
         run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol, external_test)
         if note:
             console.print(note)
+        executor = resolve_executor("local", devices, jobs_per_device=jobs_per_device, cpu_workers=cpu_workers,
+                                    precision=precision)
+        slots = plan_slots(executor)
+        device = DeviceOptions(device="cuda" if slots[0].gpu is not None else "cpu", bf16=executor.bf16())
+        request = PlanRequest(tflops, speed, len(slots), job_threads(executor, slots), device)
         run_dir = out or runner.default_run_dir(run_config)
         store, job_list, _, extra_count = runner.plan_run(run_config, run_dir)
-        planned = plan_cost(job_list, run_config, extra_count, tflops, speed,
-                            "cuda" if torch_cuda_available() else "cpu")
-        for line in planned.notes:
-            console.print(line)
-        cost, basis = planned.cost, planned.basis
-        frame = cost.jobs.assign(state=[store.state(j.key) for j in job_list])
+        planned = plan_cost(job_list, run_config, extra_count, store, request, machine)
         if jobs:
-            _print_frame(frame.drop(columns=["job_key"]), "jobs")
-        by_method = frame.groupby(["method", "kind"])[["image_steps", "tflop", "hours"]].sum().reset_index()
-        _print_frame(by_method, f"estimated cost at {basis}")
-        done = int((frame["state"] == "done").sum())
-        console.print(f"{len(job_list)} jobs ({done} already done); {cost.total_hours:.2f} h in all, "
-                      f"{frame.loc[frame['state'] != 'done', 'hours'].sum():.2f} h still to run")
+            _print_frame(planned.jobs.drop(columns=["job_key"]), "jobs")
+        _print_frame(planned.by_kind(), f"estimated time ({planned.basis})")
+        for line in planned.notes:
+            console.print(line, highlight=False, soft_wrap=True)
+        if planned.warning:
+            console.print(f"[yellow]warning:[/yellow] {planned.warning}", highlight=False, soft_wrap=True)
+        console.print(planned.summary(), highlight=False)
 
 
 @app.command(cls=PlainHelpCommand)
@@ -277,7 +287,7 @@ def calibrate(
     profile: str = typer.Option("tiny", "--profile", metavar="TEXT", help="The profile a setting starts from: tiny | small | paper."),
     test_split: str = typer.Option("random", "--test-split", metavar="TEXT", help="random (a seeded 20 % split) | dataset (its own)."),
     out: Path = typer.Option(Path("results/calibration"), "--out", metavar="PATH", help="Folder: one run per setting, and the table."),
-    cpu_workers: int = typer.Option(0, "--cpu-workers", metavar="N", help="Concurrent jobs when there is no GPU (0: one per core, at most 4)."),
+    cpu_workers: int = CPU_WORKERS_OPTION,
     precision: str = typer.Option("auto", "--precision", metavar="TEXT", help="auto | bf16 | fp32."),
 ) -> None:
     """Supervised against the positive control for each setting of a shared budget: can the set-up see?"""
