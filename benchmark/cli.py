@@ -70,13 +70,17 @@ def _bar_callback(progress: Progress, description: str):
     return update
 
 
-def _print_frame(frame, title: str) -> None:
+def _print_table(columns: list[str], rows: list[list], title: str) -> None:
     table = Table(title=title)
-    for column in frame.columns:
+    for column in columns:
         table.add_column(str(column))
-    for row in frame.itertuples(index=False):
+    for row in rows:
         table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
     console.print(table)
+
+
+def _print_frame(frame, title: str) -> None:
+    _print_table(list(frame.columns), [list(row) for row in frame.itertuples(index=False)], title)
 
 
 EXTERNAL_TEST_HELP = ("Also score every fine-tuned model on this labelled dataset (NAME=PATH or PATH; "
@@ -485,21 +489,28 @@ def data_export_nnunet(
 def methods_list(
     profile: str = typer.Option("auto", "--profile", metavar="TEXT",
                                 help="auto | tiny | small | paper: count parameters at this profile's UNet "
-                                     "(auto: paper on CUDA, tiny otherwise)."),
+                                     "(auto: paper where an NVIDIA GPU is visible, tiny otherwise)."),
     config: Optional[Path] = typer.Option(None, "--config", metavar="PATH",
                                           help="TOML file of a run: count parameters at its UNet."),
+    pretrain_params: bool = typer.Option(False, "--pretrain-params", metavar="",
+                                         help="Also count each method's parameters during pre-training (heads, "
+                                              "momentum copies): builds every method, so imports torch (seconds)."),
 ) -> None:
-    """Each method: description, parameters during pre-training and at fine-tuning, what transfers.
+    """Each method: description, what transfers, and the parameters of the UNet it fine-tunes.
 
-    Counting parameters builds every method, so this imports torch (a few seconds)."""
-    from benchmark.settings import resolve_run_config
+    Read without importing torch (about a second); --pretrain-params builds every method to count
+    what it pre-trains too."""
+    from benchmark.profiles import profile_unet
     from benchmark.train.method_info import describe_methods
 
     with user_errors():
-        run_config, _ = resolve_run_config(config, None, None, None, None, profile)
-        unet = run_config.unet
-        _print_frame(describe_methods(unet, run_config.profile),
-                     f"methods ({run_config.profile} profile: parameters at UNet base width {unet.base}, depth {unet.depth})")
+        chosen, unet = profile_unet(config, profile)
+        rows = describe_methods(unet, chosen, pretrain_params)
+        _print_table(list(rows[0]) if rows else [], [list(row.values()) for row in rows],
+                     f"methods ({chosen} profile: parameters at UNet base width {unet.base}, depth {unet.depth})")
+        if not pretrain_params:
+            console.print("finetune_M: the UNet every method fine-tunes; pre-training adds a method's heads and "
+                          "momentum copies (--pretrain-params counts them)", highlight=False, soft_wrap=True)
 
 
 @methods_app.command("check", cls=PlainHelpCommand)
