@@ -23,7 +23,7 @@ from benchmark.dataclass_io import to_plain, update
 from benchmark.errors import BenchmarkError
 from benchmark.text import did_you_mean
 from benchmark.files import atomic_write_text, read_toml
-from benchmark.profiles import PROFILE_UNETS, PROFILES, ProfileName, resolve_profile
+from benchmark.profiles import PROFILE_UNETS, PROFILES, ProfileName
 from benchmark.unet_config import UNetConfig
 from benchmark.recipes import FinetuneRecipe, PretrainRecipe, fair_pretrain_recipe, study_pretrain_recipe
 from benchmark.train.selection import FAIR_LR_GRIDS
