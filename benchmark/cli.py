@@ -70,13 +70,17 @@ def _bar_callback(progress: Progress, description: str):
     return update
 
 
-def _print_frame(frame, title: str) -> None:
+def _print_table(columns: list[str], rows: list[list], title: str) -> None:
     table = Table(title=title)
-    for column in frame.columns:
+    for column in columns:
         table.add_column(str(column))
-    for row in frame.itertuples(index=False):
+    for row in rows:
         table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
     console.print(table)
+
+
+def _print_frame(frame, title: str) -> None:
+    _print_table(list(frame.columns), [list(row) for row in frame.itertuples(index=False)], title)
 
 
 EXTERNAL_TEST_HELP = ("Also score every fine-tuned model on this labelled dataset (NAME=PATH or PATH; "
@@ -94,12 +98,13 @@ EXTERNAL_TEST_OPTION = typer.Option(None, "--external-test", metavar="TEXT", hel
 PRETRAINED_OPTION = typer.Option(None, "--pretrained", metavar="TEXT",
                                  help=("Also fine-tune weights pre-trained elsewhere as contender NAME (NAME=PATH: a "
                                        "safetensors UNet state dict or an `angiobench export` folder; repeatable)."))
-
-
-def torch_cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
+# How the jobs run, shared by `run` and `plan` (which estimates for as many jobs at once).
+DEVICES_OPTION = typer.Option(None, "--devices", metavar="TEXT", help="GPU indices, e.g. 0,1.")
+JOBS_PER_DEVICE_OPTION = typer.Option(1, "--jobs-per-device", metavar="N", help="Concurrent jobs per GPU.")
+CPU_WORKERS_OPTION = typer.Option(0, "--cpu-workers", metavar="N",
+                                  help="Concurrent jobs when there is no GPU (0: one per core, at most 4).")
+PRECISION_OPTION = typer.Option("auto", "--precision", metavar="TEXT",
+                                help="auto (bf16 on CUDA and CPUs with bf16 units) | bf16 | fp32.")
 
 
 @app.command(cls=PlainHelpCommand)
@@ -115,9 +120,9 @@ def run(
     pretrained: Optional[list[str]] = PRETRAINED_OPTION,
     out: Optional[Path] = typer.Option(None, "--out", metavar="PATH", help="Run folder (default results/<data>-<profile>)."),
     executor: str = typer.Option("local", "--executor", metavar="TEXT", help="local | inline | slurm."),
-    devices: Optional[str] = typer.Option(None, "--devices", metavar="TEXT", help="GPU indices, e.g. 0,1."),
-    jobs_per_device: int = typer.Option(1, "--jobs-per-device", metavar="N", help="Concurrent jobs per GPU."),
-    cpu_workers: int = typer.Option(0, "--cpu-workers", metavar="N", help="Concurrent jobs when there is no GPU (0: one per core, at most 4)."),
+    devices: Optional[str] = DEVICES_OPTION,
+    jobs_per_device: int = JOBS_PER_DEVICE_OPTION,
+    cpu_workers: int = CPU_WORKERS_OPTION,
     slurm_partition: str = typer.Option("", "--slurm-partition", metavar="TEXT", help="SLURM partition to submit to (default: the cluster's own)."),
     slurm_gpus_per_job: int = typer.Option(1, "--slurm-gpus-per-job", metavar="N", help="GPUs each SLURM job asks for."),
     slurm_cpus_per_job: int = typer.Option(8, "--slurm-cpus-per-job", metavar="N", help="CPU cores each SLURM job asks for."),
@@ -126,7 +131,7 @@ def run(
     retry_failed: bool = typer.Option(False, "--retry-failed", metavar="", help="Run failed jobs again."),
     force: bool = typer.Option(False, "--force", metavar="", help="Delete the run folder and start again."),
     compile: bool = typer.Option(False, "--compile", metavar="", help="torch.compile each job's training step (pays on long GPU jobs)."),
-    precision: str = typer.Option("auto", "--precision", metavar="TEXT", help="auto (bf16 on CUDA and CPUs with bf16 units) | bf16 | fp32."),
+    precision: str = PRECISION_OPTION,
 ) -> None:
     """Run the benchmark grid (every method × ratio × seed); finished jobs are skipped on a re-run."""
     from benchmark.data.external import IN_DOMAIN
@@ -241,36 +246,45 @@ def plan(
     protocol: Optional[str] = typer.Option(None, "--protocol", metavar="TEXT", help="fair | study."),
     external_test: Optional[list[str]] = EXTERNAL_TEST_OPTION,
     pretrained: Optional[list[str]] = PRETRAINED_OPTION,
-    out: Optional[Path] = typer.Option(None, "--out", metavar="PATH", help="Run folder to compare with."),
-    tflops: Optional[float] = typer.Option(None, "--tflops", metavar="NUMBER", help="Sustained TFLOP/s to assume (default: measure here)."),
-    speed: Optional[Path] = typer.Option(None, "--speed", metavar="PATH", help="Speed report (angiobench speed --json): use its measured images/s per method."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="PATH", help="Run folder whose finished jobs to measure by (default: the run's own)."),
+    devices: Optional[str] = DEVICES_OPTION,
+    jobs_per_device: int = JOBS_PER_DEVICE_OPTION,
+    cpu_workers: int = CPU_WORKERS_OPTION,
+    precision: str = PRECISION_OPTION,
+    tflops: Optional[float] = typer.Option(None, "--tflops", metavar="NUMBER", help="Sustained TFLOP/s to assume instead of measuring."),
+    speed: Optional[Path] = typer.Option(None, "--speed", metavar="PATH", help="Speed report (angiobench speed --json): use its measured images/s per method instead."),
     jobs: bool = typer.Option(False, "--jobs", metavar="", help="List every job, not only the totals."),
 ) -> None:
-    """The jobs a run would do, which are already done, and their estimated cost. Runs nothing."""
+    """The jobs a run would do, which are already done, and how long the rest should take. Trains
+    nothing but a probe: a few timed steps, for the kinds of job no finished one has measured."""
     from benchmark.run import runner
-    from benchmark.settings import resolve_run_config
-    from benchmark.speed.planning import plan_cost
+    from benchmark.run.executors import job_threads, plan_slots
+    from benchmark.settings import resolve_executor, resolve_run_config
+    from benchmark.speed.planning import PlanRequest, plan_cost, this_machine
+    from benchmark.train.device import DeviceOptions
 
     with user_errors():
+        machine = this_machine()  # before the probe adds to the load
         run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol, external_test,
                                                 pretrained)
         if note:
             console.print(note)
+        executor = resolve_executor("local", devices, jobs_per_device=jobs_per_device, cpu_workers=cpu_workers,
+                                    precision=precision)
+        slots = plan_slots(executor)
+        device = DeviceOptions(device="cuda" if slots[0].gpu is not None else "cpu", bf16=executor.bf16())
+        request = PlanRequest(tflops, speed, len(slots), job_threads(executor, slots), device)
         run_dir = out or runner.default_run_dir(run_config)
         store, job_list, _, extra_count = runner.plan_run(run_config, run_dir)
-        planned = plan_cost(job_list, run_config, extra_count, tflops, speed,
-                            "cuda" if torch_cuda_available() else "cpu")
-        for line in planned.notes:
-            console.print(line)
-        cost, basis = planned.cost, planned.basis
-        frame = cost.jobs.assign(state=[store.state(j.key) for j in job_list])
+        planned = plan_cost(job_list, run_config, extra_count, store, request, machine)
         if jobs:
-            _print_frame(frame.drop(columns=["job_key"]), "jobs")
-        by_method = frame.groupby(["method", "kind"])[["image_steps", "tflop", "hours"]].sum().reset_index()
-        _print_frame(by_method, f"estimated cost at {basis}")
-        done = int((frame["state"] == "done").sum())
-        console.print(f"{len(job_list)} jobs ({done} already done); {cost.total_hours:.2f} h in all, "
-                      f"{frame.loc[frame['state'] != 'done', 'hours'].sum():.2f} h still to run")
+            _print_frame(planned.jobs.drop(columns=["job_key"]), "jobs")
+        _print_frame(planned.by_kind(), f"estimated time ({planned.basis})")
+        for line in planned.notes:
+            console.print(line, highlight=False, soft_wrap=True)
+        if planned.warning:
+            console.print(f"[yellow]warning:[/yellow] {planned.warning}", highlight=False, soft_wrap=True)
+        console.print(planned.summary(), highlight=False)
 
 
 @app.command(cls=PlainHelpCommand)
@@ -284,7 +298,7 @@ def calibrate(
     profile: str = typer.Option("tiny", "--profile", metavar="TEXT", help="The profile a setting starts from: tiny | small | paper."),
     test_split: str = typer.Option("random", "--test-split", metavar="TEXT", help="random (a seeded 20 % split) | dataset (its own)."),
     out: Path = typer.Option(Path("results/calibration"), "--out", metavar="PATH", help="Folder: one run per setting, and the table."),
-    cpu_workers: int = typer.Option(0, "--cpu-workers", metavar="N", help="Concurrent jobs when there is no GPU (0: one per core, at most 4)."),
+    cpu_workers: int = CPU_WORKERS_OPTION,
     precision: str = typer.Option("auto", "--precision", metavar="TEXT", help="auto | bf16 | fp32."),
 ) -> None:
     """Supervised against the positive control for each setting of a shared budget: can the set-up see?"""
@@ -482,21 +496,28 @@ def data_export_nnunet(
 def methods_list(
     profile: str = typer.Option("auto", "--profile", metavar="TEXT",
                                 help="auto | tiny | small | paper: count parameters at this profile's UNet "
-                                     "(auto: paper on CUDA, tiny otherwise)."),
+                                     "(auto: paper where an NVIDIA GPU is visible, tiny otherwise)."),
     config: Optional[Path] = typer.Option(None, "--config", metavar="PATH",
                                           help="TOML file of a run: count parameters at its UNet."),
+    pretrain_params: bool = typer.Option(False, "--pretrain-params", metavar="",
+                                         help="Also count each method's parameters during pre-training (heads, "
+                                              "momentum copies): builds every method, so imports torch (seconds)."),
 ) -> None:
-    """Each method: description, parameters during pre-training and at fine-tuning, what transfers.
+    """Each method: description, what transfers, and the parameters of the UNet it fine-tunes.
 
-    Counting parameters builds every method, so this imports torch (a few seconds)."""
-    from benchmark.settings import resolve_run_config
+    Read without importing torch (about a second); --pretrain-params builds every method to count
+    what it pre-trains too."""
+    from benchmark.profiles import profile_unet
     from benchmark.train.method_info import describe_methods
 
     with user_errors():
-        run_config, _ = resolve_run_config(config, None, None, None, None, profile)
-        unet = run_config.unet
-        _print_frame(describe_methods(unet, run_config.profile),
-                     f"methods ({run_config.profile} profile: parameters at UNet base width {unet.base}, depth {unet.depth})")
+        chosen, unet = profile_unet(config, profile)
+        rows = describe_methods(unet, chosen, pretrain_params)
+        _print_table(list(rows[0]) if rows else [], [list(row.values()) for row in rows],
+                     f"methods ({chosen} profile: parameters at UNet base width {unet.base}, depth {unet.depth})")
+        if not pretrain_params:
+            console.print("finetune_M: the UNet every method fine-tunes; pre-training adds a method's heads and "
+                          "momentum copies (--pretrain-params counts them)", highlight=False, soft_wrap=True)
 
 
 @methods_app.command("check", cls=PlainHelpCommand)

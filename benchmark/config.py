@@ -10,7 +10,6 @@ recipes and settings come from each method's own defaults for the profile, then 
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,16 +22,15 @@ from benchmark.data.splits import STUDY_RATIOS, Ratio, check_ratio
 from benchmark.dataclass_io import to_plain, update
 from benchmark.errors import BenchmarkError
 from benchmark.text import USABLE_NAME, did_you_mean
-from benchmark.files import atomic_write_text
-from benchmark.nets import UNetConfig
+from benchmark.files import atomic_write_text, read_toml
+from benchmark.profiles import PROFILE_UNETS, PROFILES, ProfileName
+from benchmark.unet_config import UNetConfig
 from benchmark.recipes import FinetuneRecipe, PretrainRecipe, fair_pretrain_recipe, study_pretrain_recipe
 from benchmark.train.selection import FAIR_LR_GRIDS
 from methods import registry
 
 #: The TOML table of the methods' settings (RunConfig.method_settings): `[method.mae]`, say.
 SETTINGS_TABLE = "method"
-ProfileName = Literal["tiny", "small", "paper"]
-PROFILES = ("tiny", "small", "paper")
 #: "fair": equal pre-training budgets and one lr rule (the default); "study": the published recipes.
 ProtocolName = Literal["fair", "study"]
 
@@ -118,7 +116,7 @@ def profile_defaults(profile: ProfileName, protocol: ProtocolName = "fair") -> R
             profile=profile, protocol=protocol,
             data=DataConfig(synthetic_count=200, synthetic_size=128),
             preprocess=dataclasses.replace(PreprocessConfig.paper(), size=64, mask_resize=mask_resize),
-            unet=UNetConfig(base=8),
+            unet=PROFILE_UNETS[profile],
             seeds=(0,) if profile == "tiny" else (0, 1, 2, 3, 4),
             ratios=RunConfig.ratios if profile == "tiny" else tuple(Ratio.parse(r) for r in SMALL_RATIOS),
             finetune=FINETUNE_RECIPES[(profile, protocol)],
@@ -128,7 +126,7 @@ def profile_defaults(profile: ProfileName, protocol: ProtocolName = "fair") -> R
             profile="paper", protocol=protocol,
             data=DataConfig(synthetic_count=1000, synthetic_size=512),
             preprocess=dataclasses.replace(PreprocessConfig.paper(), mask_resize=mask_resize),
-            unet=UNetConfig(base=64),
+            unet=PROFILE_UNETS["paper"],
             seeds=(0, 1, 2),
             finetune=FINETUNE_RECIPES[("paper", protocol)],
         )
@@ -140,25 +138,6 @@ def protocol_recipe(cls: type, profile: ProfileName, protocol: ProtocolName) -> 
     if protocol == "fair":
         return fair_pretrain_recipe(profile, cls.base_lr, cls.official_crop)
     return study_pretrain_recipe(profile, cls.paper_recipe())
-
-
-def resolve_profile(profile: str, cuda_available: bool) -> ProfileName:
-    """`auto` picks `paper` on a CUDA machine and `tiny` elsewhere."""
-    if profile == "auto":
-        return "paper" if cuda_available else "tiny"
-    if profile not in PROFILES:
-        raise BenchmarkError(f"--profile {profile!r} is not one of auto, {', '.join(PROFILES)}")
-    return profile  # type: ignore[return-value]
-
-
-def read_toml(path: Path, option: str = "--config") -> dict[str, Any]:
-    """A TOML file's table; a missing or unparsable file is an error naming `option` and the file."""
-    try:
-        return tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise BenchmarkError(f"{option} {path}: no such file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise BenchmarkError(f"{option} {path}: does not parse as TOML ({error})") from None
 
 
 def parse_pretrained(entries: list[str] | tuple[str, ...]) -> dict[str, str]:

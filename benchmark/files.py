@@ -1,7 +1,8 @@
 """One way to write a file: to a temporary name, fsync, rename into place.
 
 A killed process then leaves either the old file or the new one, never half of one; the run store,
-the config and the splits all write through here.
+the config and the splits all write through here. And one way to read a TOML file, whose errors
+name the option that gave it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import io
 import json
 import os
 import shutil
+import tomllib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -79,3 +81,13 @@ def staged_folder(out: Path | str) -> Iterator[Path]:
         staging.rename(out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def read_toml(path: Path, option: str = "--config") -> dict[str, Any]:
+    """A TOML file's table; a missing or unparsable file is an error naming `option` and the file."""
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise BenchmarkError(f"{option} {path}: no such file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise BenchmarkError(f"{option} {path}: does not parse as TOML ({error})") from None

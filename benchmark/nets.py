@@ -8,25 +8,14 @@ Every layer is a plain nn.Module in a known order, so SparK can walk the encoder
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
+from benchmark.unet_config import UNetConfig
 
-@dataclass(frozen=True)
-class UNetConfig:
-    """Width and I/O of the UNet; tests use base 4–16, the study base 64."""
-
-    base: int = 64
-    in_channels: int = 1
-    classes: int = 2
-    depth: int = 4
-
-    def widths(self) -> list[int]:
-        """Channels at each encoder scale, stem first: base, 2·base, … 2^depth·base."""
-        return [self.base * 2**i for i in range(self.depth + 1)]
+__all__ = ["Decoder", "Encoder", "UNet", "UNetConfig", "UpBlock", "count_parameters", "double_conv"]
 
 
 def double_conv(in_ch: int, out_ch: int) -> nn.Sequential:

@@ -8,7 +8,9 @@ from typing import Literal
 
 import torch
 
-from benchmark.config import RunConfig, build_config, parse_pretrained, read_toml, resolve_profile
+from benchmark.config import RunConfig, build_config, parse_pretrained
+from benchmark.files import read_toml
+from benchmark.profiles import choose_profile
 from benchmark.data.external import parse_external_tests
 from benchmark.errors import BenchmarkError
 from benchmark.text import split_csv
@@ -33,13 +35,8 @@ def resolve_run_config(
     The profile comes from `--profile` unless it is `auto` and the file names one.
     """
     table = read_toml(config_path) if config_path else {}
-    note = ""
-    if profile != "auto" or "profile" not in table:
-        cuda = torch.cuda.is_available()
-        chosen = resolve_profile(profile, cuda)
-        if profile == "auto":
-            note = f"--profile auto: {'CUDA found' if cuda else 'no CUDA'}, using the {chosen} profile"
-        table["profile"] = chosen
+    where = str(config_path) if config_path else "options"
+    table["profile"], note = choose_profile(profile, table, torch.cuda.is_available, where)
     if protocol is not None:
         table["protocol"] = protocol
     if data is not None:
@@ -68,7 +65,6 @@ def resolve_run_config(
             table["seeds"] = [int(v) for v in values]
         except ValueError:
             raise BenchmarkError(f"--seeds {seeds!r}: seeds must be integers") from None
-    where = str(config_path) if config_path else "options"
     return build_config(table, where), note
 
 

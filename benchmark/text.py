@@ -1,5 +1,6 @@
-"""Parsing of comma-separated option values, the one way every command reads them, the hint that
-follows an unknown name, and what a name the user gives a thing may look like."""
+"""Text the commands read and write: comma-separated option values (the one way every command
+reads them), the hint that follows an unknown name, what a name the user gives a thing may look
+like, and durations as people read them."""
 
 from __future__ import annotations
 
@@ -21,3 +22,11 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     """' (did you mean 'mae'?)' for the closest known name, or '' when none is close."""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def duration_text(seconds: float) -> str:
+    """'45 s', '4 min', '2 h 05 min'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"

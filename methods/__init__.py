@@ -1,14 +1,21 @@
-"""SSL methods, one file each, found by discovery: drop a file here and it joins the benchmark."""
+"""SSL methods, one file each, found by discovery: drop a file here and it joins the benchmark.
+
+`registry()` imports every method file (and so torch); `catalogue()` reads what `methods list`
+shows of each from the files' source, without importing them (methods._catalogue).
+"""
 
 from __future__ import annotations
 
 import importlib
 import inspect
-import pkgutil
+from typing import TYPE_CHECKING
 
-from methods.base import Method, SSLMethod
+from methods._catalogue import MethodCard, NotStatic, method_modules, static_catalogue
 
-__all__ = ["Method", "SSLMethod", "registry"]
+if TYPE_CHECKING:  # importing the base imports torch: registry() does, when called
+    from methods.base import Method
+
+__all__ = ["MethodCard", "catalogue", "registry"]
 
 
 def registry() -> dict[str, type[Method]]:
@@ -16,11 +23,11 @@ def registry() -> dict[str, type[Method]]:
 
     Modules whose names start with '_' (shared helpers) and `base` are not scanned.
     """
+    from methods.base import Method
+
     found: dict[str, type[Method]] = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("_") or info.name == "base":
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
+    for name in method_modules():
+        module = importlib.import_module(f"{__name__}.{name}")
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if (
                 issubclass(cls, Method)
@@ -32,3 +39,12 @@ def registry() -> dict[str, type[Method]]:
                     raise RuntimeError(f"two methods are named {cls.name!r}")
                 found[cls.name] = cls
     return found
+
+
+def catalogue() -> dict[str, MethodCard]:
+    """name → card of every registered method: read from source when it can be (no torch), else
+    from the registry (which imports the methods)."""
+    try:
+        return static_catalogue()
+    except (NotStatic, SyntaxError, OSError):
+        return {name: MethodCard.of(cls) for name, cls in sorted(registry().items())}

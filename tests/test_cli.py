@@ -104,18 +104,6 @@ def test_methods_check_reports_each_contract_check():
     _assert_one_line_error(_run("methods", "check", "nope"), "unknown method 'nope'")
 
 
-def test_methods_list_names_every_method_with_its_sizes():
-    from benchmark.nets import UNetConfig
-    from benchmark.train.method_info import describe_methods
-    from methods import registry
-
-    table = describe_methods(UNetConfig(base=64)).set_index("method")
-    assert set(table.index) == set(registry())
-    assert (table["finetune_M"] == 31.04).all()
-    assert table.loc["supervised", "pretrain_M"] == 0.0 and table.loc["spark", "pretrain_M"] == 31.04
-    assert table.loc["moco", "transfers"] == "encoder" and table.loc["cmunet", "label"] == "CM-UNet"
-
-
 def test_methods_list_counts_parameters_at_the_chosen_profile():
     result = _run("methods", "list", "--profile", "tiny")
     assert result.exit_code == 0, result.output

@@ -11,11 +11,11 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGES: list[tuple[str, ...]] = [
     ("benchmark.errors", "benchmark.dataclass_io", "benchmark.files", "benchmark.progress", "benchmark.text"),
     ("benchmark.data",),
-    ("benchmark.nets", "benchmark.unet_file", "benchmark.recipes", "benchmark.losses"),
+    ("benchmark.nets", "benchmark.unet_config", "benchmark.unet_file", "benchmark.recipes", "benchmark.losses"),
     ("methods",),
     ("benchmark.train",),
     ("benchmark.evaluate",),
-    ("benchmark.config", "benchmark.settings"),
+    ("benchmark.config", "benchmark.profiles", "benchmark.settings"),
     ("benchmark.run",),
     ("benchmark.export",),
     ("benchmark.speed",),

@@ -96,6 +96,11 @@ def cpu_worker_count(config: ExecutorConfig) -> int:
     return config.cpu_workers or max(1, min(4, os.cpu_count() or 1))
 
 
+def job_threads(config: ExecutorConfig, slots: list[Slot]) -> int:
+    """Torch threads of each local job: as asked, or the cores shared among the slots."""
+    return config.threads_per_worker or max(1, (os.cpu_count() or 1) // len(slots))
+
+
 def _die_with_parent() -> None:
     """Linux: the worker gets SIGKILL when the queue process dies, so no orphan writes later."""
     try:
@@ -243,7 +248,7 @@ class LocalExecutor:
         self.config, self.store, self.events = config, store, events
         self._slots = plan_slots(config)
         cores = os.cpu_count() or 1
-        self.threads = config.threads_per_worker or max(1, cores // len(self._slots))
+        self.threads = job_threads(config, self._slots)
         on_gpu = self._slots[0].gpu is not None
         # On GPUs a fine-tune job hands its slot back before its CPU-side metrics, so those overlap the
         # next job; the CPU cores are shared by the metric processes of the jobs in flight.

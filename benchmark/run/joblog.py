@@ -18,14 +18,7 @@ import pandas as pd
 from benchmark.run import layout
 from benchmark.run.jobs import Job
 from benchmark.run.store import RunStore
-
-
-def duration_text(seconds: float) -> str:
-    """'45 s', '4 min', '2 h 05 min'."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    minutes = round(seconds / 60)
-    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+from benchmark.text import duration_text
 
 
 @dataclass

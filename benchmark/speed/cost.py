@@ -1,55 +1,28 @@
-"""What a run will cost before it runs: image-steps and FLOPs per job, time at a given throughput.
+"""What a run will cost before it runs: the work of each job (image-steps, FLOPs, images scored),
+and its time at a given throughput.
 
-FLOPs per image of a training step come from benchmark.train.flops.
+FLOPs per image of a training step come from benchmark.train.flops. The work measures here are what
+`angiobench plan` multiplies measured seconds by (benchmark.speed.estimate): a finished job's seconds
+per image-step of its kind, or a probe's seconds per step and per scored image.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import pandas as pd
-import torch
 
 from benchmark.config import RunConfig
 from benchmark.run.jobs import Job
-from benchmark.losses import dice_ce_loss
-from benchmark.nets import UNet, UNetConfig
 from benchmark.train.flops import training_flops_per_image
 from benchmark.train.schedule import finetune_rounds, pretrain_schedule
-
-def measure_tflops(config: UNetConfig, size: int, device: str, batch: int = 2, steps: int = 2) -> float:
-    """Achieved TFLOP/s of fine-tuning steps of this UNet on `device` (a quick, rough measurement)."""
-    unet = UNet(config).to(device)
-    optimizer = torch.optim.Adam(unet.parameters())
-    images = torch.randn(batch, 1, size, size, device=device)
-    target = torch.zeros(batch, size, size, dtype=torch.long, device=device)
-    use_bf16 = torch.device(device).type == "cuda"
-
-    def step() -> None:
-        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=use_bf16):
-            loss = dice_ce_loss(unet(images), target)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    step()
-    if use_bf16:
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if use_bf16:
-        torch.cuda.synchronize()
-    elapsed = (time.perf_counter() - start) / steps
-    return training_flops_per_image(None, config, size) * batch / elapsed / 1e12
 
 
 def job_image_steps(job: Job, extra_images: int = 0) -> int:
     """Images passed through a training step by the job (validation forward passes count 1/3 each),
     from what the job itself says it trains."""
-    if job.pretrain is not None:
-        n = len(job.pretrain.image_ids) + extra_images
+    if job.pretrain is not None:  # the unlabelled pool counts where the job pre-trains on it
+        n = len(job.pretrain.image_ids) + (extra_images if job.pretrain.unlabelled else 0)
         return pretrain_schedule(n, job.pretrain.recipe).images_seen if n else 0
     if job.score is not None:  # one forward pass per image of the external set
         return job.score.test_set.images // 3
@@ -63,6 +36,40 @@ def job_image_steps(job: Job, extra_images: int = 0) -> int:
     elif recipe.lr_grid:
         steps *= len(recipe.lr_grid)
     return int(steps)
+
+
+#: The amounts a probe measures besides each method's pre-training step (benchmark.speed.probe).
+FINETUNE_STEP, METRICS = "fine-tune step", "metrics"
+
+
+def job_group(job: Job) -> str:
+    """The kind of job whose finished times predict this one's: pre-training per method (each
+    method's step costs its own), fine-tuning, scoring."""
+    if job.kind == "pretrain":
+        return f"pre-train {job.method}"
+    return "fine-tune" if job.kind == "finetune" else "score"
+
+
+def measured_work(job: Job, extra_images: int = 0) -> dict[str, float]:
+    """What a finished job's wall time is divided by, and a job still to run multiplied by: its
+    image-steps, in its group. Everything else a job does (loading, metrics, checkpoints) is taken
+    to grow with them, as it does between jobs of one kind in one run."""
+    return {job_group(job): float(job_image_steps(job, extra_images))}
+
+
+def pretrain_step(method: str) -> str:
+    """The probe's name for one image-step of `method`'s pre-training."""
+    return f"{method} step"
+
+
+def probed_work(job: Job, extra_images: int = 0) -> dict[str, float]:
+    """The amounts a probe's rates multiply: image-steps of the job's own training step (a score job's
+    forward passes count 1/3, as in job_image_steps), and the images whose metrics it computes."""
+    steps = float(job_image_steps(job, extra_images))
+    if job.pretrain is not None:
+        return {pretrain_step(job.method): steps}
+    scored = len(job.finetune.test_ids) if job.finetune is not None else job.score.test_set.images
+    return {FINETUNE_STEP: steps, METRICS: float(scored)}
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from benchmark.evaluate.reference import compare_metric_speed, reference_segment
 from benchmark.nets import UNet, UNetConfig
 from benchmark.speed.reference_loop import PlainLoop, plain_finetune_loop, plain_pretrain_loop
 from benchmark.speed.report import FINETUNE, ConcurrencyRow, MetricSpeed, SpeedReport, SpeedRow
-from benchmark.recipes import TINY_PRETRAIN_RECIPE, FinetuneRecipe
+from benchmark.recipes import TINY_PRETRAIN_RECIPE, FinetuneRecipe, PretrainRecipe
 from benchmark.train.device import DeviceOptions
 from benchmark.train.loops import TensorSet, finetune, pretrain
 from methods import registry
@@ -203,14 +203,17 @@ def harness_finetune_timer(
 
 
 def harness_pretrain_timer(
-    method: SSLMethod, images: NDArray[np.uint8], steps: int, warmup: int, options: DeviceOptions, profile: Profile
+    method: SSLMethod, images: NDArray[np.uint8], steps: int, warmup: int, options: DeviceOptions,
+    recipe: PretrainRecipe, masks: NDArray[np.bool_] | None = None,
 ) -> tuple[Timer, float | None]:
-    """As harness_finetune_timer, for `pretrain`: one epoch is one batch, so n epochs are n steps."""
+    """As harness_finetune_timer, for `pretrain` with `recipe`'s optimiser: one epoch is one batch,
+    so n epochs are n steps. `masks` reach a method that pre-trains on labels (the positive control)."""
     pool = torch.from_numpy(zscored(images))[:, None].to(options.torch_device)
-    recipe = replace(type(method).default_recipe(profile), batch_size=len(images), warmup_epochs=0)
+    labels = None if masks is None else torch.from_numpy(masks)[:, None].float()
+    recipe = replace(recipe, batch_size=len(images), steps=0, warmup_epochs=0, warmup_steps=0)
 
     def run(n: int) -> list[dict[str, float]]:
-        return pretrain(method, pool, replace(recipe, epochs=n), options, 0)
+        return pretrain(method, pool, replace(recipe, epochs=n), options, 0, masks=labels)
 
     compile_s = run(warmup)[0].get("compile_s")
     return lambda: timed(lambda: run(steps), options.torch_device, steps * len(images)), compile_s
@@ -316,8 +319,9 @@ def measure_speed(
         torch.manual_seed(0)
         initial = cls(UNet(config), cls.default_config(profile))
         starting(f"{name}: harness warm-up")
-        harness, compile_s = harness_pretrain_timer(copy.deepcopy(initial), images, steps, warmup, options, profile)
         recipe = replace(cls.default_recipe(profile), batch_size=batch)
+        harness, compile_s = harness_pretrain_timer(copy.deepcopy(initial), images, steps, warmup, options, recipe,
+                                                    masks if cls.uses_labels else None)
         loop = plain_pretrain_loop(copy.deepcopy(initial), images, recipe, batches, dev, workers)
         starting(f"{name}: plain loop warm-up")
         plain = plain_timer(loop, batch, steps, warmup, dev)

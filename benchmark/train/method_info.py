@@ -1,25 +1,48 @@
-"""What `methods list` shows: each method's description, sizes and what it transfers."""
+"""What `methods list` shows: each method's description, what it transfers and its sizes.
+
+Without torch: the methods' cards come from their source (methods.catalogue) and the UNet's
+parameters from its sizes (benchmark.unet_config), so the list takes about a second. Counting a
+method's own parameters during pre-training (its heads, its momentum copies) builds it, which
+imports torch: only when asked (`pretrain_params`).
+"""
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
-from benchmark.nets import UNet, UNetConfig, count_parameters
-from methods import registry
-from methods.base import Profile
+from benchmark.unet_config import UNetConfig, unet_parameters
+from methods import catalogue
+
+if TYPE_CHECKING:  # methods.base imports torch
+    from methods.base import Profile
 
 
-def describe_methods(unet: UNetConfig = UNetConfig(), profile: Profile = "paper") -> pd.DataFrame:
-    """One row per registered method; parameters counted on the UNet `unet` with the method's own
-    settings for `profile` (a run's sizes, so they match its Table I)."""
+def _millions(count: int) -> float:
+    return round(count / 1e6, 2)
+
+
+def pretrain_parameters(unet: UNetConfig, profile: Profile) -> dict[str, int]:
+    """name → parameters of each pre-training method built on `unet` with its `profile` settings
+    (heads and momentum copies included); imports torch and every method."""
+    from benchmark.nets import UNet, count_parameters
+    from methods import registry
+
+    return {name: count_parameters(cls(UNet(unet), cls.default_config(profile)))
+            for name, cls in registry().items() if cls.pretrains}
+
+
+def describe_methods(unet: UNetConfig = UNetConfig(), profile: Profile = "paper",
+                     pretrain_params: bool = False) -> list[dict[str, Any]]:
+    """One row per registered method: name, label, what it transfers, the parameters of the UNet it
+    fine-tunes (`finetune_M`, millions), with `pretrain_params` those it pre-trains (`pretrain_M`,
+    0 for a method that does not), and its description. Parameters are counted at `unet` with each
+    method's settings for `profile` (a run's sizes, so they match its Table I)."""
+    finetune = _millions(unet_parameters(unet))
+    pretrain = pretrain_parameters(unet, profile) if pretrain_params else None
     rows = []
-    for name, cls in registry().items():
-        net = UNet(unet)
-        finetune_params = count_parameters(net)
-        method = cls(net, cls.default_config(profile))
-        rows.append({
-            "method": name, "label": cls.label or name, "transfers": cls.transfers,
-            "pretrain_M": round(count_parameters(method) / 1e6, 2) if cls.pretrains else 0.0,
-            "finetune_M": round(finetune_params / 1e6, 2), "description": cls.description,
-        })
-    return pd.DataFrame(rows)
+    for name, card in catalogue().items():
+        row: dict[str, Any] = {"method": name, "label": card.label or name, "transfers": card.transfers}
+        if pretrain is not None:
+            row["pretrain_M"] = _millions(pretrain.get(name, 0))
+        rows.append({**row, "finetune_M": finetune, "description": card.description})
+    return rows
