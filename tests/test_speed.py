@@ -35,6 +35,7 @@ from benchmark.speed.report import (
 from benchmark.recipes import FinetuneRecipe, PretrainRecipe
 from benchmark.train.device import DeviceOptions
 from benchmark.train.loops import TensorSet, finetune, pretrain
+from methods import registry
 from methods.mae import MAE
 
 CPU = torch.device("cpu")
@@ -95,6 +96,22 @@ def test_plain_loop_computes_the_harness_mae_losses_without_augmentation(pool):
     plain = plain_pretrain_loop(method, images, _mae_recipe(3), 3, CPU, augment=False).run(3)
     assert plain == pytest.approx(harness.tolist(), rel=1e-5)
     assert plain[2] != plain[0]
+
+
+def test_plain_loop_gives_the_positive_control_its_masks_as_the_harness_does(pool):
+    images, masks = pool
+    control = registry()["control-oracle"]
+    recipe = replace(control.default_recipe("tiny"), batch_size=4, epochs=3, warmup_epochs=0, schedule="constant")
+
+    def fresh():
+        torch.manual_seed(0)
+        return control(UNet(UNetConfig(base=4)), control.default_config("tiny"))
+
+    harness = [p["loss"] for p in pretrain(fresh(), _float_images(images), recipe, replace(FP32, log_every=1), seed=0,
+                                           masks=torch.from_numpy(masks)[:, None])]
+    plain = plain_pretrain_loop(fresh(), images, recipe, 3, CPU, augment=False, masks=masks).run(3)
+    assert plain == pytest.approx(harness, rel=1e-5)
+    assert plain[2] < plain[0]  # it trained on the labels
 
 
 def test_compile_option_runs_the_compiled_pretraining_step_and_logs_its_first_step_time(pool, compiled):

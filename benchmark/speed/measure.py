@@ -322,7 +322,8 @@ def measure_speed(
         recipe = replace(cls.default_recipe(profile), batch_size=batch)
         harness, compile_s = harness_pretrain_timer(copy.deepcopy(initial), images, steps, warmup, options, recipe,
                                                     masks if cls.uses_labels else None)
-        loop = plain_pretrain_loop(copy.deepcopy(initial), images, recipe, batches, dev, workers)
+        loop = plain_pretrain_loop(copy.deepcopy(initial), images, recipe, batches, dev, workers,
+                                   masks=masks if cls.uses_labels else None)
         starting(f"{name}: plain loop warm-up")
         plain = plain_timer(loop, batch, steps, warmup, dev)
         rates = median_rates(harness, plain, repeats, lambda block, name=name: starting(f"{name}: {block}"))

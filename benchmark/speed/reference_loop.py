@@ -136,10 +136,16 @@ def plain_pretrain_loop(
     workers: int = 0,
     augment: bool = True,
     seed: int = 0,
+    masks: NDArray[np.bool_] | None = None,
 ) -> PlainLoop:
-    """The method's pretext step with the recipe's optimiser and batch, at the recipe's base lr."""
+    """The method's pretext step with the recipe's optimiser and batch, at the recipe's base lr.
+    `masks` reach a method that pre-trains on labels (the positive control), as the harness gives them."""
     method.to(device).train()
-    loader = plain_loader(PlainImages(images, None, augment), recipe.batch_size, total_steps, workers, seed)
+    loader = plain_loader(PlainImages(images, masks, augment), recipe.batch_size, total_steps, workers, seed)
     optimizer = make_optimizer(method.parameters(), recipe, fused=False)
-    return PlainLoop(lambda b, step: method.training_step(b[0], step, total_steps, {})["loss"], optimizer, loader,
-                     device, lambda step: method.after_step(step, total_steps))
+
+    def loss(batch: tuple[Tensor, ...], step: int) -> Tensor:
+        aux = {"masks": batch[1][:, None].float()} if masks is not None else {}
+        return method.training_step(batch[0], step, total_steps, aux)["loss"]
+
+    return PlainLoop(loss, optimizer, loader, device, lambda step: method.after_step(step, total_steps))
