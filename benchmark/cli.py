@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from benchmark.data.readers.registry import AUTO, format_names
 from benchmark.errors import BenchmarkError
 from benchmark.text import did_you_mean, split_csv
 
@@ -441,7 +442,7 @@ def data_synth(
 @data_app.command("inspect", cls=PlainHelpCommand)
 def data_inspect(
     path: Path = typer.Argument(..., help="Dataset folder."),
-    format: str = typer.Option("auto", "--format", metavar="TEXT", help="auto | folder | arcade | nnunet."),
+    format: str = typer.Option(AUTO, "--format", metavar="TEXT", help=" | ".join((AUTO, *format_names())) + "."),
 ) -> None:
     """Count, sizes, vessel fraction and every problem found in a dataset."""
     from benchmark.data.inspection import inspect_dataset

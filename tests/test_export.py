@@ -24,7 +24,8 @@ from benchmark.data.synthetic import write_synthetic
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate.metrics import METRIC_KEYS, mean_diameter, segmentation_metrics
 from benchmark.export import load_unet
-from benchmark.export.card import ARCADE_LICENCE, SYNTHETIC_LICENCE, dataset_info
+from benchmark.data.readers.arcade import ARCADE_LICENCE
+from benchmark.export.card import SYNTHETIC_LICENCE, dataset_info
 from benchmark.export.predict import model_side_check, overlay, restore_mask, segment
 from benchmark.export.weights import WEIGHTS_FORMAT
 from benchmark.nets import UNet, UNetConfig

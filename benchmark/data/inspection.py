@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmark.data.readers import scan_dataset
+from benchmark.data.readers.registry import scan_dataset
 from benchmark.errors import BenchmarkError
 
 

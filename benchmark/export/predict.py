@@ -30,7 +30,7 @@ from PIL import Image
 
 from benchmark.data.images import list_images, read_image, read_mask
 from benchmark.data.preprocess import PreprocessConfig, crop_box, preprocess_image
-from benchmark.data.readers import MASK_SUFFIXES
+from benchmark.data.readers.folder import MASK_SUFFIXES, mask_candidates
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate.metrics import mean_diameter, segmentation_metrics
 from benchmark.export.card import ModelCard
@@ -178,20 +178,16 @@ def expand_inputs(paths: Sequence[Path | str]) -> list[Path]:
 
 
 def match_masks(images: Sequence[Path], mask_dir: Path) -> list[Path]:
-    """Each image's mask in `mask_dir`: same stem, or the stem with a mask suffix (_gt, _mask, …);
-    none or two candidates is an error naming the files."""
+    """Each image's mask in `mask_dir`: same stem, or the stem with a mask suffix (_gt, _mask, …), as
+    the folder reader pairs them; none or two candidates is an error naming the files."""
     if not mask_dir.is_dir():
         raise BenchmarkError(f"--masks {mask_dir}: no such folder")
     by_stem: dict[str, list[Path]] = {}
     for path in list_images(mask_dir):
-        stem = path.stem
-        base = next((stem[:-len(s)] for s in MASK_SUFFIXES if stem.endswith(s) and len(stem) > len(s)), stem)
-        by_stem.setdefault(stem, []).append(path)
-        if base != stem:
-            by_stem.setdefault(base, []).append(path)
+        by_stem.setdefault(path.stem, []).append(path)
     matched = []
     for image in images:
-        candidates = by_stem.get(image.stem, [])
+        candidates = [path for _, stem in mask_candidates(image.stem, by_stem) for path in by_stem[stem]]
         if not candidates:
             raise BenchmarkError(f"{image}: no mask in {mask_dir} (looked for {image.stem}.* and "
                                  f"{image.stem}{{{','.join(MASK_SUFFIXES)}}}.*)")
