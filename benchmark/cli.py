@@ -92,6 +92,9 @@ METHODS_OPTION = typer.Option(None, "--methods", metavar="TEXT",
 RATIOS_OPTION = typer.Option(None, "--ratios", metavar="TEXT", help="PT:FT ratios, e.g. 70:10,79:1 (default: the study's).")
 SEEDS_OPTION = typer.Option(None, "--seeds", metavar="TEXT", help="Base seeds, e.g. 0,1,2 (at least 3 for a verdict).")
 EXTERNAL_TEST_OPTION = typer.Option(None, "--external-test", metavar="TEXT", help=EXTERNAL_TEST_HELP)
+MASK_THRESHOLD_HELP = ("Binarise masks with grey values (anti-aliased) at T: vessel = value ≥ T (1–255; "
+                       "without it such a mask is an error).")
+MASK_THRESHOLD_OPTION = typer.Option(None, "--mask-threshold", metavar="T", help=MASK_THRESHOLD_HELP)
 
 
 def torch_cuda_available() -> bool:
@@ -110,6 +113,7 @@ def run(
     profile: str = typer.Option("auto", "--profile", metavar="TEXT", help="auto | tiny | small | paper (auto: paper on CUDA, tiny otherwise)."),
     protocol: Optional[str] = typer.Option(None, "--protocol", metavar="TEXT", help="fair (equal budgets, the default) | study (published recipes)."),
     external_test: Optional[list[str]] = EXTERNAL_TEST_OPTION,
+    mask_threshold: Optional[int] = MASK_THRESHOLD_OPTION,
     out: Optional[Path] = typer.Option(None, "--out", metavar="PATH", help="Run folder (default results/<data>-<profile>)."),
     executor: str = typer.Option("local", "--executor", metavar="TEXT", help="local | inline | slurm."),
     devices: Optional[str] = typer.Option(None, "--devices", metavar="TEXT", help="GPU indices, e.g. 0,1."),
@@ -134,7 +138,8 @@ def run(
     from benchmark.settings import resolve_executor, resolve_run_config
 
     with user_errors():
-        run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol, external_test)
+        run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol, external_test,
+                                              mask_threshold)
         if note:
             console.print(note)
         exec_config = resolve_executor(
@@ -236,6 +241,7 @@ def plan(
     profile: str = typer.Option("auto", "--profile", metavar="TEXT", help="auto | tiny | small | paper."),
     protocol: Optional[str] = typer.Option(None, "--protocol", metavar="TEXT", help="fair | study."),
     external_test: Optional[list[str]] = EXTERNAL_TEST_OPTION,
+    mask_threshold: Optional[int] = MASK_THRESHOLD_OPTION,
     out: Optional[Path] = typer.Option(None, "--out", metavar="PATH", help="Run folder to compare with."),
     tflops: Optional[float] = typer.Option(None, "--tflops", metavar="NUMBER", help="Sustained TFLOP/s to assume (default: measure here)."),
     speed: Optional[Path] = typer.Option(None, "--speed", metavar="PATH", help="Speed report (angiobench speed --json): use its measured images/s per method."),
@@ -247,7 +253,8 @@ def plan(
     from benchmark.speed.planning import plan_cost
 
     with user_errors():
-        run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol, external_test)
+        run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol, external_test,
+                                              mask_threshold)
         if note:
             console.print(note)
         run_dir = out or runner.default_run_dir(run_config)
@@ -403,6 +410,8 @@ def predict(
     weights: Path = typer.Option(..., "--weights", metavar="PATH", help="A folder written by `angiobench export --ratio`."),
     out: Path = typer.Option(..., "--out", metavar="PATH", help="New folder for masks/, overlays/ and predictions.csv."),
     masks: Optional[Path] = typer.Option(None, "--masks", metavar="PATH", help="Folder of ground-truth masks: also score them."),
+    mask_threshold: Optional[int] = typer.Option(None, "--mask-threshold", metavar="T",
+                                                 help="With --masks: " + MASK_THRESHOLD_HELP),
     batch_size: int = typer.Option(16, "--batch-size", metavar="N", help="Images per forward pass (lower it if memory runs out)."),
     device: str = typer.Option("auto", "--device", metavar="TEXT", help="auto | cpu | cuda."),
 ) -> None:
@@ -412,7 +421,7 @@ def predict(
     with user_errors():
         if device not in ("auto", "cpu", "cuda"):
             raise BenchmarkError(f"--device {device!r}: expected auto, cpu or cuda")
-        options = PredictOptions(device=device, batch_size=batch_size, masks=masks)
+        options = PredictOptions(device=device, batch_size=batch_size, masks=masks, mask_threshold=mask_threshold)
         inputs = resolve_inputs(weights, images, options)
         with _progress() as progress:
             summary = write_predictions(inputs, out, options, _bar_callback(progress, "predicting"))
@@ -443,12 +452,16 @@ def data_synth(
 def data_inspect(
     path: Path = typer.Argument(..., help="Dataset folder."),
     format: str = typer.Option(AUTO, "--format", metavar="TEXT", help=" | ".join((AUTO, *format_names())) + "."),
+    mask_threshold: Optional[int] = MASK_THRESHOLD_OPTION,
 ) -> None:
-    """Count, sizes, vessel fraction and every problem found in a dataset."""
+    """Count, sizes, vessel fraction and every problem found in a dataset (and, with --mask-threshold,
+    which masks were binarised)."""
+    from benchmark.data.images import check_mask_threshold
     from benchmark.data.inspection import inspect_dataset
 
     with user_errors():
-        report = inspect_dataset(path, format)
+        check_mask_threshold(mask_threshold, "--mask-threshold")
+        report = inspect_dataset(path, format, mask_threshold)
         for line in report.lines():
             console.print(line, highlight=False)
         if not report.ok:

@@ -10,6 +10,7 @@ import torch
 
 from benchmark.config import RunConfig, build_config, read_toml, resolve_profile
 from benchmark.data.external import parse_external_tests
+from benchmark.data.images import check_mask_threshold
 from benchmark.errors import BenchmarkError
 from benchmark.text import split_csv
 
@@ -23,10 +24,12 @@ def resolve_run_config(
     profile: str = "auto",
     protocol: str | None = None,
     external_tests: list[str] | None = None,
+    mask_threshold: int | None = None,
 ) -> tuple[RunConfig, str]:
     """The run's config: file values, then command-line values on top; and a note on `auto`.
 
-    `external_tests` (each NAME=PATH or PATH), when given, replace the file's data.external_tests.
+    `external_tests` (each NAME=PATH or PATH), when given, replace the file's data.external_tests;
+    `mask_threshold` (`--mask-threshold`), when given, the file's data.mask_threshold.
 
     The profile comes from `--profile` unless it is `auto` and the file names one.
     """
@@ -47,6 +50,9 @@ def resolve_run_config(
             raise BenchmarkError(f"--data {data}: the folder is empty (no file in it or its sub-folders)")
         table.setdefault("data", {})
         table["data"] = {**table["data"], "source": data if data == "synthetic" else str(Path(data).resolve())}
+    if mask_threshold is not None:
+        check_mask_threshold(mask_threshold, "--mask-threshold")
+        table["data"] = {**table.get("data", {}), "mask_threshold": mask_threshold}
     if external_tests:
         entries = [t.entry for t in parse_external_tests(external_tests, table.get("data", {}).get("source", "synthetic"))]
         table["data"] = {**table.get("data", {}), "external_tests": entries}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.dataset import LabelledDataset
-from benchmark.data.images import read_grey, read_image, read_mask
+from benchmark.data.dataset import LabelledDataset, LabelledItem
+from benchmark.data.images import read_grey, read_image, read_mask_file
 from benchmark.errors import BenchmarkError
 
 
@@ -34,12 +34,12 @@ class FilePairs:
     masks: tuple[Path, ...]
     float_images: bool = False
 
-    def __call__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, index: int, mask_threshold: int | None) -> LabelledItem:
         image_path, mask_path = self.images[index], self.masks[index]
         image = (read_grey if self.float_images else read_image)(image_path)
-        mask = read_mask(mask_path)
+        mask, binarised = read_mask_file(mask_path, mask_threshold)
         _check_same_shape(image, mask, image_path, mask_path)
-        return image, mask
+        return LabelledItem(image, mask, mask_path if binarised else None)
 
 
 def _check_same_shape(image: np.ndarray, mask: np.ndarray, image_path: Path, mask_path: Path) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as coco_mask
 
-from benchmark.data.dataset import LabelledDataset
+from benchmark.data.dataset import LabelledDataset, LabelledItem
 from benchmark.data.images import list_images, natural_key, read_image
 from benchmark.data.readers._files import by_stem, fingerprint_files, listing, parse_json_object
 from benchmark.data.readers._scan import DatasetScan, split_unique_ids
@@ -92,9 +92,9 @@ class _ArcadePairs:
 
     records: tuple[ArcadeImage, ...]
 
-    def __call__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        record = self.records[index]
-        return record.read(), record.vessel_mask()
+    def __call__(self, index: int, mask_threshold: int | None) -> LabelledItem:
+        record = self.records[index]  # polygons rasterise to a binary mask: no threshold applies
+        return LabelledItem(record.read(), record.vessel_mask())
 
 
 @dataclass

@@ -11,6 +11,7 @@ line can show them in its help without importing numpy or pycocotools.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
 from dataclasses import dataclass
@@ -123,24 +124,30 @@ def detect_format(root: Path) -> str:
                          f"{_either([f'{f.layout} ({f.name})' for f in known.values()])}")
 
 
-def scan_dataset(path: str | Path, format: str = AUTO) -> DatasetScan:
-    """Structural scan that lists every problem instead of stopping at the first.
+def scan_dataset(path: str | Path, format: str = AUTO, mask_threshold: int | None = None) -> DatasetScan:
+    """Structural scan that lists every problem instead of stopping at the first; grey masks are
+    binarised at `mask_threshold` when it is given (and are an error on access otherwise).
 
     Problems that leave nothing to scan (missing path, unknown format, unparsable COCO file)
     still raise BenchmarkError.
     """
+    # Imported here: it brings numpy and PIL, which listing the format names does without.
+    from benchmark.data.images import check_mask_threshold
+
     check_format(format)
+    check_mask_threshold(mask_threshold, "mask_threshold")
     root = existing_folder(path)
     chosen = detect_format(root) if format == AUTO else format
-    return formats()[chosen].scan(root)
+    scan = formats()[chosen].scan(root)
+    return dataclasses.replace(scan, dataset=scan.dataset.with_mask_threshold(mask_threshold))
 
 
-def load_dataset(path: str | Path, format: str = AUTO) -> LabelledDataset:
+def load_dataset(path: str | Path, format: str = AUTO, mask_threshold: int | None = None) -> LabelledDataset:
     """A lazily read labelled dataset (a format's name, or 'auto' to detect which).
 
     Raises BenchmarkError on the first structural problem; `inspect_dataset` lists them all.
     """
-    scan = scan_dataset(path, format)
+    scan = scan_dataset(path, format, mask_threshold)
     if scan.problems:
         more = len(scan.problems) - 1
         suffix = f" (and {more} more problem(s); `angiobench data inspect` lists all)" if more else ""
