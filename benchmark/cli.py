@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from benchmark.data.readers.registry import AUTO, format_names
 from benchmark.errors import BenchmarkError
 from benchmark.text import did_you_mean, split_csv
 
@@ -105,6 +106,10 @@ CPU_WORKERS_OPTION = typer.Option(0, "--cpu-workers", metavar="N",
                                   help="Concurrent jobs when there is no GPU (0: one per core, at most 4).")
 PRECISION_OPTION = typer.Option("auto", "--precision", metavar="TEXT",
                                 help="auto (bf16 on CUDA and CPUs with bf16 units) | bf16 | fp32.")
+MASK_THRESHOLD_HELP = ("Binarise masks with grey values (anti-aliased) at T: vessel = value ≥ T (1–255; "
+                       "without it such a mask is an error).")
+MASK_THRESHOLD_OPTION = typer.Option(None, "--mask-threshold", metavar="T", help=MASK_THRESHOLD_HELP)
+
 
 
 @app.command(cls=PlainHelpCommand)
@@ -118,6 +123,7 @@ def run(
     protocol: Optional[str] = typer.Option(None, "--protocol", metavar="TEXT", help="fair (equal budgets, the default) | study (published recipes)."),
     external_test: Optional[list[str]] = EXTERNAL_TEST_OPTION,
     pretrained: Optional[list[str]] = PRETRAINED_OPTION,
+    mask_threshold: Optional[int] = MASK_THRESHOLD_OPTION,
     out: Optional[Path] = typer.Option(None, "--out", metavar="PATH", help="Run folder (default results/<data>-<profile>)."),
     executor: str = typer.Option("local", "--executor", metavar="TEXT", help="local | inline | slurm."),
     devices: Optional[str] = DEVICES_OPTION,
@@ -143,7 +149,7 @@ def run(
 
     with user_errors():
         run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol, external_test,
-                                                pretrained)
+                                                pretrained, mask_threshold)
         if note:
             console.print(note)
         exec_config = resolve_executor(
@@ -245,6 +251,7 @@ def plan(
     profile: str = typer.Option("auto", "--profile", metavar="TEXT", help="auto | tiny | small | paper."),
     protocol: Optional[str] = typer.Option(None, "--protocol", metavar="TEXT", help="fair | study."),
     external_test: Optional[list[str]] = EXTERNAL_TEST_OPTION,
+    mask_threshold: Optional[int] = MASK_THRESHOLD_OPTION,
     pretrained: Optional[list[str]] = PRETRAINED_OPTION,
     out: Optional[Path] = typer.Option(None, "--out", metavar="PATH", help="Run folder whose finished jobs to measure by (default: the run's own)."),
     devices: Optional[str] = DEVICES_OPTION,
@@ -266,7 +273,7 @@ def plan(
     with user_errors():
         machine = this_machine()  # before the probe adds to the load
         run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol, external_test,
-                                                pretrained)
+                                                pretrained, mask_threshold)
         if note:
             console.print(note)
         executor = resolve_executor("local", devices, jobs_per_device=jobs_per_device, cpu_workers=cpu_workers,
@@ -423,6 +430,8 @@ def predict(
     weights: Path = typer.Option(..., "--weights", metavar="PATH", help="A folder written by `angiobench export --ratio`."),
     out: Path = typer.Option(..., "--out", metavar="PATH", help="New folder for masks/, overlays/ and predictions.csv."),
     masks: Optional[Path] = typer.Option(None, "--masks", metavar="PATH", help="Folder of ground-truth masks: also score them."),
+    mask_threshold: Optional[int] = typer.Option(None, "--mask-threshold", metavar="T",
+                                                 help="With --masks: " + MASK_THRESHOLD_HELP),
     batch_size: int = typer.Option(16, "--batch-size", metavar="N", help="Images per forward pass (lower it if memory runs out)."),
     device: str = typer.Option("auto", "--device", metavar="TEXT", help="auto | cpu | cuda."),
 ) -> None:
@@ -432,7 +441,7 @@ def predict(
     with user_errors():
         if device not in ("auto", "cpu", "cuda"):
             raise BenchmarkError(f"--device {device!r}: expected auto, cpu or cuda")
-        options = PredictOptions(device=device, batch_size=batch_size, masks=masks)
+        options = PredictOptions(device=device, batch_size=batch_size, masks=masks, mask_threshold=mask_threshold)
         inputs = resolve_inputs(weights, images, options)
         with _progress() as progress:
             summary = write_predictions(inputs, out, options, _bar_callback(progress, "predicting"))
@@ -462,13 +471,17 @@ def data_synth(
 @data_app.command("inspect", cls=PlainHelpCommand)
 def data_inspect(
     path: Path = typer.Argument(..., help="Dataset folder."),
-    format: str = typer.Option("auto", "--format", metavar="TEXT", help="auto | folder | arcade | nnunet."),
+    format: str = typer.Option(AUTO, "--format", metavar="TEXT", help=" | ".join((AUTO, *format_names())) + "."),
+    mask_threshold: Optional[int] = MASK_THRESHOLD_OPTION,
 ) -> None:
-    """Count, sizes, vessel fraction and every problem found in a dataset."""
+    """Count, sizes, vessel fraction and every problem found in a dataset (and, with --mask-threshold,
+    which masks were binarised)."""
+    from benchmark.data.images import check_mask_threshold
     from benchmark.data.inspection import inspect_dataset
 
     with user_errors():
-        report = inspect_dataset(path, format)
+        check_mask_threshold(mask_threshold, "--mask-threshold")
+        report = inspect_dataset(path, format, mask_threshold)
         for line in report.lines():
             console.print(line, highlight=False)
         if not report.ok:

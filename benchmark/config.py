@@ -17,7 +17,9 @@ from typing import Any, Literal
 import tomli_w
 
 from benchmark.data.external import parse_external_tests
+from benchmark.data.images import check_mask_threshold
 from benchmark.data.preprocess import PreprocessConfig
+from benchmark.data.readers.registry import check_format
 from benchmark.data.splits import STUDY_RATIOS, Ratio, check_ratio
 from benchmark.dataclass_io import to_plain, update
 from benchmark.errors import BenchmarkError
@@ -40,7 +42,10 @@ class DataConfig:
     """Where the images come from and how the splits are drawn."""
 
     source: str = "synthetic"  # "synthetic" or a path to a dataset
-    format: str = "auto"  # auto | folder | arcade | nnunet
+    format: str = "auto"  # "auto" or a dataset format's name (benchmark.data.readers.registry.format_names)
+    #: Binarise mask files with grey values (anti-aliased downloads) at this 8-bit level: vessel =
+    #: value ≥ it (1–255). None: such a mask is an error. Part of the data's fingerprint.
+    mask_threshold: int | None = None
     synthetic_count: int = 200
     synthetic_size: int = 128
     synthetic_seed: int = 0
@@ -193,6 +198,8 @@ def build_config(table: dict[str, Any], where: str = "config") -> RunConfig:
     if unknown:
         raise BenchmarkError(f"unknown method {unknown[0]!r}{did_you_mean(unknown[0], known)}; known methods: "
                              f"{', '.join(known)}")
+    check_format(config.data.format, "data.format", where)
+    check_mask_threshold(config.data.mask_threshold, f"{where}: data.mask_threshold")
     if not config.seeds:
         raise BenchmarkError(f"{where}: no seeds given")
     if len(set(config.seeds)) != len(config.seeds):

@@ -12,6 +12,7 @@ from benchmark.config import RunConfig, build_config, parse_pretrained
 from benchmark.files import read_toml
 from benchmark.profiles import choose_profile
 from benchmark.data.external import parse_external_tests
+from benchmark.data.images import check_mask_threshold
 from benchmark.errors import BenchmarkError
 from benchmark.text import split_csv
 
@@ -26,11 +27,13 @@ def resolve_run_config(
     protocol: str | None = None,
     external_tests: list[str] | None = None,
     pretrained: list[str] | None = None,
+    mask_threshold: int | None = None,
 ) -> tuple[RunConfig, str]:
     """The run's config: file values, then command-line values on top; and a note on `auto`.
 
     `external_tests` (each NAME=PATH or PATH), when given, replace the file's data.external_tests;
     `pretrained` (each NAME=PATH), when given, the file's pretrained table.
+    `mask_threshold` (`--mask-threshold`), when given, the file's data.mask_threshold.
 
     The profile comes from `--profile` unless it is `auto` and the file names one.
     """
@@ -46,6 +49,9 @@ def resolve_run_config(
             raise BenchmarkError(f"--data {data}: the folder is empty (no file in it or its sub-folders)")
         table.setdefault("data", {})
         table["data"] = {**table["data"], "source": data if data == "synthetic" else str(Path(data).resolve())}
+    if mask_threshold is not None:
+        check_mask_threshold(mask_threshold, "--mask-threshold")
+        table["data"] = {**table.get("data", {}), "mask_threshold": mask_threshold}
     if external_tests:
         entries = [t.entry for t in parse_external_tests(external_tests, table.get("data", {}).get("source", "synthetic"))]
         table["data"] = {**table.get("data", {}), "external_tests": entries}

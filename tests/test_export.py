@@ -24,7 +24,8 @@ from benchmark.data.synthetic import write_synthetic
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate.metrics import METRIC_KEYS, mean_diameter, segmentation_metrics
 from benchmark.export import load_unet
-from benchmark.export.card import ARCADE_LICENCE, SYNTHETIC_LICENCE, dataset_info
+from benchmark.data.readers.arcade import ARCADE_LICENCE
+from benchmark.export.card import SYNTHETIC_LICENCE, dataset_info
 from benchmark.export.predict import model_side_check, overlay, restore_mask, segment
 from benchmark.export.weights import WEIGHTS_FORMAT
 from benchmark.nets import UNet, UNetConfig
@@ -154,6 +155,39 @@ def test_predictions_scored_against_themselves_get_perfect_metrics(raw_dir, expo
     assert len(table) == 50 and table["vessel_fraction"].gt(0).any()
     assert (table["dice"] == 1).all() and (table["iou"] == 1).all() and (table["nsd"] == 1).all()
     assert (table["hd"] == 0).all() and (table["hd95"] == 0).all() and (table["add"] == 0).all()
+
+
+def test_grey_ground_truth_masks_are_scored_once_binarised_at_the_threshold(raw_dir, exported, tmp_path):
+    first, grey = tmp_path / "first", tmp_path / "grey"
+    images = [raw_dir / "imgs" / f"synth_{i:04d}.png" for i in range(6)]
+    assert _run("predict", *images, "--weights", exported, "--out", first, "--device", "cpu").exit_code == 0
+    grey.mkdir()
+    for path in sorted((first / "masks").iterdir()):
+        mask = np.asarray(Image.open(path)).copy()  # the prediction: 0 / 255
+        assert not mask[0, :2].any()  # outside the centre crop: always background
+        mask[0, 0], mask[0, 1] = 50, 100  # grey, below the threshold: background once binarised
+        Image.fromarray(mask).save(grey / path.name)
+    refused = _run("predict", *images, "--weights", exported, "--out", tmp_path / "no", "--masks", grey)
+    assert refused.exit_code != 0 and "mask is not binary" in refused.output and "--mask-threshold" in refused.output
+    assert not (tmp_path / "no").exists()
+    result = _run("predict", *images, "--weights", exported, "--out", tmp_path / "yes", "--masks", grey,
+                  "--mask-threshold", 128)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "yes" / "predictions.csv")
+    assert len(table) == 6 and (table["dice"] == 1).all() and (table["hd"] == 0).all()
+
+
+@pytest.mark.parametrize("options, fragment", [
+    (["--mask-threshold", "128"], "--mask-threshold binarises the ground-truth masks; give --masks DIR too"),
+    (["--mask-threshold", "0", "--masks", "."], "--mask-threshold 0: expected an integer from 1 to 255"),
+    (["--mask-threshold", "256", "--masks", "."], "--mask-threshold 256: expected an integer from 1 to 255"),
+])
+def test_a_bad_predict_mask_threshold_is_one_line_naming_the_option(raw_dir, exported, tmp_path, options, fragment):
+    result = _run("predict", raw_dir / "imgs" / "synth_0000.png", "--weights", exported, "--out", tmp_path / "p",
+                  *options)
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code != 0 and len(errors) == 1 and fragment in result.output.replace("\n", " "), result.output
+    assert not (tmp_path / "p").exists()
 
 
 def test_restore_mask_undoes_resize_and_centre_crop():

@@ -556,7 +556,7 @@ def test_folder_layout_and_flat_pairs_at_once_are_named(tmp_path):
 
 def test_nnunet_and_folder_layouts_at_once_are_named(tmp_path):
     make_nnunet(make_folder(tmp_path), {"c1": ramp()})
-    with pytest.raises(BenchmarkError, match=r"nnU-Net layout \(imagesTr/\) and a folder layout"):
+    with pytest.raises(BenchmarkError, match=r"layouts of several formats \(folder, nnunet\)"):
         load_dataset(tmp_path)
     assert load_dataset(tmp_path, "nnunet").ids == ["c1"]  # naming the format settles it
 

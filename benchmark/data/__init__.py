@@ -6,8 +6,7 @@ on first use, so importing a light module of the package (splits, say) does not 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from benchmark.data._lazy import lazy_exports
 
 _EXPORTS = {
     "load_dataset": "benchmark.data.readers",
@@ -18,9 +17,4 @@ _EXPORTS = {
     "UnlabelledDataset": "benchmark.data.dataset",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'benchmark.data' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

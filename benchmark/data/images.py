@@ -1,7 +1,9 @@
 """Reading one image or mask file into a numpy array, with the checks every reader shares.
 
 Every failure a user's file can cause (unreadable, truncated, colour, 16-bit, non-binary mask)
-becomes a `BenchmarkError` naming the file, so a reader never leaks a bare PIL exception.
+becomes a `BenchmarkError` naming the file, so a reader never leaks a bare PIL exception. A mask
+with grey values (an anti-aliased download) is binarised only at a threshold the user gives
+(`--mask-threshold`), never at a guessed one.
 """
 
 from __future__ import annotations
@@ -97,13 +99,52 @@ def distinct_values(plane: np.ndarray) -> np.ndarray:
     return np.unique(plane)
 
 
-def read_mask(path: Path) -> np.ndarray:
-    """A binary vessel mask as bool H×W: 0 is background and the one other value (1, 255, …) vessel."""
-    plane = read_plane(path, palette_as_index=True)
+#: The values `--mask-threshold` (`data.mask_threshold`) may take: an 8-bit grey level.
+MASK_THRESHOLD_RANGE = (1, 255)
+
+
+def check_mask_threshold(threshold: int | None, option: str) -> None:
+    """Refuse a threshold that is not an integer in 1–255, naming the option it came from."""
+    low, high = MASK_THRESHOLD_RANGE
+    if threshold is None:
+        return
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or not low <= threshold <= high:
+        raise BenchmarkError(f"{option} {threshold!r}: expected an integer from {low} to {high} "
+                             "(a grey mask's pixel is vessel where its value is at least this)")
+
+
+def _shown_values(values: np.ndarray) -> str:
+    more = f", … ({len(values)} values)" if len(values) > SHOWN_VALUES else ""
+    return ", ".join(str(v) for v in values[:SHOWN_VALUES].tolist()) + more
+
+
+def vessel_pixels(plane: np.ndarray, path: Path, threshold: int | None = None) -> tuple[np.ndarray, bool]:
+    """A mask plane as bool vessel pixels, and whether it was binarised at `threshold`.
+
+    A binary plane (0 and one other value, or a single value) is vessel wherever it is non-zero,
+    whatever the threshold, so a 0/1 mask stays one. Any other plane (anti-aliased edges, grey
+    levels) is an error, unless a threshold is given: then vessel is value ≥ threshold, on 8-bit
+    planes only (a threshold of 1–255 means nothing for 16-bit or float values).
+    """
     values = distinct_values(plane)
-    if len(values) > 2 or (len(values) == 2 and values[0] != 0):
-        shown = ", ".join(str(v) for v in values[:SHOWN_VALUES].tolist())
-        more = f", … ({len(values)} values)" if len(values) > SHOWN_VALUES else ""
-        raise BenchmarkError(f"{path}: mask is not binary, found values {shown}{more}; "
-                             "expected 0 for background and one other value for vessel")
-    return plane != 0
+    if len(values) < 2 or (len(values) == 2 and values[0] == 0):
+        return plane != 0, False
+    if threshold is None:
+        raise BenchmarkError(f"{path}: mask is not binary, found values {_shown_values(values)}; expected 0 for "
+                             "background and one other value for vessel, or binarise grey masks with "
+                             "--mask-threshold T (data.mask_threshold; vessel = value ≥ T)")
+    if plane.dtype != np.uint8:
+        raise BenchmarkError(f"{path}: mask is not binary, found {plane.dtype} values {_shown_values(values)}; "
+                             "--mask-threshold binarises 8-bit masks only")
+    return plane >= threshold, True
+
+
+def read_mask_file(path: Path, threshold: int | None = None) -> tuple[np.ndarray, bool]:
+    """`read_mask`, and whether the file had grey values that `threshold` binarised."""
+    return vessel_pixels(read_plane(path, palette_as_index=True), path, threshold)
+
+
+def read_mask(path: Path, threshold: int | None = None) -> np.ndarray:
+    """A vessel mask as bool H×W: 0 is background and the one other value (1, 255, …) vessel; a
+    mask with more values is an error, or with `threshold`, vessel where value ≥ threshold."""
+    return read_mask_file(path, threshold)[0]

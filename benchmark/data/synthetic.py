@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage, signal
 
-from benchmark.data.dataset import LabelledDataset
+from benchmark.data.dataset import LabelledDataset, LabelledItem
 from benchmark.errors import BenchmarkError
 
 # Bump whenever a change to this file changes the pixels generated for a given seed.
@@ -407,9 +407,9 @@ def synthetic_from_config(config: SyntheticConfig) -> LabelledDataset:
     def make(index: int) -> tuple[np.ndarray, np.ndarray]:
         return generate_angiogram(config.size, np.random.default_rng([config.seed, index]), config.knobs)
 
-    def load(index: int) -> tuple[np.ndarray, np.ndarray]:
-        image, mask = make(index)
-        return image.copy(), mask.copy()  # callers may edit in place; the cache must not change
+    def load(index: int, mask_threshold: int | None) -> LabelledItem:
+        image, mask = make(index)  # generated masks are binary: a mask threshold has nothing to binarise
+        return LabelledItem(image.copy(), mask.copy())  # callers may edit in place; the cache must not change
 
     return LabelledDataset(
         ids=[f"synth_{i:04d}" for i in range(config.n)],

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmark.data.readers import NNUNET_CHANNEL
+from benchmark.data.readers.nnunet import NNUNET_CHANNEL
 from benchmark.data.splits import RatioSplit, Splits
 from benchmark.errors import BenchmarkError
 from benchmark.files import atomic_write_bytes, atomic_write_json, staged_folder

@@ -11,6 +11,7 @@ with background outside it (pixels the model never saw). Written:
                                true positives white, false positives red, false negatives blue
     OUT/predictions.csv        per image: size, vessel fraction, mean artery diameter (px, at the
                                input's size); with masks, every metric of segmentation_metrics
+                               (a grey, anti-aliased mask needs --mask-threshold T: vessel = value ≥ T)
 
 Everything is written into a temporary sibling folder renamed to OUT at the end, so an unreadable
 image, a mask of another size or a bad export leaves no OUT behind.
@@ -28,9 +29,9 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from benchmark.data.images import list_images, read_image, read_mask
+from benchmark.data.images import check_mask_threshold, list_images, read_image, read_mask
 from benchmark.data.preprocess import PreprocessConfig, crop_box, preprocess_image
-from benchmark.data.readers import MASK_SUFFIXES
+from benchmark.data.readers.folder import MASK_SUFFIXES, mask_candidates
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate.metrics import mean_diameter, segmentation_metrics
 from benchmark.export.card import ModelCard
@@ -56,6 +57,13 @@ class PredictOptions:
     batch_size: int = 16
     masks: Path | None = None  # a folder of ground-truth masks: <stem>.png or <stem>_gt.png, …
     overlay_alpha: float = 0.5
+    mask_threshold: int | None = None  # binarise grey ground-truth masks: vessel = value ≥ it
+
+    def check(self) -> None:
+        """Refuse a mask threshold outside 1–255, or one with no masks to binarise."""
+        check_mask_threshold(self.mask_threshold, "--mask-threshold")
+        if self.mask_threshold is not None and self.masks is None:
+            raise BenchmarkError("--mask-threshold binarises the ground-truth masks; give --masks DIR too")
 
     def device_options(self) -> DeviceOptions:
         if self.device == "cuda" and not torch.cuda.is_available():
@@ -178,20 +186,16 @@ def expand_inputs(paths: Sequence[Path | str]) -> list[Path]:
 
 
 def match_masks(images: Sequence[Path], mask_dir: Path) -> list[Path]:
-    """Each image's mask in `mask_dir`: same stem, or the stem with a mask suffix (_gt, _mask, …);
-    none or two candidates is an error naming the files."""
+    """Each image's mask in `mask_dir`: same stem, or the stem with a mask suffix (_gt, _mask, …), as
+    the folder reader pairs them; none or two candidates is an error naming the files."""
     if not mask_dir.is_dir():
         raise BenchmarkError(f"--masks {mask_dir}: no such folder")
     by_stem: dict[str, list[Path]] = {}
     for path in list_images(mask_dir):
-        stem = path.stem
-        base = next((stem[:-len(s)] for s in MASK_SUFFIXES if stem.endswith(s) and len(stem) > len(s)), stem)
-        by_stem.setdefault(stem, []).append(path)
-        if base != stem:
-            by_stem.setdefault(base, []).append(path)
+        by_stem.setdefault(path.stem, []).append(path)
     matched = []
     for image in images:
-        candidates = by_stem.get(image.stem, [])
+        candidates = [path for _, stem in mask_candidates(image.stem, by_stem) for path in by_stem[stem]]
         if not candidates:
             raise BenchmarkError(f"{image}: no mask in {mask_dir} (looked for {image.stem}.* and "
                                  f"{image.stem}{{{','.join(MASK_SUFFIXES)}}}.*)")
@@ -215,8 +219,8 @@ def _row(path: Path, mask: np.ndarray, mask_path: Path | None, truth: np.ndarray
     return row
 
 
-def _read_truth(path: Path, shape: tuple[int, ...], image: Path) -> np.ndarray:
-    truth = read_mask(path)
+def _read_truth(path: Path, shape: tuple[int, ...], image: Path, threshold: int | None) -> np.ndarray:
+    truth = read_mask(path, threshold)
     if truth.shape != shape:
         raise BenchmarkError(f"{path}: mask of {truth.shape[1]}×{truth.shape[0]} px, but its image {image.name} "
                              f"is {shape[1]}×{shape[0]} px")
@@ -239,6 +243,7 @@ def resolve_inputs(weights: Path | str, images: Sequence[Path | str],
                    options: PredictOptions = PredictOptions()) -> PredictInputs:
     """Load the exported fine-tuned UNet and find every image and mask; any problem is a BenchmarkError."""
     device = options.device_options()
+    options.check()
     unet, card = load_unet(weights, "finetuned")
     files = expand_inputs(images)
     masks = match_masks(files, Path(options.masks)) if options.masks is not None else [None] * len(files)
@@ -257,7 +262,7 @@ def write_predictions(inputs: PredictInputs, out: Path | str, options: PredictOp
             pixels = [read_image(path) for path in batch]
             for path, plane in zip(batch, pixels):
                 model_side_check(plane.shape, cfg, inputs.unet, path)
-            truths = [_read_truth(m, p.shape, f) if m is not None else None
+            truths = [_read_truth(m, p.shape, f, options.mask_threshold) if m is not None else None
                       for f, p, m in zip(batch, pixels, batch_masks)]
             segmentations = segment(inputs.unet, cfg, pixels, inputs.device, options.batch_size)
             for path, plane, seg, mask_path, truth in zip(batch, pixels, segmentations, batch_masks, truths):

@@ -37,9 +37,10 @@ def external_sources(data: DataConfig) -> tuple[ExternalTestSource, ...]:
     return parse_external_tests(data.external_tests, data.source, "data.external_tests")
 
 
-def open_external(test: ExternalTestSource) -> LabelledDataset:
+def open_external(test: ExternalTestSource, mask_threshold: int | None) -> LabelledDataset:
+    """The set's dataset (any format, detected), its grey masks binarised at the run's threshold."""
     try:
-        dataset = load_dataset(test.path)
+        dataset = load_dataset(test.path, mask_threshold=mask_threshold)
     except BenchmarkError as error:
         raise BenchmarkError(f"external test set {test.name!r}: {error}") from None
     if len(dataset) == 0:
@@ -51,14 +52,14 @@ def external_refs(data: DataConfig) -> tuple[ExternalTestRef, ...]:
     """What the job keys need of each external set: its name, content fingerprint and size."""
     refs = []
     for test in external_sources(data):
-        dataset = open_external(test)
+        dataset = open_external(test, data.mask_threshold)
         refs.append(ExternalTestRef(test.name, dataset.fingerprint, len(dataset)))
     return tuple(refs)
 
 
 def prepare_external(test: ExternalTestSource, config: RunConfig, progress: Progress | None) -> ExternalTestData:
     """Every image of an external set (all of its splits: none is trained on), pre-processed as the run's."""
-    dataset = open_external(test)
+    dataset = open_external(test, config.data.mask_threshold)
     images, masks = [], []
     for i in range(len(dataset)):
         try:

@@ -76,7 +76,7 @@ class SourceIndex:
 def open_source(data: DataConfig) -> LabelledDataset:
     if data.source == "synthetic":
         return synthetic_dataset(data.synthetic_count, data.synthetic_size, data.synthetic_seed)
-    return load_dataset(data.source, data.format)
+    return load_dataset(data.source, data.format, data.mask_threshold)
 
 
 def _combined_fingerprint(dataset: LabelledDataset, pool: UnlabelledDataset | None) -> str:
