@@ -217,6 +217,7 @@ def finetune(
     seed: int = typer.Option(0, "--seed", metavar="N", help="Base seed of the run (its jobs derive their own from it)."),
     profile: str = typer.Option("auto", "--profile", metavar="TEXT", help="auto | tiny | small | paper."),
     config: Optional[Path] = typer.Option(None, "--config", metavar="PATH", help="TOML file (data, pre-processing, recipe)."),
+    mask_threshold: Optional[int] = MASK_THRESHOLD_OPTION,
     out: Path = typer.Option(Path("results/finetune"), "--out", metavar="PATH", help="Folder for the run and rows.parquet."),
     force: bool = typer.Option(False, "--force", metavar="", help="Delete the folder and start again."),
 ) -> None:
@@ -228,7 +229,8 @@ def finetune(
     with user_errors():
         if not 0 < ft_ratio <= 100:
             raise BenchmarkError(f"--ft-ratio {ft_ratio:g} is not in 0–100")
-        run_config, note = resolve_run_config(config, data, "supervised", f"0:{ft_ratio:g}", str(seed), profile)
+        run_config, note = resolve_run_config(config, data, "supervised", f"0:{ft_ratio:g}", str(seed), profile,
+                                              mask_threshold=mask_threshold)
         if note:
             console.print(note)
         with _progress() as progress:
@@ -304,6 +306,7 @@ def calibrate(
     seeds: str = typer.Option("0,1,2,3,4", "--seeds", metavar="TEXT", help="Seeds per setting (at least 3 for a verdict)."),
     profile: str = typer.Option("tiny", "--profile", metavar="TEXT", help="The profile a setting starts from: tiny | small | paper."),
     test_split: str = typer.Option("random", "--test-split", metavar="TEXT", help="random (a seeded 20 % split) | dataset (its own)."),
+    mask_threshold: Optional[int] = MASK_THRESHOLD_OPTION,
     out: Path = typer.Option(Path("results/calibration"), "--out", metavar="PATH", help="Folder: one run per setting, and the table."),
     cpu_workers: int = CPU_WORKERS_OPTION,
     precision: str = typer.Option("auto", "--precision", metavar="TEXT", help="auto | bf16 | fp32."),
@@ -318,7 +321,8 @@ def calibrate(
         if test_split not in ("random", "dataset"):
             raise BenchmarkError(f"--test-split {test_split!r} is not one of random, dataset")
         chosen = select(load_grid(grid) if grid else DEFAULT_GRID, split_csv(settings) if settings else None)
-        base, _ = resolve_run_config(config, data, "supervised,control-oracle", ratios, seeds, profile, "fair")
+        base, _ = resolve_run_config(config, data, "supervised,control-oracle", ratios, seeds, profile, "fair",
+                                     mask_threshold=mask_threshold)
         executor = resolve_executor("local", None, cpu_workers=cpu_workers, precision=precision)
         with _progress() as progress:
             results = run_calibration(

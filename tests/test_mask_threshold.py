@@ -203,3 +203,20 @@ def test_a_run_folder_prepared_at_one_threshold_is_prepared_again_at_another(tmp
     grey = cached.ids.index("synth_0003")
     np.testing.assert_array_equal(cached.masks[grey], high.masks[grey])
     assert low.masks[grey].sum() > cached.masks[grey].sum()
+
+
+@pytest.mark.parametrize("command", ["finetune", "calibrate"])
+def test_finetune_and_calibrate_take_the_threshold_and_refuse_one_outside_1_to_255(tmp_path, command):
+    out = tmp_path / "out"
+    result = _run(command, "--data", grey_folder(tmp_path / "data"), "--mask-threshold", 256, "--out", out)
+    assert "--mask-threshold 256: expected an integer from 1 to 255" in _one_error_line(result)
+    assert not out.exists()
+
+
+def test_finetune_reads_grey_masks_only_with_a_threshold(tmp_path, grey_run_source):
+    without = _run("finetune", "--data", grey_run_source, "--profile", "tiny", "--out", tmp_path / "a")
+    assert "synth_0003.png" in _one_error_line(without) and "--mask-threshold" in without.output
+    result = _run("finetune", "--data", grey_run_source, "--profile", "tiny", "--mask-threshold", 128,
+                  "--out", tmp_path / "b")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "b" / "rows.parquet").is_file()
