@@ -114,9 +114,9 @@ def _provenance(provenance: dict[str, list[str]]) -> str:
 
 def _answer(page: Page) -> str:
     control = f'<p class="control">{_escape(page.control)}</p>' if page.control else ""
-    warning = control + (f'<p class="warn">{_escape(page.warning)}</p>' if page.warning else "")
+    warning = f'<p class="warn">{_escape(page.warning)}</p>' if page.warning else ""
     paragraphs = "".join(f"<p>{_escape(p)}</p>" for p in page.answer) or "<p>No fine-tune job has finished yet.</p>"
-    return warning + paragraphs
+    return control + warning + paragraphs
 
 
 def _reading(page: Page) -> str:
