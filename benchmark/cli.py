@@ -524,14 +524,16 @@ def methods_list(
 
     Read without importing torch (about a second); --pretrain-params builds every method to count
     what it pre-trains too."""
-    from benchmark.profiles import profile_unet
+    from benchmark.profiles import profile_image_size, profile_unet
     from benchmark.train.method_info import describe_methods
 
     with user_errors():
         chosen, unet = profile_unet(config, profile)
-        rows = describe_methods(unet, chosen, pretrain_params)
+        size = profile_image_size(config, profile)
+        rows = describe_methods(unet, chosen, pretrain_params, size)
         _print_table(list(rows[0]) if rows else [], [list(row.values()) for row in rows],
-                     f"methods ({chosen} profile: parameters at UNet base width {unet.base}, depth {unet.depth})")
+                     f"methods ({chosen} profile: {size}-px images, parameters at UNet base width {unet.base}, "
+                     f"depth {unet.depth})")
         if not pretrain_params:
             console.print("finetune_M: the UNet every method fine-tunes; pre-training adds a method's heads and "
                           "momentum copies (--pretrain-params counts them)", highlight=False, soft_wrap=True)

@@ -25,7 +25,7 @@ from benchmark.dataclass_io import to_plain, update
 from benchmark.errors import BenchmarkError
 from benchmark.text import USABLE_NAME, did_you_mean
 from benchmark.files import atomic_write_text, read_toml
-from benchmark.profiles import PROFILE_UNETS, PROFILES, ProfileName
+from benchmark.profiles import PROFILE_IMAGE_SIZES, PROFILE_UNETS, PROFILES, ProfileName
 from benchmark.unet_config import UNetConfig
 from benchmark.recipes import FinetuneRecipe, PretrainRecipe, fair_pretrain_recipe, study_pretrain_recipe
 from benchmark.train.selection import FAIR_LR_GRIDS
@@ -120,7 +120,8 @@ def profile_defaults(profile: ProfileName, protocol: ProtocolName = "fair") -> R
         return RunConfig(
             profile=profile, protocol=protocol,
             data=DataConfig(synthetic_count=200, synthetic_size=128),
-            preprocess=dataclasses.replace(PreprocessConfig.paper(), size=64, mask_resize=mask_resize),
+            preprocess=dataclasses.replace(PreprocessConfig.paper(), size=PROFILE_IMAGE_SIZES[profile],
+                                           mask_resize=mask_resize),
             unet=PROFILE_UNETS[profile],
             seeds=(0,) if profile == "tiny" else (0, 1, 2, 3, 4),
             ratios=RunConfig.ratios if profile == "tiny" else tuple(Ratio.parse(r) for r in SMALL_RATIOS),
@@ -130,7 +131,8 @@ def profile_defaults(profile: ProfileName, protocol: ProtocolName = "fair") -> R
         return RunConfig(
             profile="paper", protocol=protocol,
             data=DataConfig(synthetic_count=1000, synthetic_size=512),
-            preprocess=dataclasses.replace(PreprocessConfig.paper(), mask_resize=mask_resize),
+            preprocess=dataclasses.replace(PreprocessConfig.paper(), size=PROFILE_IMAGE_SIZES["paper"],
+                                           mask_resize=mask_resize),
             unet=PROFILE_UNETS["paper"],
             seeds=(0, 1, 2),
             finetune=FINETUNE_RECIPES[("paper", protocol)],

@@ -21,6 +21,8 @@ PROFILES = ("tiny", "small", "paper")
 #: The UNet of each profile: tiny and small share their sizes (small pre-trains longer), paper is the study's.
 PROFILE_UNETS: dict[str, UNetConfig] = {"tiny": UNetConfig(base=8), "small": UNetConfig(base=8),
                                         "paper": UNetConfig(base=64)}
+#: The side of the pre-processed images each profile trains on: tiny and small at 64 px, the study's 256.
+PROFILE_IMAGE_SIZES: dict[str, int] = {"tiny": 64, "small": 64, "paper": 256}
 
 
 def resolve_profile(profile: str, cuda_available: bool) -> ProfileName:
@@ -63,3 +65,14 @@ def profile_unet(config_path: Path | None, option: str = "auto") -> tuple[Profil
     where = str(config_path) if config_path else "options"
     profile, _ = choose_profile(option, table, gpu_visible, where)
     return profile, update(PROFILE_UNETS[profile], table.get("unet", {}), f"{where}: unet")
+
+
+def profile_image_size(config_path: Path | None, option: str = "auto") -> int:
+    """The image side a run of `--config` and `--profile` would train on (the file's
+    `[preprocess] size` over the profile's)."""
+    table = read_toml(config_path) if config_path else {}
+    profile, _ = choose_profile(option, table, gpu_visible, str(config_path) if config_path else "options")
+    size = table.get("preprocess", {}).get("size", PROFILE_IMAGE_SIZES[profile])
+    if not isinstance(size, int) or size < 1:
+        raise BenchmarkError(f"{config_path}: preprocess size {size!r}: expected a positive integer")
+    return size

@@ -20,7 +20,7 @@ from typing import Any
 
 PACKAGE = Path(__file__).resolve().parent
 #: The class attributes a card shows.
-FIELDS = ("name", "label", "description", "transfers", "pretrains")
+FIELDS = ("name", "label", "description", "transfers", "pretrains", "mask_grid")
 #: torch's nn.Module, the base's base: contributes none of FIELDS.
 ROOT = "torch.nn.Module"
 
@@ -39,6 +39,7 @@ class MethodCard:
     description: str
     transfers: str
     pretrains: bool
+    mask_grid: int | str | None = None
 
     @classmethod
     def of(cls, method: type) -> MethodCard:

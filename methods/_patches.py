@@ -13,6 +13,19 @@ def patch_grid(height: int, width: int, patch: int) -> tuple[int, int]:
     return height // patch, width // patch
 
 
+#: The CM-UNet study's mask grid: 16×16 patches of 256-px images, 16 cells per side. Masked methods
+#: keep this grid at every image size (4-px patches at 64 px), so a mask hides the same share of
+#: anatomy in each patch at every profile.
+STUDY_GRID = 16
+
+
+def grid_patch(height: int, width: int, grid: int) -> int:
+    """The side in pixels of a patch when a square image is cut into grid × grid cells."""
+    if grid < 1 or height != width or height % grid:
+        raise ValueError(f"a {height}×{width} image cannot be cut into a {grid}×{grid} grid of square patches")
+    return height // grid
+
+
 def masked_patch_count(n: int, ratio: float) -> int:
     """How many of an image's n patches a mask of `ratio` covers: the same for every image."""
     return int(round(ratio * n))
@@ -43,6 +56,15 @@ def masked_mse(prediction: Tensor, target: Tensor, pixel_mask: Tensor) -> Tensor
     """Mean squared error over the pixels where `pixel_mask` is True (B×1×H×W)."""
     weight = pixel_mask.to(prediction.dtype)
     return ((prediction - target) ** 2 * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def masked_mean_fill(target: Tensor, pixel_mask: Tensor) -> Tensor:
+    """Each image filled with the mean of its own masked pixels (B×1×H×W): the best constant
+    prediction of what is hidden, so `masked_mse` of it is a masked method's chance level, the loss
+    of a network that learned nothing of the image's content."""
+    weight = pixel_mask.to(target.dtype)
+    mean = (target * weight).sum(dim=(1, 2, 3), keepdim=True) / weight.sum(dim=(1, 2, 3), keepdim=True).clamp_min(1.0)
+    return mean.expand_as(target)
 
 
 def patch_mean_std(images: Tensor, patch: int, eps: float = 1e-6) -> tuple[Tensor, Tensor]:

@@ -37,6 +37,10 @@ class Method(nn.Module):
     uses_labels: ClassVar[bool] = False
     #: Fine-tunes under its own seed stream instead of its cell's common one (the negative control).
     independent_seed: ClassVar[bool] = False
+    #: The patch mask's geometry, relative to the image as its paper sets it: cells per image side
+    #: (the study's 16, whatever the image size), "stride" for one cell per pixel of the UNet's
+    #: deepest feature map (SparK), None for a method that masks no patches. `methods list` shows it.
+    mask_grid: ClassVar[int | str | None] = None
 
     def __init__(self, unet: UNet, cfg: Any = None) -> None:
         super().__init__()

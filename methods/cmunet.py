@@ -8,7 +8,7 @@ Gaussian noise. The pretraining input is a batch of S×S images, so the base cro
 ∈ [0, max_shift]² — the reference's geometry (224-px views of a 256-px base, shift ≤ 31 px) scaled to
 any S. `shifted_views` returns both views and the shift, so the overlap is testable.
 
-Online branch: view A with 65 % of its 16×16 patches zeroed (each image its own mask) → UNet encoder
+Online branch: view A with 65 % of the patches of a 16×16 grid zeroed (each image its own mask) → UNet encoder
 → the UNet decoder (pixel decoder) + a 1×1 head reconstructs A; MSE on masked pixels (L_r). The same
 encoder features also go to a feature decoder (UNet-decoder architecture, own weights), whose output
 is averaged over space and mapped by projector g and predictor q: Z_ADP = q(g(·)).
@@ -31,6 +31,7 @@ being the negatives (paper eq. 3). Transferred: encoder + pixel decoder.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
@@ -39,7 +40,7 @@ from torch import Tensor, nn
 from benchmark.errors import BenchmarkError
 from benchmark.nets import Decoder, UNet
 from methods._contrastive import global_pool, info_nce, projection_mlp, random_resized_crop
-from methods._patches import masked_mse, random_patch_mask, upsample_mask
+from methods._patches import grid_patch, masked_mean_fill, masked_mse, random_patch_mask, upsample_mask
 from benchmark.recipes import PretrainRecipe, ema_momentum_for
 from methods.base import Profile, SSLMethod, momentum_copy
 
@@ -49,7 +50,9 @@ class CMUNetConfig:
     """Paper values (Challier et al. 2025, §III–IV) and, where the paper is silent, the reference code's
     (configs/cmunet_config.py, datasets/cmunet_dataset.py of CamilleChallier/Contrastive-Masked-UNet)."""
 
-    patch: int = 16  # 16×16 patches (paper §IV-C)
+    # cells per image side; None: the method's `mask_grid`, the study's 16×16 grid at every image size
+    # (paper §IV-C: 16-px patches at 256 px, 4-px patches at 64 px)
+    grid: int | None = None
     mask_ratio: float = 0.65  # 65 % masked (paper §IV-C)
     proj_hidden: int = 1536  # projector/predictor hidden width (code: NonLinearNeck hid_channels)
     proj_dim: int = 256  # projector/predictor output (code: out_channels)
@@ -63,6 +66,8 @@ class CMUNetConfig:
     noise_of_max: float = 0.1  # view B noise std = max(view)/10, always applied (code: GaussNoise)
 
     def __post_init__(self) -> None:
+        if self.grid is not None and self.grid < 1:
+            raise BenchmarkError(f"cmunet option grid={self.grid}: expected a positive number of cells per side")
         if not 0.0 < self.mask_ratio < 1.0:
             raise BenchmarkError(f"cmunet option mask_ratio={self.mask_ratio}: expected a value in (0, 1)")
         if self.temperature <= 0:
@@ -101,6 +106,7 @@ class CMUNet(SSLMethod):
     description = "CM-UNet: masked reconstruction plus InfoNCE against a momentum encoder on a shifted view."
     label = "CM-UNet"
     colour = "#d62728"
+    mask_grid = 16  # paper §IV-C: 16×16 patches of 256-px images
     transfers = "encoder+decoder"
 
     cfg: CMUNetConfig
@@ -157,7 +163,8 @@ class CMUNet(SSLMethod):
     def mask(self, view: Tensor) -> tuple[Tensor, Tensor]:
         """(masked view, B×1×H×W pixel mask, True = masked): each image draws its own mask."""
         b, _, h, w = view.shape
-        grid = random_patch_mask(b, h, w, self.cfg.patch, self.cfg.mask_ratio, view.device)
+        patch = grid_patch(h, w, self.cfg.grid or self.mask_grid)
+        grid = random_patch_mask(b, h, w, patch, self.cfg.mask_ratio, view.device)
         pixels = upsample_mask(grid, h, w)
         return view.masked_fill(pixels, 0.0), pixels
 
@@ -174,19 +181,22 @@ class CMUNet(SSLMethod):
             latent = global_pool(self.momentum_encoder(view)[-1])
         return self.momentum_projector(self.adapter(latent))
 
-    def losses(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """(L_r, L_c) in float32 for one batch."""
+    def losses(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(L_r, L_c, chance) in float32 for one batch. Chance: L_r of the masked pixels' mean plus
+        λ_c · log B, InfoNCE's value when every image of the batch is scored alike."""
         view_a, view_b, _ = self.views(images)
         masked, pixels = self.mask(view_a)
         reconstruction, z_adp = self.online(masked)
         loss_r = masked_mse(reconstruction.float(), view_a.float(), pixels)
         loss_c = info_nce(z_adp, self.target(view_b), self.cfg.temperature)
-        return loss_r, loss_c
+        chance = masked_mse(masked_mean_fill(view_a.float(), pixels), view_a.float(), pixels)
+        return loss_r, loss_c, chance + self.cfg.lambda_c * math.log(images.shape[0])
 
     def training_step(self, images: Tensor, step: int, total_steps: int, aux: dict[str, Tensor]) -> dict[str, Tensor]:
-        loss_r, loss_c = self.losses(images)
+        loss_r, loss_c, chance = self.losses(images)
         return {
             "loss": loss_r + self.cfg.lambda_c * loss_c,
+            "chance": chance,
             "loss_recon": loss_r.detach(),
             "loss_contrast": loss_c.detach(),
         }

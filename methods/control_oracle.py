@@ -9,6 +9,7 @@ the job's own pre-training ids), and it is reported apart from the contenders.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from benchmark.losses import dice_ce_loss
@@ -28,5 +29,15 @@ class OracleControl(SSLMethod):
     def training_step(self, images: Tensor, step: int, total_steps: int, aux: dict[str, Tensor]) -> dict[str, Tensor]:
         # The fine-tuning loss (soft Dice + CE) on the PT set's own masks: transfer is certain.
         masks = aux["masks"][:, 0] > 0.5
-        return {"loss": dice_ce_loss(self.unet(images), masks)}
+        logits = self.unet(images)
+        return {"loss": dice_ce_loss(logits, masks), "chance": constant_prediction_loss(masks, logits.shape[1])}
+
+
+def constant_prediction_loss(masks: Tensor, classes: int) -> Tensor:
+    """Dice + CE of predicting, at every pixel, the batch's vessel share: what a network that learned
+    nothing of where vessels are scores at best (up to the Dice term's own optimum)."""
+    share = masks.float().mean().clamp(1e-4, 1 - 1e-4)
+    logits = torch.zeros(masks.shape[0], classes, *masks.shape[1:], device=masks.device)
+    logits[:, 1] = torch.log(share / (1 - share))
+    return dice_ce_loss(logits, masks)
 

@@ -108,7 +108,9 @@ class ModelsGenesis(SSLMethod):
     def training_step(self, images: Tensor, step: int, total_steps: int, aux: dict[str, Tensor]) -> dict[str, Tensor]:
         corrupted, target = self.make_pair(images)
         loss = F.mse_loss(self.restore(corrupted).float(), target)
-        return {"loss": loss, "input_mse": F.mse_loss(corrupted, target)}
+        # chance: the loss of returning the corrupted input unchanged, what a network that learned
+        # nothing of restoring does best
+        return {"loss": loss, "chance": F.mse_loss(corrupted.float(), target.float())}
 
     @torch.no_grad()
     def preview(self, images: Tensor) -> dict[str, Tensor]:

@@ -1,5 +1,6 @@
 """MAE on a UNet (He et al. 2022, "Masked autoencoders are scalable vision learners"), as the
-CM-UNet study benchmarked it: zero random 16×16 patches of the input, reconstruct the image with
+CM-UNet study benchmarked it: zero random patches of a 16×16 grid on the input (the study's 16-px
+patches at 256 px; 4-px patches at 64 px), reconstruct the image with
 the whole UNet, transfer encoder and decoder.
 
 A convnet cannot drop masked tokens the way a ViT does, so masked patches are set to 0 (the mean of
@@ -17,7 +18,7 @@ from torch import Tensor, nn
 
 from benchmark.errors import BenchmarkError
 from benchmark.nets import UNet
-from methods._patches import masked_mse, random_patch_mask, upsample_mask
+from methods._patches import grid_patch, masked_mean_fill, masked_mse, random_patch_mask, upsample_mask
 from benchmark.recipes import STUDY_BATCH, STUDY_EPOCHS, STUDY_WARMUP_EPOCHS, PretrainRecipe, scaled_lr
 from methods.base import Profile, SSLMethod
 
@@ -31,7 +32,9 @@ MAE_BASE_LR = 1.5e-4
 class MAEConfig:
     """Masking and loss of the UNet MAE."""
 
-    patch: int = 16  # 16×16 patches (the CM-UNet study)
+    # cells per image side; None: the method's `mask_grid`, the study's 16×16 grid at every image size
+    # (16-px patches at 256 px, 4-px patches at 64 px)
+    grid: int | None = None
     mask_ratio: float = 0.5  # the study's MAE masks half of the patches
     # MAE scores the masked patches only (He et al. 2022); the study's code scored the whole image.
     loss_on: LossOn = "masked"
@@ -41,8 +44,8 @@ class MAEConfig:
             raise BenchmarkError(f"mae option loss_on={self.loss_on!r}: expected 'masked' or 'all'")
         if not 0.0 < self.mask_ratio < 1.0:
             raise BenchmarkError(f"mae option mask_ratio={self.mask_ratio}: expected a value in (0, 1)")
-        if self.patch < 1:
-            raise BenchmarkError(f"mae option patch={self.patch}: expected a positive patch size")
+        if self.grid is not None and self.grid < 1:
+            raise BenchmarkError(f"mae option grid={self.grid}: expected a positive number of cells per side")
 
 
 def reconstruction_loss(
@@ -55,7 +58,8 @@ def reconstruction_loss(
 
 class MAE(SSLMethod):
     name = "mae"
-    description = "MAE on the UNet: zero half of the 16×16 patches and reconstruct the image."
+    description = "MAE on the UNet: zero half of the patches of a 16×16 grid and reconstruct the image."
+    mask_grid = 16  # the study's 16×16 grid
     label = "MAE"
     colour = "#ff7f0e"
     transfers = "encoder+decoder"
@@ -89,7 +93,8 @@ class MAE(SSLMethod):
     def mask(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """(masked input, B×1×H×W pixel mask, True = masked): every image draws its own mask."""
         b, _, h, w = images.shape
-        grid = random_patch_mask(b, h, w, self.cfg.patch, self.cfg.mask_ratio, images.device)
+        patch = grid_patch(h, w, self.cfg.grid or self.mask_grid)
+        grid = random_patch_mask(b, h, w, patch, self.cfg.mask_ratio, images.device)
         pixels = upsample_mask(grid, h, w)
         return images.masked_fill(pixels, 0.0), pixels
 
@@ -99,7 +104,8 @@ class MAE(SSLMethod):
     def training_step(self, images: Tensor, step: int, total_steps: int, aux: dict[str, Tensor]) -> dict[str, Tensor]:
         masked, pixels = self.mask(images)
         loss = reconstruction_loss(self.reconstruct(masked), images, pixels, self.cfg.loss_on)
-        return {"loss": loss}
+        chance = reconstruction_loss(masked_mean_fill(images.float(), pixels), images, pixels, self.cfg.loss_on)
+        return {"loss": loss, "chance": chance}
 
     @torch.no_grad()
     def preview(self, images: Tensor) -> dict[str, Tensor]:

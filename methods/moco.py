@@ -26,6 +26,7 @@ run learns nothing (measured on the contract's fixed batch: flat loss without BN
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -132,7 +133,9 @@ class MoCo(SSLMethod):
         loss = info_nce(q, k, self.cfg.temperature, negatives=self.queue.keys)
         self.queue.enqueue(k)
         positive = nn.functional.cosine_similarity(q.detach().float(), k.float()).mean()
-        return {"loss": loss, "positive_similarity": positive}
+        # chance: log(K + 1), InfoNCE when the positive scores no higher than the K queued negatives
+        chance = torch.full((), math.log(self.queue.size + 1), device=loss.device)
+        return {"loss": loss, "chance": chance, "positive_similarity": positive}
 
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         return [(self.unet.encoder, self.key_encoder), (self.head, self.key_head)]

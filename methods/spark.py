@@ -1,12 +1,22 @@
 """SparK on a UNet (Tian et al., ICLR 2023, "Designing BERT for convolutional networks: sparse and
 hierarchical masked modeling").
 
-The encoder sees only the visible 16×16 patches: the input's masked patches are zeroed, and the
+The encoder sees only the visible patches: the input's masked patches are zeroed, and the
 encoder is run layer by layer with masked positions re-zeroed after every convolution, pooling and
 (sparse) batch norm, whose statistics come from visible positions only, so a masked pixel never
 influences a feature. Before the dense UNet decoder, each scale is "densified": a sparse batch norm,
 a learned mask token in the holes, and a projection. The target is the image normalised per patch,
 scored on masked patches only. Encoder and decoder transfer; both are the plain UNet modules.
+
+Mask geometry: SparK masks on its encoder's deepest feature map, one cell per pixel there (ResNet's
+stride 32 at 224 px: a 7×7 grid), because a sparse convolution needs every position of every scale to
+be wholly visible or wholly masked, and finer scales get the coarse mask upsampled. On the study's
+UNet (stride 16) at 256 px that is its 16×16 grid of 16-px patches. At 64 px the same rule gives a
+4×4 grid of 16-px patches: the nearest the mechanism allows. A 16×16 grid of 4-px cells there would
+leave every bottleneck pixel partly visible (at ratio 0.6 all 16 of its cells are masked with
+probability 0.6¹⁶ ≈ 3e-4), so the deep scales would see no holes and their mask tokens nothing to fill:
+not SparK. The cost is a coarser grid than the others at the CPU profiles (a quarter of the image per
+cell rather than SparK's own seventh); the report says so through `methods list`.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ from torch import Tensor, nn
 
 from benchmark.errors import BenchmarkError
 from benchmark.nets import Encoder, UNet
-from methods._patches import (masked_mse, masked_patch_count, normalise_patches, patch_mean_std, random_patch_mask,
+from methods._patches import (masked_mean_fill, masked_mse, masked_patch_count, normalise_patches, patch_mean_std, random_patch_mask,
                               upsample_mask)
 from benchmark.recipes import STUDY_BATCH, STUDY_EPOCHS, STUDY_WARMUP_EPOCHS, PretrainRecipe, scaled_lr
 from methods.base import Profile, SSLMethod
@@ -32,7 +42,9 @@ SPARK_BASE_LR = 2e-4
 class SparKConfig:
     """Masking and loss of SparK on the UNet."""
 
-    patch: int = 16  # the study's 16×16 patches = the UNet's stride: one mask cell per bottleneck pixel
+    # side of a mask cell in pixels; None: the UNet's stride, one cell per bottleneck pixel (SparK's
+    # rule; the study's 16×16 grid of 16-px patches at 256 px). A set value must be a multiple of it.
+    patch: int | None = None
     mask_ratio: float = 0.6  # SparK's default, also the study's
     eps: float = 1e-6  # added to each patch's variance in the normalised target (SparK, MAE)
 
@@ -140,9 +152,18 @@ def spark_loss(prediction: Tensor, images: Tensor, masked_grid: Tensor, patch: i
     return masked_mse(prediction.float(), target, upsample_mask(masked_grid, *images.shape[-2:]))
 
 
+def spark_chance(images: Tensor, masked_grid: Tensor, patch: int, eps: float) -> Tensor:
+    """`spark_loss` of the masked target's mean: the loss of a network that learned nothing (≈ 1, the
+    normalised patches' variance)."""
+    target = normalise_patches(images.float(), patch, eps)
+    pixels = upsample_mask(masked_grid, *images.shape[-2:])
+    return masked_mse(masked_mean_fill(target, pixels), target, pixels)
+
+
 class SparK(SSLMethod):
     name = "spark"
-    description = "SparK: sparse masked modelling; the encoder sees only visible 16×16 patches (ratio 0.6)."
+    description = "SparK: sparse masked modelling; the encoder sees only the visible patches (ratio 0.6)."
+    mask_grid = "stride"  # one cell per pixel of the encoder's deepest feature map
     label = "SparK"
     colour = "#2ca02c"
     transfers = "encoder+decoder"
@@ -154,7 +175,8 @@ class SparK(SSLMethod):
     def __init__(self, unet: UNet, cfg: SparKConfig | None = None) -> None:
         super().__init__(unet, cfg)
         stride = 2**unet.cfg.depth
-        if self.cfg.patch % stride:
+        self.patch = self.cfg.patch or stride
+        if self.patch % stride:
             raise BenchmarkError(
                 f"spark option patch={self.cfg.patch}: must be a multiple of the UNet's stride {stride}"
             )
@@ -193,7 +215,7 @@ class SparK(SSLMethod):
     def draw_mask(self, images: Tensor) -> Tensor:
         """B×gh×gw patch mask (True = masked), one per image."""
         b, _, h, w = images.shape
-        return random_patch_mask(b, h, w, self.cfg.patch, self.cfg.mask_ratio, images.device)
+        return random_patch_mask(b, h, w, self.patch, self.cfg.mask_ratio, images.device)
 
     def densify(self, features: list[Tensor], visible: VisibleMask) -> list[Tensor]:
         """Sparse features → dense decoder inputs: the encoder's own features where visible, each
@@ -211,7 +233,8 @@ class SparK(SSLMethod):
     def training_step(self, images: Tensor, step: int, total_steps: int, aux: dict[str, Tensor]) -> dict[str, Tensor]:
         grid = self.draw_mask(images)
         prediction = self.reconstruct(images, grid)
-        return {"loss": spark_loss(prediction, images, grid, self.cfg.patch, self.cfg.eps)}
+        return {"loss": spark_loss(prediction, images, grid, self.patch, self.cfg.eps),
+                "chance": spark_chance(images, grid, self.patch, self.cfg.eps)}
 
     @torch.no_grad()
     def preview(self, images: Tensor) -> dict[str, Tensor]:
@@ -219,6 +242,6 @@ class SparK(SSLMethod):
         to intensities with the input patch's mean and std (SparK's own visualisation)."""
         grid = self.draw_mask(images)
         masked = upsample_mask(grid, *images.shape[-2:])
-        mean, std = patch_mean_std(images, self.cfg.patch, self.cfg.eps)
+        mean, std = patch_mean_std(images, self.patch, self.cfg.eps)
         restored = self.reconstruct(images, grid).float() * std + mean
         return {"input": images.masked_fill(masked, 0.0), "output": torch.where(masked, restored, images)}

@@ -5,7 +5,7 @@ the UNet MAE (methods/mae.py) with masks and a loss that know where the vessels 
 - Vessel prior (methods/_vessel_prior.py): Sato's multi-scale ridge filter for dark tubes, the
   border ignored, the top 8 % of the response kept and cleaned of specks — no labels. (The paper
   uses Frangi's filter; Sato's has one eigenvalue term and no β, c constants to tune.)
-- Anatomy-guided masking: per image, round(ratio·n) of the n 16×16 patches are masked; a share of
+- Anatomy-guided masking: per image, round(ratio·n) of the n patches of a 16×16 grid are masked; a share of
   them is drawn without replacement in proportion to each patch's vessel mass, the rest uniformly.
   The share rises linearly from 0 at the first step to `max_guided_share` (0.5) at the end (the
   paper's weak-to-strong schedule), so pre-training starts as plain MAE masking and ends with half
@@ -29,9 +29,13 @@ entropy, not at 0. The reconstruction compared is the MAE composite — visible 
 input, masked ones predicted — so the term judges what was inpainted, in its context, and is blind
 to a constant offset (the filter is a second derivative).
 
-The prior is computed from each batch inside `training_step` (the harness passes images only); it
-thresholds the very response the consistency target needs anyway, so it adds one percentile and
-two poolings to a filtering done regardless.
+The prior and the consistency target are computed inside `training_step` from the batch as the
+network sees it, after the harness's random resized crop and flip: a filter's response does not
+commute with zooming, so maps filtered once on the whole image and then cropped with it would be
+another image's target (a perfect reconstruction of a cropped view then scored 0.06 consistency,
+and the bilinearly resampled boolean prior grew from 7 % to 19 % of the pixels). The prior
+thresholds the very response the consistency target needs anyway, so each step filters its input
+once and its reconstruction once.
 """
 
 from __future__ import annotations
@@ -44,11 +48,10 @@ from torch import Tensor, nn
 
 from benchmark.errors import BenchmarkError
 from benchmark.nets import UNet
-from methods._patches import upsample_mask, weighted_patch_mask
+from methods._patches import grid_patch, masked_mean_fill, upsample_mask, weighted_patch_mask
 from methods._vessel_prior import (
     VesselMaps,
     VesselPriorConfig,
-    interior,
     patch_vessel_mass,
     ridge_response,
     vessel_maps,
@@ -62,7 +65,9 @@ from methods.mae import MAE, reconstruction_loss
 class VasoMIMConfig:
     """Masking, schedule and loss weights; the prior's own settings in `prior`."""
 
-    patch: int = 16  # 16×16 patches, as every masked method of the study
+    # cells per image side; None: the method's `mask_grid`, the study's 16×16 grid at every image size
+    # as for every masked method of the study (16-px patches at 256 px, 4-px patches at 64 px)
+    grid: int | None = None
     mask_ratio: float = 0.5  # as the study's MAE, so the two differ only by VasoMIM's additions
     max_guided_share: float = 0.5  # the vessel-guided share rises from 0 to 0.5 (issue 6)
     # λ: VasoMIM sums the two losses unweighted (AAAI 2026 version: L = L_rec + L_cons). Checked here
@@ -87,8 +92,8 @@ class VasoMIMConfig:
             )
         if self.softness <= 0:
             raise BenchmarkError(f"vasomim option softness={self.softness}: expected a positive value")
-        if self.patch < 1:
-            raise BenchmarkError(f"vasomim option patch={self.patch}: expected a positive patch size")
+        if self.grid is not None and self.grid < 1:
+            raise BenchmarkError(f"vasomim option grid={self.grid}: expected a positive number of cells per side")
 
 
 def guided_share(step: int, total_steps: int, max_share: float) -> float:
@@ -115,14 +120,12 @@ def anatomical_consistency(reconstruction: Tensor, maps: VesselMaps, softness: f
     return ((cross_entropy - entropy) * weight).sum() / weight.sum().clamp_min(1.0)
 
 
-PREPARE_CHUNK = 64  # images filtered at once by `prepare`: bounds the filter's memory
-
-
 class VasoMIM(SSLMethod):
     name = "vasomim"
     description = "VasoMIM on the UNet: vessel-guided MAE masks plus a vessel-map consistency loss."
     label = "VasoMIM"
     colour = "#17becf"
+    mask_grid = 16  # the study's 16×16 grid, as MAE's
     transfers = "encoder+decoder"
     base_lr = MAE.base_lr  # a MAE variant (XA-SSL trains it with MAE's recipe)
     official_crop = MAE.official_crop
@@ -145,35 +148,15 @@ class VasoMIM(SSLMethod):
     def mask(self, images: Tensor, share: float, maps: VesselMaps) -> Tensor:
         """B×1×H×W pixel mask, True = masked; a `share` of the masked patches drawn ∝ vessel mass."""
         _, _, h, w = images.shape
-        mass = patch_vessel_mass(maps.prior, self.cfg.patch)
+        mass = patch_vessel_mass(maps.prior, grid_patch(h, w, self.cfg.grid or self.mask_grid))
         return upsample_mask(weighted_patch_mask(mass, self.cfg.mask_ratio, share), h, w)
 
     def reconstruct(self, masked: Tensor) -> Tensor:
         return self.recon_head(self.unet.features(masked))
 
-    @torch.no_grad()
-    def prepare(self, images: Tensor) -> dict[str, Tensor]:
-        """The prior of every pre-training image, filtered once (in chunks) instead of every step."""
-        parts = [vessel_maps(chunk, self.cfg.prior) for chunk in images.split(PREPARE_CHUNK)]
-        return {
-            "response": torch.cat([m.response for m in parts]),
-            "threshold": torch.cat([m.threshold for m in parts]),
-            "prior": torch.cat([m.prior for m in parts]),
-        }
-
-    def _maps(self, images: Tensor, aux: dict[str, Tensor]) -> VesselMaps:
-        if not aux:
-            return vessel_maps(images, self.cfg.prior)
-        _, _, h, w = images.shape
-        side = min(h, w)
-        inside = interior(h, w, self.cfg.prior.border(side), images.device)
-        return VesselMaps(self.cfg.prior.sigmas(side), aux["response"], aux["threshold"], inside, aux["prior"])
-
-    def _masked_reconstruction(
-        self, images: Tensor, share: float, aux: dict[str, Tensor]
-    ) -> tuple[Tensor, Tensor, Tensor, VesselMaps]:
-        """(masked input, pixel mask, float32 reconstruction, vessel maps of the input)."""
-        maps = self._maps(images, aux)
+    def _masked_reconstruction(self, images: Tensor, share: float) -> tuple[Tensor, Tensor, Tensor, VesselMaps]:
+        """(masked input, pixel mask, float32 reconstruction, vessel maps of the input as given)."""
+        maps = vessel_maps(images, self.cfg.prior)
         pixels = self.mask(images, share, maps)
         masked = images.masked_fill(pixels, 0.0)
         return masked, pixels, self.reconstruct(masked).float(), maps
@@ -182,18 +165,28 @@ class VasoMIM(SSLMethod):
         self, images: Tensor, step: int, total_steps: int, aux: dict[str, Tensor]
     ) -> dict[str, Tensor]:
         share = guided_share(step, total_steps, self.cfg.max_guided_share)
-        _, pixels, prediction, maps = self._masked_reconstruction(images, share, aux)
+        _, pixels, prediction, maps = self._masked_reconstruction(images, share)
         reconstruction = reconstruction_loss(prediction, images, pixels, "masked")
         composite = torch.where(pixels, prediction, images.float())
         consistency = anatomical_consistency(composite, maps, self.cfg.softness)
         return {
             "loss": reconstruction + self.cfg.consistency_weight * consistency,
+            "chance": self.chance(images, pixels, maps),
             "reconstruction": reconstruction.detach(),
             "consistency": consistency.detach(),
         }
 
     @torch.no_grad()
+    def chance(self, images: Tensor, pixels: Tensor, maps: VesselMaps) -> Tensor:
+        """The loss of a network that learned nothing: masked patches filled with their mean, scored
+        by both terms (a flat fill also erases the vessels the consistency term looks for)."""
+        fill = masked_mean_fill(images.float(), pixels)
+        composite = torch.where(pixels, fill, images.float())
+        return (reconstruction_loss(fill, images, pixels, "masked")
+                + self.cfg.consistency_weight * anatomical_consistency(composite, maps, self.cfg.softness))
+
+    @torch.no_grad()
     def preview(self, images: Tensor) -> dict[str, Tensor]:
         """Masks as at the end of pre-training (the full guided share)."""
-        masked, pixels, prediction, _ = self._masked_reconstruction(images, self.cfg.max_guided_share, {})
+        masked, pixels, prediction, _ = self._masked_reconstruction(images, self.cfg.max_guided_share)
         return {"input": masked, "output": torch.where(pixels, prediction, images.float())}

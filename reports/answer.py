@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from reports.controls import PositiveControl
+from reports.health import pretext_notes
 from reports.hierarchical import SignificanceSettings, seeds_needed
 from reports.labels import BASELINE, method_label, order_methods, order_ratios
 from reports.run import RunContents
@@ -37,13 +38,15 @@ class Answer:
     """The first section: why the run is only a smoke test (empty for a real one), or, when a
     detected positive control vouches for a run on small sets, that control's line and the
     small sets as a caveat; then one paragraph per ratio, smallest fine-tuning share first, then
-    one sentence per contender whose weights were pre-trained outside the run."""
+    one sentence per contender whose pretext did not learn and one per contender whose weights were
+    pre-trained outside the run."""
 
     smoke: tuple[str, ...]
     ratios: tuple[str, ...]
     control: str | None = None  # the positive control's line, first when it earns the run a verdict
     caveats: tuple[str, ...] = ()  # small fine-tuning or validation sets, under a detected control
     external: tuple[str, ...] = ()
+    untested: tuple[str, ...] = ()  # contenders whose pretext did not learn (reports.health)
 
     def warning(self) -> str | None:
         """The paragraph shown before the per-ratio answer (smoke test, or caveat), if any."""
@@ -61,7 +64,7 @@ class Answer:
         return [line for line in (self.control, self.warning()) if line]
 
     def paragraphs(self) -> list[str]:
-        return list(self.ratios) + list(self.external)
+        return list(self.ratios) + list(self.untested) + list(self.external)
 
     def lines(self) -> list[str]:
         return self.opening() + self.paragraphs()
@@ -203,6 +206,7 @@ def answer(contents: RunContents, comparison: pd.DataFrame | None,
                       for r in order_ratios(comparison["ratio"])]
     hard, small = smoke_reasons(contents, settings), small_set_warnings(contents)
     external = tuple(external_weights_notes(contents.rows))
+    untested = tuple(pretext_notes(contents.jobs))
     if positive is not None and positive.detected and not hard:
-        return Answer((), tuple(paragraphs), positive.line(), tuple(small), external)
-    return Answer(tuple(hard + small), tuple(paragraphs), external=external)
+        return Answer((), tuple(paragraphs), positive.line(), tuple(small), external, untested)
+    return Answer(tuple(hard + small), tuple(paragraphs), external=external, untested=untested)

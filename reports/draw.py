@@ -21,6 +21,7 @@ from reports.result import FORMATS, ReportResult
 from reports.analysis import Analysis, analyse
 from reports.answer import answer, small_set_warnings
 from reports.budget import budget_table
+from reports.health import health_table
 from reports.controls import controls_table
 from reports.generalisation import generalisation_table
 from reports.hierarchical import SignificanceSettings
@@ -36,7 +37,8 @@ from reports.table_format import TABLE_FILES, Table, write_table
 
 DIAMETER_DEFAULT_METHOD = "cmunet"
 FIGURE_NAMES = ("curves", "diameters", "gallery_predictions", "gallery_pretext", "loss_curves")
-TABLE_NAMES = ("table1", "data_efficiency", "significance", "power", "controls", "generalisation", "budget")
+TABLE_NAMES = ("table1", "data_efficiency", "significance", "power", "controls", "generalisation", "budget",
+               "health")
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,8 @@ def _draw(run_dir: Path, out: Path, ratio: str | None, method: str | None, forma
     made_tables = _make_tables(contents, choices, analysis, settings) if choices else []
     budget = budget_table(contents.jobs)
     made_tables += [budget] if budget is not None else []
+    health = health_table(contents.jobs)
+    made_tables += [health] if health is not None else []
     planned = planned_figures(contents, choices)
     saved, page_figures = [], []
     for name, title, caption, figure in planned:

@@ -17,11 +17,12 @@ import pandas as pd
 
 from benchmark.data.splits import Ratio, Splits
 from benchmark.errors import BenchmarkError
-from benchmark.run.job_status import Budget, Provenance
+from benchmark.run.job_status import Budget, Health, Provenance
 from benchmark.run.store import RunStore, load_jobs, load_loss_curves, load_results
 from reports.labels import order_ratios
 
 BUDGET_FIELDS = tuple(f.name for f in dataclasses.fields(Budget))  # each job's budget, from its status.json
+HEALTH_FIELDS = tuple(f.name for f in dataclasses.fields(Health))  # each job's pretext and transfer health
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class RunContents:
     config_text: str
     grid: Grid
     rows: pd.DataFrame  # load_results (benchmark.run.row_schema): the run's own test split, ratio labels normalised
-    jobs: pd.DataFrame  # load_jobs + params, git_commit, versions, BUDGET_FIELDS from each status.json
+    jobs: pd.DataFrame  # load_jobs + params, git_commit, versions, BUDGET_FIELDS, HEALTH_FIELDS from each status.json
     loss_curves: pd.DataFrame  # load_loss_curves + ratio of the pre-training job
     dataset: DatasetSummary
     external_rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # rows of the external test sets
@@ -95,17 +96,20 @@ def _grid(config_text: str, path: Path) -> Grid:
 
 
 def _with_status_details(store: RunStore, jobs: pd.DataFrame) -> pd.DataFrame:
-    """Add what load_jobs leaves out: parameter count, provenance and budget (steps, images seen, lr,
-    FLOPs; None where the job did not record it) of each job."""
+    """Add what load_jobs leaves out: parameter count, provenance, budget (steps, images seen, lr,
+    FLOPs) and health (pretext loss against chance, encoder shift) of each job; None where the job
+    did not record it."""
     details = []
     for key in jobs["job_key"]:
         status = store.read_status(key)
         made = status.provenance or Provenance()
         outcome = status.outcome
         budget = outcome.budget() if outcome is not None else Budget()
+        health = outcome.health() if outcome is not None else Health()
         details.append({"params": outcome.params if outcome is not None else None, "git_commit": made.git_commit,
-                        "versions": made.versions, **dataclasses.asdict(budget)})
-    extra = pd.DataFrame(details, columns=["params", "git_commit", "versions", *BUDGET_FIELDS], index=jobs.index)
+                        "versions": made.versions, **dataclasses.asdict(budget), **dataclasses.asdict(health)})
+    extra = pd.DataFrame(details, columns=["params", "git_commit", "versions", *BUDGET_FIELDS, *HEALTH_FIELDS],
+                         index=jobs.index)
     jobs = pd.concat([jobs, extra], axis=1)
     if not jobs.empty:
         jobs["ratio"] = jobs["ratio"].map(_normal_ratio)

@@ -12,6 +12,7 @@ from reports.analysis import Analysis
 from reports.generalisation import generalisation_lines
 from reports.labels import method_label
 from reports.result import ReportResult
+from reports.health import not_learned
 from reports.run import RunContents
 from reports.significance import ranking_text, seeds_note
 from reports.stats import relative_change
@@ -19,14 +20,18 @@ from reports.tables import interval, signed
 
 
 
-def verdict_line(test: pd.Series, ratio: str) -> str:
+def verdict_line(test: pd.Series, ratio: str, untested: frozenset[str] = frozenset()) -> str:
     """'MAE vs baseline at 79:1: Δ Dice +0.052 [−0.020, +0.124], no detectable difference'; with one
-    seed the interval says that it spans one trained model's test images, not trainings."""
+    seed the interval says that it spans one trained model's test images, not trainings; for a method
+    in `untested` (its pretext did not learn), that this is no test of it."""
     wording = {"better": "significantly better", "worse": "significantly worse"}.get(test["verdict"], test["verdict"])
     span = interval(test["diff_low"], test["diff_high"], 3, sign=True)
     if test["pair_seeds"] < 2:
         span += " over the test images of 1 trained model only"
-    return f"{method_label(test['method'])} vs baseline at {ratio}: Δ Dice {signed(test['diff'], 3)} {span}, {wording}"
+    line = f"{method_label(test['method'])} vs baseline at {ratio}: Δ Dice {signed(test['diff'], 3)} {span}, {wording}"
+    if test["method"] in untested:
+        line += " — not a test of the method at this budget: its pretext did not learn"
+    return line
 
 
 def headline(contents: RunContents, table_ratio: str | None, analysis: Analysis | None) -> list[str]:
@@ -46,7 +51,8 @@ def headline(contents: RunContents, table_ratio: str | None, analysis: Analysis 
     ranking = ranking_text(block)  # without a ranking, it says why in the seeds note's words: once
     lines.append(f"no ranking at {table_ratio}: {seeds_note(block)}" if ranking.startswith("no ranking") else
                  f"ranking at {table_ratio} (gaps below the MDD are ties): {ranking}; {seeds_note(block)}")
-    lines += [verdict_line(test, table_ratio) for _, test in block[block["role"] == "contender"].iterrows()
+    untested = frozenset(method for method, _, _ in not_learned(jobs))
+    lines += [verdict_line(test, table_ratio, untested) for _, test in block[block["role"] == "contender"].iterrows()
               if pd.notna(test["diff"])]
     shown = comparison[comparison["role"].isin(["baseline", "contender"])]
     means = shown.pivot(index="method", columns="ratio", values="mean")

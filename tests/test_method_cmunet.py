@@ -10,6 +10,7 @@ import torch
 from benchmark.errors import BenchmarkError
 from benchmark.nets import UNet, UNetConfig, count_parameters
 from benchmark.train.optim import make_optimizer
+from methods._patches import upsample_mask
 from methods.cmunet import CMUNet, CMUNetConfig, shifted_views
 
 
@@ -29,7 +30,7 @@ def batch(size: int = 4, side: int = 32) -> torch.Tensor:
 
 def test_paper_settings():
     cfg = CMUNet.default_config("paper")
-    assert (cfg.patch, cfg.mask_ratio, cfg.temperature, cfg.momentum) == (16, 0.65, 0.07, 0.996)
+    assert (cfg.grid or CMUNet.mask_grid, cfg.mask_ratio, cfg.temperature, cfg.momentum) == (16, 0.65, 0.07, 0.996)
     assert cfg.lambda_c == pytest.approx(2 * 0.07)
     recipe = CMUNet.default_recipe("paper")
     assert (recipe.optimizer, recipe.betas, recipe.weight_decay) == ("adamw", (0.9, 0.95), 0.05)
@@ -102,8 +103,9 @@ def test_masked_view_zeroes_65_percent_of_patches_with_a_mask_per_image():
     masked, pixels = method.mask(view)
     assert torch.equal(masked[pixels], torch.zeros(int(pixels.sum())))
     assert torch.equal(masked[~pixels], view[~pixels])
-    # 64 px → 4×4 patches of 16 px; round(0.65 × 16) = 10 masked in every image.
-    assert torch.allclose(pixels.float().mean(dim=(1, 2, 3)), torch.full((4,), 10 / 16))
+    # 64 px → the study's 16×16 grid of 4-px patches; round(0.65 × 256) = 166 masked in every image.
+    assert torch.allclose(pixels.float().mean(dim=(1, 2, 3)), torch.full((4,), 166 / 256))
+    assert torch.equal(upsample_mask(pixels[:, 0, ::4, ::4], 64, 64), pixels)  # whole 4-px patches
     assert len({tuple(m.flatten().tolist()) for m in pixels}) == 4
 
 
@@ -142,7 +144,7 @@ def test_only_online_weights_and_the_adapter_learn():
 
 def test_momentum_branch_moves_by_ema_of_encoder_and_projector():
     method = build()
-    optimizer = make_optimizer(method.parameters(), CMUNet.default_recipe("tiny"))
+    optimizer = make_optimizer(method, CMUNet.default_recipe("tiny"))
     method.training_step(batch(), 0, 1, {})["loss"].backward()
     optimizer.step()
     targets = list(method.momentum_encoder.parameters()) + list(method.momentum_projector.parameters())

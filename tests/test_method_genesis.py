@@ -160,7 +160,7 @@ def test_loss_is_the_mse_between_restoration_and_the_uncorrupted_original(bias, 
     # ((c − 0)² + (c − 1)²) / 2, whatever the corruption did to the input.
     out = genesis(certain, bias).training_step(two_level_images(), 0, 1, {})
     assert out["loss"].item() == pytest.approx(expected, abs=1e-6)
-    assert out["input_mse"].item() > 0.05  # the input was corrupted
+    assert out["chance"].item() > 0.05  # the input was corrupted
 
 
 def test_restoring_the_corrupted_input_is_what_the_loss_measures():

@@ -61,12 +61,12 @@ def test_each_image_gets_its_own_mask_with_half_the_patches_zeroed():
     images = torch.randn(4, 1, 64, 64) + 3.0  # no pixel is 0 by chance
     masked, pixels = method.mask(images)
     per_image = pixels.flatten(1).sum(dim=1)
-    assert per_image.tolist() == [8 * 16 * 16] * 4  # round(0.5 · 16 patches) = 8 patches each
+    assert per_image.tolist() == [128 * 4 * 4] * 4  # 64 px: 16×16 grid of 4-px patches, 128 masked
     assert not torch.equal(pixels[0], pixels[1])
     assert (masked[pixels] == 0).all()
     assert torch.equal(masked[~pixels], images[~pixels])
-    # masks are whole 16×16 patches
-    grid = pixels[:, 0, ::16, ::16]
+    # masks are whole 4×4-px patches
+    grid = pixels[:, 0, ::4, ::4]
     assert torch.equal(upsample_mask(grid, 64, 64), pixels)
 
 
@@ -90,3 +90,23 @@ def test_paper_recipe_follows_mae_within_the_study_budget():
 def test_unknown_loss_option_is_a_user_error_naming_the_option():
     with pytest.raises(BenchmarkError, match="loss_on"):
         MAEConfig(loss_on="visible")
+
+
+@pytest.mark.parametrize("side, patch", [(64, 4), (128, 8), (256, 16)])
+def test_the_mask_keeps_the_studys_16_by_16_grid_at_every_image_size(side, patch):
+    """The study masks 16-px patches of 256-px images; at 64 px the same grid is 4-px patches."""
+    method = make_mae()
+    _, pixels = method.mask(torch.randn(2, 1, side, side))
+    cells = pixels[:, 0, ::patch, ::patch]
+    assert cells.shape == (2, 16, 16)
+    assert torch.equal(upsample_mask(cells, side, side), pixels)
+    assert cells.flatten(1).sum(dim=1).tolist() == [128, 128]
+
+
+def test_a_grid_option_sets_the_cells_per_side():
+    _, pixels = make_mae(grid=4).mask(torch.randn(1, 1, 64, 64))
+    assert torch.equal(upsample_mask(pixels[:, 0, ::16, ::16], 64, 64), pixels)
+    with pytest.raises(BenchmarkError, match="grid=0"):
+        MAEConfig(grid=0)
+    with pytest.raises(ValueError, match="16×16 grid"):
+        make_mae().mask(torch.randn(1, 1, 72, 72))

@@ -84,7 +84,7 @@ def test_queue_and_pointer_are_checkpointed_buffers():
 
 def test_key_branch_gets_no_gradient_and_moves_by_ema_only():
     method = build()
-    optimizer = make_optimizer(method.parameters(), MoCo.default_recipe("tiny"))
+    optimizer = make_optimizer(method, MoCo.default_recipe("tiny"))
     method.training_step(batch(6), 0, 1, {})["loss"].backward()
     key_params = list(method.key_encoder.parameters()) + list(method.key_head.parameters())
     assert all(p.grad is None and not p.requires_grad for p in key_params)

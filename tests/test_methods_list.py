@@ -16,8 +16,8 @@ import tomli_w
 
 from benchmark.errors import BenchmarkError
 from benchmark.nets import UNet, UNetConfig, count_parameters
-from benchmark.profiles import choose_profile, gpu_visible, profile_unet
-from benchmark.train.method_info import describe_methods
+from benchmark.profiles import choose_profile, gpu_visible, profile_image_size, profile_unet
+from benchmark.train.method_info import describe_methods, mask_geometry
 from benchmark.unet_config import unet_parameters
 from methods import _catalogue, catalogue, registry
 from methods._catalogue import MethodCard, NotStatic, static_catalogue
@@ -93,6 +93,25 @@ def test_the_list_counts_the_unet_and_on_request_what_each_method_pretrains():
     assert "pretrain_M" not in plain[0] and plain[0]["finetune_M"] == 0.49
 
 
+def test_the_list_shows_each_masked_methods_patch_and_grid_at_the_profiles_image_size():
+    small = {row["method"]: row["mask"] for row in describe_methods(UNetConfig(base=8), "small", size=64)}
+    for name in ("mae", "cmunet", "vasomim"):
+        assert small[name] == "patch 4 px, grid 16×16"  # the study's grid of 16-px patches at 256 px
+    assert small["spark"] == "patch 16 px, grid 4×4 (one per bottleneck pixel)"  # stride 2⁴
+    assert small["moco"] == small["supervised"] == "—"
+    paper = {row["method"]: row["mask"] for row in describe_methods(UNetConfig(), "paper", size=256)}
+    assert paper["mae"] == "patch 16 px, grid 16×16"
+    assert paper["spark"] == "patch 16 px, grid 16×16 (one per bottleneck pixel)"
+    assert mask_geometry(16, 72, UNetConfig()) == "grid does not divide 72 px"
+
+
+def test_the_image_size_is_the_profiles_unless_the_config_sets_one(tmp_path):
+    assert profile_image_size(None, "small") == 64 and profile_image_size(None, "paper") == 256
+    path = tmp_path / "run.toml"
+    path.write_text(tomli_w.dumps({"profile": "small", "preprocess": {"size": 128}}))
+    assert profile_image_size(path, "auto") == 128
+
+
 def test_the_profile_and_unet_are_chosen_as_a_run_chooses_them(tmp_path, monkeypatch):
     path = tmp_path / "run.toml"
     path.write_text(tomli_w.dumps({"profile": "small", "unet": {"base": 16}}))
@@ -120,8 +139,9 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "
 
 
 def test_methods_list_imports_neither_torch_nor_a_method_module():
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "250"}  # wide enough for no cell to wrap
     done = subprocess.run([sys.executable, "-c", LIST], capture_output=True, text=True, env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "0.490" in done.stdout  # the tiny UNet's 0.49 M parameters
+    assert "patch 4 px, grid 16×16" in done.stdout
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []

@@ -107,9 +107,14 @@ def add_finetune(root: Path, method: str, ratio: str, seed: int, metrics: pd.Dat
     return key
 
 
-def add_pretrain(root: Path, method: str, ratio: str, seed: int, state: str = "done", error: str | None = None) -> str:
+def add_pretrain(root: Path, method: str, ratio: str, seed: int, state: str = "done", error: str | None = None,
+                 learned: bool | None = None) -> str:
+    """A pre-training job; `learned` True/False gives it a final loss of 0.1 against a chance level of
+    1.0 or 0.105 (None: it records no chance level)."""
     key = f"pretrain-{method}-{Ratio.parse(ratio).label.replace(':', '-')}-{seed}"
-    outcome = PretrainOutcome(params_pretrain=121_490_000, final_loss=0.1, steps=20, images_seen=320, lr=1e-3)
+    chance = None if learned is None else (1.0 if learned else 0.105)
+    outcome = PretrainOutcome(params_pretrain=121_490_000, final_loss=0.1, steps=20, images_seen=320, lr=1e-3,
+                              loss_start=1.05, chance_loss=chance, pretext_learned=learned)
     folder = write_job(root, key, "pretrain", method, ratio, seed, state, outcome=outcome, error=error)
     if state == "done":
         steps = np.arange(1, 21)
@@ -133,7 +138,8 @@ def image_metrics(dice: list[float], diameter_gt: list[float] | None = None, shi
 
 
 def complete_run(root: Path) -> Path:
-    """supervised, mae and cmunet at 50:30 and 79:1, one seed, every job done."""
+    """supervised, mae and cmunet at 50:30 and 79:1, one seed, every job done; CM-UNet's pretext
+    learned, MAE's did not."""
     write_config(root, ["supervised", "mae", "cmunet"], ["50:30", "79:1"], [0])
     write_dataset(root)
     base = np.linspace(0.5, 0.64, 8)
@@ -141,7 +147,8 @@ def complete_run(root: Path) -> Path:
                "cmunet": {"50:30": 0.23, "79:1": 0.1}}
     for method, by_ratio in quality.items():
         for ratio, offset in by_ratio.items():
-            parents = (add_pretrain(root, method, ratio, 0),) if method != "supervised" else ()
+            # MAE's pretext stays within 10 % of chance: the report must say it was not tested
+            parents = (add_pretrain(root, method, ratio, 0, learned=method == "cmunet"),) if method != "supervised" else ()
             add_finetune(root, method, ratio, 0, image_metrics((base + offset).tolist(), shift=offset), depends_on=parents)
     return root
 
@@ -150,6 +157,30 @@ def complete_run(root: Path) -> Path:
 def built(tmp_path_factory) -> tuple[Path, object]:
     root = complete_run(tmp_path_factory.mktemp("complete") / "run")
     return root, build_report(root, formats=("png",))
+
+
+# --- pretext health -------------------------------------------------------------------------------
+
+
+def test_a_contender_whose_pretext_did_not_learn_is_called_untested(built):
+    _, result = built
+    summary = "\n".join(result.summary)
+    assert ("Not a test of MAE at this budget: its pretext loss did not fall 10 % below the loss of a network "
+            "that learned nothing in 2 of its 2 pre-training jobs") in summary
+    assert "CM-UNet at this budget" not in summary
+    mae_verdicts = [line for line in result.summary if line.startswith("MAE vs baseline")]
+    assert mae_verdicts and all(line.endswith("not a test of the method at this budget: its pretext did not learn")
+                                for line in mae_verdicts)
+
+
+def test_the_health_table_gives_loss_against_chance_per_method_and_ratio(built):
+    root, _ = built
+    table = pd.read_csv(root / "report" / "tables" / "health.csv")
+    mae = table[table["method"] == "mae"].set_index("ratio")
+    assert mae.loc["79:1", ["loss_start_mean", "loss_end_mean", "chance_loss_mean"]].tolist() == [1.05, 0.1, 0.105]
+    assert mae["pretext_learned"].tolist() == [0, 0] and mae["pretext_said"].tolist() == [1, 1]
+    assert table.loc[table["method"] == "cmunet", "pretext_learned"].tolist() == [1, 1]
+    assert "| MAE | 79:1 | 1.050 | 0.100 | 0.105 | 0/1 | — |" in (root / "report" / "tables" / "health.md").read_text()
 
 
 # --- the files ------------------------------------------------------------------------------------
@@ -183,7 +214,8 @@ def test_figure_is_not_blank(built, name):
 def test_tables_are_written_in_three_formats_with_bold_best(built):
     root, result = built
     names = sorted(p.name for p in result.tables)
-    assert names == sorted(f"{t}.{ext}" for t in ("table1", "data_efficiency", "significance", "power", "budget")
+    assert names == sorted(f"{t}.{ext}" for t in ("table1", "data_efficiency", "significance", "power", "budget",
+                                                  "health")
                            for ext in ("md", "tex", "csv"))  # no controls in this run: no controls table
     folder = root / "report" / "tables"
     markdown = (folder / "table1.md").read_text()
@@ -295,7 +327,8 @@ def test_run_without_finished_finetuning_draws_pretraining_as_png_and_pdf(tmp_pa
     assert sorted(p.name for p in result.figures) == [
         "gallery_pretext.pdf", "gallery_pretext.png", "loss_curves.pdf", "loss_curves.png"]
     assert all(p.read_bytes()[:5] == b"%PDF-" for p in result.figures if p.suffix == ".pdf")
-    assert sorted(p.name for p in result.tables) == ["budget.csv", "budget.md", "budget.tex"]  # jobs alone give it
+    assert sorted(p.name for p in result.tables) == [  # jobs alone give them
+        "budget.csv", "budget.md", "budget.tex", "health.csv", "health.md", "health.tex"]
     assert any("no fine-tune job has finished" in m for m in result.missing)
     assert "mae at 79:1, seed 0: fine-tune job running" in result.index_html.read_text()
 

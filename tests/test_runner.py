@@ -135,6 +135,17 @@ def test_every_registered_method_runs_end_to_end_on_a_tiny_grid(tmp_path):
     rows = load_results(tmp_path / "run")
     assert sorted(rows["method"].unique()) == names
     assert len(rows) == len(names) * 10
+    # every pre-training says whether its pretext learned, against a chance level of its own; every
+    # fine-tune from transferred weights says how far its encoder moved, one from scratch nothing
+    store = RunStore(tmp_path / "run")
+    for job in outcome.jobs:
+        done = store.read_status(job.key).outcome
+        if job.kind == "pretrain":
+            assert done.chance_loss > 0 and isinstance(done.pretext_learned, bool), job.method
+            assert done.loss_start is not None and done.final_loss is not None
+        elif job.kind == "finetune":
+            transferred = registry()[job.method].pretrains
+            assert (done.encoder_shift is not None and done.encoder_shift > 0) == transferred, job.method
 
 
 def _clean_sigint() -> None:

@@ -59,9 +59,11 @@ def random_resized_crop(
 
 def same_view(tensors: list[Tensor], scale: tuple[float, float], flip_p: float = 0.5) -> list[Tensor]:
     """One random resized crop + flip per image, applied identically to every tensor given (an
-    image batch and the per-image maps computed from it, all B×C×H×W of one H×W)."""
+    image batch and the per-image maps computed from it, all B×C×H×W of one H×W). A boolean map is
+    resampled bilinearly and thresholded at one half, so it neither grows nor shrinks beyond a pixel
+    at its edges (cast straight back to bool, every pixel that touched the map would become True)."""
     b, _, h, w = tensors[0].shape
     channels = [t.shape[1] for t in tensors]
     stacked = torch.cat([t.float() for t in tensors], dim=1)
     views = random_resized_crop(stacked, (h, w), scale, flip_p=flip_p).split(channels, dim=1)
-    return [v.to(t.dtype) for v, t in zip(views, tensors)]
+    return [v > 0.5 if t.dtype == torch.bool else v.to(t.dtype) for v, t in zip(views, tensors)]

@@ -30,6 +30,19 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class Health:
+    """Whether a job tested its method (benchmark.train.health; None: the kind has no such figure):
+    a pre-training's loss at the start and end beside its chance level and the verdict, a fine-tune's
+    relative L2 change of the transferred encoder."""
+
+    loss_start: float | None = None
+    loss_end: float | None = None
+    chance_loss: float | None = None
+    pretext_learned: bool | None = None
+    encoder_shift: float | None = None
+
+
+@dataclass(frozen=True)
 class PretrainOutcome:
     """A pre-training job's budget and result: what the budget table and the plan compare."""
 
@@ -39,6 +52,9 @@ class PretrainOutcome:
     images_seen: int
     lr: float
     flops: float | None = None  # training FLOPs (absent in runs of earlier versions)
+    loss_start: float | None = None  # the first logged loss (mean of the first `log_every` steps)
+    chance_loss: float | None = None  # what learning nothing scores, at the end (None: not said)
+    pretext_learned: bool | None = None  # final_loss at least 10 % below chance_loss
 
     @property
     def params(self) -> int:
@@ -46,6 +62,9 @@ class PretrainOutcome:
 
     def budget(self) -> Budget:
         return Budget(self.steps, self.images_seen, self.lr, self.flops)
+
+    def health(self) -> Health:
+        return Health(self.loss_start, self.final_loss, self.chance_loss, self.pretext_learned)
 
 
 @dataclass(frozen=True)
@@ -58,6 +77,8 @@ class FinetuneOutcome:
     lr: float
     steps: int
     batch_size: int
+    # ‖selected − transferred‖ / ‖transferred‖ over the encoder's parameters (None: nothing transferred)
+    encoder_shift: float | None = None
 
     @property
     def params(self) -> int:
@@ -65,6 +86,9 @@ class FinetuneOutcome:
 
     def budget(self) -> Budget:
         return Budget(steps=self.steps, lr=self.lr)
+
+    def health(self) -> Health:
+        return Health(encoder_shift=self.encoder_shift)
 
 
 @dataclass(frozen=True)
@@ -79,6 +103,9 @@ class ScoreOutcome:
 
     def budget(self) -> Budget:
         return Budget()
+
+    def health(self) -> Health:
+        return Health()
 
 
 Outcome = Union[PretrainOutcome, FinetuneOutcome, ScoreOutcome]

@@ -142,7 +142,7 @@ def plain_pretrain_loop(
     `masks` reach a method that pre-trains on labels (the positive control), as the harness gives them."""
     method.to(device).train()
     loader = plain_loader(PlainImages(images, masks, augment), recipe.batch_size, total_steps, workers, seed)
-    optimizer = make_optimizer(method.parameters(), recipe, fused=False)
+    optimizer = make_optimizer(method, recipe, fused=False)
 
     def loss(batch: tuple[Tensor, ...], step: int) -> Tensor:
         aux = {"masks": batch[1][:, None].float()} if masks is not None else {}

@@ -93,7 +93,7 @@ def check_gradients_reach_encoder(cls: type[SSLMethod], images: torch.Tensor) ->
 def check_loss_falls(cls: type[SSLMethod], images: torch.Tensor) -> str:
     method = build(cls)
     recipe = cls.default_recipe("tiny")
-    optimizer = make_optimizer(method.parameters(), recipe)
+    optimizer = make_optimizer(method, recipe)
     losses = []
     for step in range(LOSS_STEPS):
         loss = _step(method, images, step)["loss"]
@@ -112,7 +112,7 @@ def check_momentum_branches(cls: type[SSLMethod], images: torch.Tensor) -> str:
     pairs = method.momentum_pairs()
     if not pairs:
         return "no momentum branch"
-    optimizer = make_optimizer(method.parameters(), cls.default_recipe("tiny"))
+    optimizer = make_optimizer(method, cls.default_recipe("tiny"))
     _step(method, images, 0)["loss"].backward()
     for _, target in pairs:
         bad = [n for n, p in target.named_parameters() if p.grad is not None or p.requires_grad]

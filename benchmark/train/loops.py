@@ -24,7 +24,7 @@ from benchmark.data.augment import augment_batch
 from benchmark.data.views import same_view
 from benchmark.losses import batch_dice, dice_ce_loss
 from benchmark.nets import UNet
-from benchmark.train.optim import lr_factor, make_optimizer, set_lr
+from benchmark.train.optim import decay_groups, lr_factor, make_optimizer, set_lr
 from benchmark.progress import Progress
 from benchmark.recipes import FinetuneRecipe, PretrainRecipe
 from benchmark.train.device import DeviceOptions
@@ -100,7 +100,8 @@ def pretrain(
     progress: Progress | None = None,
     masks: Tensor | None = None,
 ) -> list[dict[str, float]]:
-    """Run the method's pretext task over `images` (N×1×H×W) with the recipe; return the loss curve.
+    """Run the method's pretext task over `images` (N×1×H×W) with the recipe; return the loss curve
+    (with the method's chance level beside the loss where its step reports one: benchmark.train.health).
 
     The loop is the same for every method: per-epoch shuffles from `seed`, warm-up then the
     recipe's schedule, the method's `after_step` after each optimiser step. What the method's
@@ -115,12 +116,13 @@ def pretrain(
     n = images.shape[0]
     schedule = pretrain_schedule(n, recipe)
     total, warmup = schedule.total_steps, schedule.warmup_steps
-    optimizer = make_optimizer(method.parameters(), recipe, fused=device.type == "cuda")
+    optimizer = make_optimizer(method, recipe, fused=device.type == "cuda")
     generator = torch.Generator().manual_seed(seed)
     training_step = torch.compile(method.training_step) if options.compile else method.training_step
     compile_log: dict[str, float] = {}  # {"compile_s": first-step seconds} when compiling
     curve: list[dict[str, float]] = []
     pending: list[Tensor] = []
+    pending_chance: list[Tensor] = []  # the method's chance level per step, when it says one
     step = 0
     for epoch in range(schedule.epochs):
         order = _to_device(torch.randperm(n, generator=generator), device)
@@ -142,11 +144,16 @@ def pretrain(
             if options.compile and not compile_log:
                 compile_log["compile_s"] = _seconds_since(started, device)
             pending.append(loss.detach())
+            if "chance" in out:
+                pending_chance.append(out["chance"].detach().float())
             step += 1
             if step % options.log_every == 0 or step == total:
                 values = _check_finite(pending, f"pre-training step {step}")
-                curve.append({"step": step, "epoch": epoch, "loss": float(np.mean(values)), **compile_log})
-                pending = []
+                entry = {"step": step, "epoch": epoch, "loss": float(np.mean(values)), **compile_log}
+                if pending_chance:
+                    entry["chance"] = float(torch.stack(pending_chance).mean())
+                curve.append(entry)
+                pending, pending_chance = [], []
         if progress:
             progress(epoch + 1, schedule.epochs, f"loss {curve[-1]['loss']:.4f}" if curve else "")
     return curve
@@ -202,9 +209,7 @@ def finetune(
     device = options.torch_device
     unet.to(device=device, memory_format=options.memory_format())
     train, val = train.to(device), val.to(device)
-    optimizer = torch.optim.Adam(
-        unet.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay, fused=device.type == "cuda"
-    )
+    optimizer = torch.optim.Adam(decay_groups(unet, recipe.weight_decay), lr=recipe.lr, fused=device.type == "cuda")
     forward = torch.compile(unet) if options.compile else unet
     compile_log: dict[str, float] = {}  # {"compile_s": first-step seconds} when compiling
     index_generator = torch.Generator().manual_seed(seed)

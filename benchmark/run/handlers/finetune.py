@@ -15,6 +15,7 @@ from benchmark.run.external_weights import load_external
 from benchmark.run.handlers.context import PREVIEW_COUNT, JobContext, JobResult, Scores, row_source
 from benchmark.run.job_status import FinetuneOutcome
 from benchmark.run.previews import PredictionPreview
+from benchmark.train.health import relative_shift
 from benchmark.train.loops import TensorSet, predict
 from benchmark.train.selection import train_selected
 from methods import registry
@@ -32,6 +33,9 @@ def run_finetune(context: JobContext) -> JobResult:
         load_external(unet, spec.external)
         context.log(f"starting from external weights {spec.external.file} (sha256 {spec.external.sha256}, "
                     f"{spec.external.transfers})")
+
+    transferred = {name: p.detach().clone() for name, p in unet.named_parameters() if name.startswith("encoder.")} \
+        if spec.pretrained or spec.external is not None else None
 
     def subset(ids: tuple[str, ...]) -> TensorSet:
         index = data.index(ids)
@@ -58,5 +62,7 @@ def run_finetune(context: JobContext) -> JobResult:
     scores = metric_rows(pred, test.masks.numpy(), test_ids, processes=context.metric_processes)
     outcome = FinetuneOutcome(params_finetune=params, best_epoch=result.best_epoch,
                               best_val_dice=result.best_val_dice, lr=result.lr, steps=result.steps,
-                              batch_size=recipe.batch_size)
+                              batch_size=recipe.batch_size,
+                              encoder_shift=relative_shift(transferred, result.state, list(transferred))
+                              if transferred else None)
     return JobResult(outcome, Scores(IN_DOMAIN, scores, row_source(job, job, params)))

@@ -12,6 +12,7 @@ from benchmark.run.handlers.context import PREVIEW_COUNT, JobContext, JobResult,
 from benchmark.run.job_status import PretrainOutcome
 from benchmark.run.previews import PretextPreview
 from benchmark.train.flops import training_flops_per_image
+from benchmark.train.health import pretext_health
 from benchmark.train.loops import pretrain
 from benchmark.train.schedule import pretrain_schedule
 from methods import registry
@@ -42,6 +43,10 @@ def run_pretrain(context: JobContext) -> JobResult:
     context.log(f"final loss {curve[-1]['loss']:.5f}" if curve else "no steps run")
     schedule = pretrain_schedule(len(images), spec.recipe)
     flops = training_flops_per_image(job.method, job.unet, images.shape[-1]) * schedule.images_seen
+    health = pretext_health(curve)
+    if health.learned is False:
+        context.log(f"pretext did not learn: final loss {health.loss_end:.4f}, chance level {health.chance_loss:.4f}")
     return JobResult(PretrainOutcome(
-        params_pretrain=count_parameters(method), final_loss=curve[-1]["loss"] if curve else None,
-        steps=schedule.total_steps, images_seen=schedule.images_seen, lr=spec.recipe.lr, flops=flops))
+        params_pretrain=count_parameters(method), final_loss=health.loss_end,
+        steps=schedule.total_steps, images_seen=schedule.images_seen, lr=spec.recipe.lr, flops=flops,
+        loss_start=health.loss_start, chance_loss=health.chance_loss, pretext_learned=health.learned))
