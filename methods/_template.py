@@ -74,7 +74,10 @@ class DenoisingTemplate(SSLMethod):
         # Draw randomness from torch's generator (seeded by the harness) and per image, never per batch.
         noisy = images + self.cfg.noise_sd * torch.randn_like(images)
         restored = self.recon_head(self.unet.features(noisy)).float()
-        return {"loss": torch.mean((restored - images.float()) ** 2)}
+        # "chance" (optional, but the report can then tell whether the pretext learned): the loss a
+        # network that learned nothing scores on this batch — here, returning the noisy input as it is.
+        chance = torch.mean((noisy.float() - images.float()) ** 2)
+        return {"loss": torch.mean((restored - images.float()) ** 2), "chance": chance}
 
     @torch.no_grad()
     def preview(self, images: Tensor) -> dict[str, Tensor]:

@@ -99,7 +99,10 @@ def golden_grid(folder: Path, grid: dict = GRID) -> dict:
 def pinned_environment() -> dict[str, str]:
     """PINNED_ENVIRONMENT plus numpy's dispatched SIMD features that this CPU has (and any already
     disabled here), switched off: numpy warns of a feature the CPU lacks, so the list is this machine's."""
-    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    except ImportError:  # numpy 1.x
+        from numpy.core._multiarray_umath import __cpu_dispatch__, __cpu_features__
 
     disabled = set(os.environ.get("NPY_DISABLE_CPU_FEATURES", "").replace(",", " ").split())
     disabled |= {name for name in __cpu_dispatch__ if __cpu_features__.get(name)}

@@ -154,9 +154,9 @@ def _clean_sigint() -> None:
 
 
 def test_ctrl_c_stops_cleanly_and_leaves_no_half_written_job(tmp_path):
-    # a pre-training job long enough (seconds, not one) that the interrupt lands while it runs
+    # a pre-training job long enough (400 steps: seconds even on a fast CPU) that the interrupt lands while it runs
     path = write_tiny_config(tmp_path, methods=["supervised", "mae"], ratios=["70:10"],
-                             pretrain={"mae": {"steps": 1500, "batch_size": 8}})
+                             pretrain={"mae": {"steps": 400, "batch_size": 8}})
     run_dir = tmp_path / "run"
     command = _cli("run", "--config", str(path), "--profile", "tiny", "--out", str(run_dir), cwd=tmp_path)
     # the run starts as from a shell: SIGINT handled and unblocked, whatever an earlier test in this
