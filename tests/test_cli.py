@@ -107,7 +107,7 @@ def test_methods_check_reports_each_contract_check():
 def test_methods_list_counts_parameters_at_the_chosen_profile():
     result = _run("methods", "list", "--profile", "tiny")
     assert result.exit_code == 0, result.output
-    assert "tiny profile: parameters at UNet base width 8" in result.output
+    assert "tiny profile: 64-px images, parameters at UNet base width 8" in result.output
     assert "0.49" in result.output and "31.04" not in result.output  # the tiny UNet, not the paper's
 
 

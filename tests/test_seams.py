@@ -26,7 +26,8 @@ def test_a_done_status_is_the_flat_table_status_json_always_held_and_reads_back_
     table = DONE.to_json()
     assert table == {"state": "done", "time": 5.0, "device": "cpu", "wall_time_s": 2.5, "git_commit": "abc",
                      "versions": "v1", "precision": "fp32", "compiled": False, "params_finetune": 10,
-                     "best_epoch": 2, "best_val_dice": 0.5, "lr": 1e-3, "steps": 8, "batch_size": 4}
+                     "best_epoch": 2, "best_val_dice": 0.5, "lr": 1e-3, "steps": 8, "batch_size": 4,
+                     "encoder_shift": None}  # a fine-tune from scratch: nothing transferred to measure
     assert JobStatus.from_json(json.loads(json.dumps(table)), "finetune", "status.json") == DONE
 
 

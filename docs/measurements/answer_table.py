@@ -1,0 +1,42 @@
+"""The README's answer tables, rebuilt from a measurement folder's report tables (significance.csv and
+health.csv, as `angiobench report` wrote them): `python docs/measurements/answer_table.py FOLDER`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+LABELS = {"supervised": "UNet (no PT)", "genesis": "Models Genesis", "mae": "MAE", "spark": "SparK",
+          "moco": "MoCo v2", "cmunet": "CM-UNet", "vasomim": "VasoMIM", "control-oracle": "Positive control",
+          "control-null": "Negative control"}
+
+
+def signed(x: float) -> str:
+    return ("+" if x >= 0 else "−") + f"{abs(x):.3f}"
+
+
+def answer_table(folder: Path) -> list[str]:
+    tests = pd.read_csv(folder / "significance.csv")
+    health = pd.read_csv(folder / "health.csv").set_index(["method", "ratio"])
+    lines = ["| PT:FT | Method | Dice | Δ vs UNet (no PT) [95 % CI] | p (Holm) | MDD | Verdict | Pretext learned "
+             "| Encoder shift |", "|---|---|---:|---:|---:|---:|---|---:|---:|"]
+    for _, row in tests.iterrows():
+        label = LABELS.get(row["method"], row["method"])
+        if row["role"] == "baseline":
+            lines.append(f"| {row['ratio']} | {label} | {row['mean']:.3f} | — | — | — | baseline | — | — |")
+            continue
+        key = (row["method"], row["ratio"])
+        said = key in health.index and health.loc[key, "pretext_said"] > 0
+        learned = f"{int(health.loc[key, 'pretext_learned'])}/{int(health.loc[key, 'pretext_said'])}" if said else "—"
+        shift = health.loc[key, "encoder_shift_mean"] if key in health.index else float("nan")
+        p = f"{row['p_seeds_holm']:.3f}" + (" (uncorrected)" if "control" in row["role"] else "")
+        lines.append(f"| {row['ratio']} | {label} | {row['mean']:.3f} | {signed(row['diff'])} [{signed(row['diff_low'])}, "
+                     f"{signed(row['diff_high'])}] | {p} | {row['mdd']:.3f} | {row['verdict']} | {learned} | "
+                     f"{'—' if pd.isna(shift) else f'{shift:.2f}'} |")
+    return lines
+
+
+if __name__ == "__main__":
+    print("\n".join(answer_table(Path(sys.argv[1]))))
