@@ -303,9 +303,12 @@ def calibrate(
     settings: Optional[str] = typer.Option(None, "--settings", metavar="TEXT", help="Comma-separated names of the grid's settings to run (default: all)."),
     config: Optional[Path] = typer.Option(None, "--config", metavar="PATH", help="TOML file for everything a setting does not change."),
     ratios: str = typer.Option("79:1,70:10", "--ratios", metavar="TEXT", help="PT:FT ratios: the smallest FT share and a larger one."),
-    seeds: str = typer.Option("0,1,2,3,4", "--seeds", metavar="TEXT", help="Seeds per setting (at least 3 for a verdict)."),
+    seeds: str = typer.Option("100,101,102,103,104", "--seeds", metavar="TEXT",
+                              help="Seeds per setting (at least 3 for a verdict; by default none a run uses by default)."),
     profile: str = typer.Option("tiny", "--profile", metavar="TEXT", help="The profile a setting starts from: tiny | small | paper."),
-    test_split: str = typer.Option("random", "--test-split", metavar="TEXT", help="random (a seeded 20 % split) | dataset (its own)."),
+    test_split: str = typer.Option("apart", "--test-split", metavar="TEXT",
+                                   help="apart (leave out the images a run tests on, test on 20 % of the rest) | random "
+                                        "(a seeded 20 % split) | dataset (its own)."),
     mask_threshold: Optional[int] = MASK_THRESHOLD_OPTION,
     out: Path = typer.Option(Path("results/calibration"), "--out", metavar="PATH", help="Folder: one run per setting, and the table."),
     cpu_workers: int = CPU_WORKERS_OPTION,
@@ -318,8 +321,8 @@ def calibrate(
     from benchmark.train.hardware import cpu_model
 
     with user_errors():
-        if test_split not in ("random", "dataset"):
-            raise BenchmarkError(f"--test-split {test_split!r} is not one of random, dataset")
+        if test_split not in ("apart", "random", "dataset"):
+            raise BenchmarkError(f"--test-split {test_split!r} is not one of apart, random, dataset")
         chosen = select(load_grid(grid) if grid else DEFAULT_GRID, split_csv(settings) if settings else None)
         base, _ = resolve_run_config(config, data, "supervised,control-oracle", ratios, seeds, profile, "fair",
                                      mask_threshold=mask_threshold)

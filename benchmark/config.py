@@ -50,7 +50,10 @@ class DataConfig:
     synthetic_size: int = 128
     synthetic_seed: int = 0
     unlabelled: str = ""  # a folder of extra images for pre-training only
-    test_split: Literal["dataset", "random"] = "dataset"  # "dataset": use the source's own test split if it has one
+    # "dataset": the source's own test split if it has one, else a random one; "random": a seeded
+    # random one; "apart": the images "dataset" would test on left out altogether, and a random test
+    # split drawn from the rest (calibration: budgets chosen on images the answer is never scored on)
+    test_split: Literal["dataset", "random", "apart"] = "dataset"
     test_fraction: float = 0.2
     val_fraction: float = 0.2
     split_seed: int = 0

@@ -37,11 +37,11 @@ def test_a_setting_gives_every_pretraining_method_the_same_budget_and_lr_rule():
     assert CalibrationSetting("tiny").apply(config) == config
 
 
-def test_calibration_runs_only_the_baseline_and_the_positive_control_on_a_random_split():
+def test_calibration_runs_only_the_baseline_and_the_positive_control_apart_from_the_answers_test_images():
     base = build_config({"profile": "tiny", "ratios": ["79:1", "70:10"], "seeds": [0, 1, 2]})
     config = calibration_run_config(base, CalibrationSetting("s", pretrain_steps=7))
     assert config.methods == ("supervised", "control-oracle") and set(config.pretrain) == {"control-oracle"}
-    assert config.pretrain["control-oracle"].steps == 7 and config.data.test_split == "random"
+    assert config.pretrain["control-oracle"].steps == 7 and config.data.test_split == "apart"
     with pytest.raises(BenchmarkError, match="two ratios"):
         calibration_run_config(build_config({"profile": "tiny", "ratios": ["79:1"]}), CalibrationSetting("s"))
     with pytest.raises(BenchmarkError, match="--protocol fair"):

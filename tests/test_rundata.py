@@ -1,5 +1,6 @@
 """A run's data: prepared once, the unlabelled pool joins pre-training only, splits from the source."""
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -34,6 +35,22 @@ def test_a_source_with_its_own_test_split_keeps_it():
                                 fingerprint="fp", extra_count=0)
     config, _ = resolve_run_config(None, methods="supervised", ratios="60:20", profile="tiny")
     assert rundata.draw_splits(config, index).test == sorted(f"i{n}" for n in range(80, 100))
+
+
+@pytest.mark.parametrize("groups", [["train"] * 100, ["train"] * 80 + ["test"] * 20])
+def test_a_split_apart_never_touches_the_images_a_default_run_tests_on(groups):
+    """Calibration's split: the answer's test images (random, or the source's own) are in none of its
+    parts, and it tests on 20 % of the rest, with its own draw."""
+    index = rundata.SourceIndex(ids=[f"i{n}" for n in range(100)], groups=groups, fingerprint="fp", extra_count=0)
+    config, _ = resolve_run_config(None, methods="supervised", ratios="60:20,75:5", profile="tiny")
+    answer = rundata.draw_splits(config, index)
+    apart = rundata.draw_splits(dataclasses.replace(config, data=dataclasses.replace(config.data, test_split="apart")),
+                                index)
+    used = set(apart.test) | {i for part in apart.ratios.values()
+                              for i in (*part.pretrain, *part.finetune_train, *part.finetune_val)}
+    assert len(answer.test) == 20 and not used & set(answer.test)
+    assert len(apart.test) == 16  # 20 % of the 80 images left
+    assert used <= set(index.ids) - set(answer.test)
 
 
 def _pool_with(images: list[Path], folder: Path) -> Path:

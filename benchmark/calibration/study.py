@@ -69,9 +69,11 @@ class SettingResult:
         return self.detected and self.curve_exceeds_mdd
 
 
-def calibration_run_config(base: RunConfig, setting: CalibrationSetting, test_split: str = "random") -> RunConfig:
+def calibration_run_config(base: RunConfig, setting: CalibrationSetting, test_split: str = "apart") -> RunConfig:
     """`base` restricted to the baseline and the positive control, with its test split drawn as
-    `test_split` says ("random": the seeded 20 % split; "dataset": the source's own), under `setting`."""
+    `test_split` says ("apart": none of the images a run of the same data tests on, so a budget is
+    never chosen on the answer's test images; "random": the seeded 20 % split; "dataset": the
+    source's own), under `setting`."""
     table = to_plain(base)
     table.pop("method_settings", None)  # RunConfig's field for the TOML's [method.NAME] tables
     table.update(methods=list(CALIBRATION_METHODS), pretrain={}, method={})
@@ -128,7 +130,7 @@ def summarise_rows(rows: pd.DataFrame, name: str, values: dict[str, object], job
 
 
 def run_calibration(base: RunConfig, grid: tuple[CalibrationSetting, ...], out: Path,
-                    executor: ExecutorConfig = ExecutorConfig(), test_split: str = "random",
+                    executor: ExecutorConfig = ExecutorConfig(), test_split: str = "apart",
                     on_setting: Callable[[CalibrationSetting, int, int], None] | None = None,
                     progress_for: Callable[[CalibrationSetting], object] | None = None) -> list[SettingResult]:
     """Run every setting of `grid` in `out/<name>/` (resumable, like any run) and summarise each."""

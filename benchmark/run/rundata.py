@@ -151,12 +151,22 @@ def load(path: Path) -> RunData:
 
 
 def draw_splits(config: RunConfig, data: RunData | SourceIndex) -> Splits:
-    """The run's splits; a source with its own 'test' group (ARCADE) uses it unless told otherwise."""
+    """The run's splits; a source with its own 'test' group (ARCADE) uses it unless told otherwise.
+
+    `test_split = "apart"` (what `calibrate` uses) leaves out every image a default run ("dataset")
+    of the same data and split seed tests on, and draws its own test split from the rest with the next
+    seed: a budget chosen there is never judged on the images the answer is scored on."""
+    ids = list(data.ids)
+    if config.data.test_split == "apart":
+        answer = draw_splits(dataclasses.replace(config, data=dataclasses.replace(config.data, test_split="dataset")),
+                             data)
+        left_out = set(answer.test)
+        ids = [i for i in ids if i not in left_out]
     test_ids = None
     if config.data.test_split == "dataset" and "test" in data.groups:
         test_ids = [i for i, g in zip(data.ids, data.groups) if g == "test"]
     return make_splits(
-        data.ids, list(config.ratios), seed=config.data.split_seed,
+        ids, list(config.ratios), seed=config.data.split_seed + (config.data.test_split == "apart"),
         test_fraction=config.data.test_fraction, val_fraction=config.data.val_fraction,
         fingerprint=data.fingerprint, test_ids=test_ids,
     )
