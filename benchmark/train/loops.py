@@ -145,7 +145,7 @@ def pretrain(
                 compile_log["compile_s"] = _seconds_since(started, device)
             pending.append(loss.detach())
             if "chance" in out:
-                pending_chance.append(out["chance"].detach().float())
+                pending_chance.append(torch.as_tensor(out["chance"], device=device).detach().float())
             step += 1
             if step % options.log_every == 0 or step == total:
                 values = _check_finite(pending, f"pre-training step {step}")
