@@ -58,20 +58,25 @@ def gpu_visible() -> bool:
     return any(Path("/proc/driver/nvidia/gpus").glob("*")) or any(Path("/dev").glob("nvidia[0-9]*"))
 
 
-def profile_unet(config_path: Path | None, option: str = "auto") -> tuple[ProfileName, UNetConfig]:
-    """The profile and UNet a run of `--config` and `--profile` would train (the file's `[unet]` on
-    top of the profile's), chosen as benchmark.settings chooses them but with `gpu_visible` for `auto`."""
+def _chosen(config_path: Path | None, option: str) -> tuple[ProfileName, dict[str, Any], str]:
+    """The profile a run of `--config` and `--profile` would use, chosen as benchmark.settings
+    chooses it but with `gpu_visible` for `auto`; with the file's table and its name for errors."""
     table = read_toml(config_path) if config_path else {}
     where = str(config_path) if config_path else "options"
-    profile, _ = choose_profile(option, table, gpu_visible, where)
+    return choose_profile(option, table, gpu_visible, where)[0], table, where
+
+
+def profile_unet(config_path: Path | None, option: str = "auto") -> tuple[ProfileName, UNetConfig]:
+    """The profile and UNet a run of `--config` and `--profile` would train (the file's `[unet]` on
+    top of the profile's)."""
+    profile, table, where = _chosen(config_path, option)
     return profile, update(PROFILE_UNETS[profile], table.get("unet", {}), f"{where}: unet")
 
 
 def profile_image_size(config_path: Path | None, option: str = "auto") -> int:
     """The image side a run of `--config` and `--profile` would train on (the file's
     `[preprocess] size` over the profile's)."""
-    table = read_toml(config_path) if config_path else {}
-    profile, _ = choose_profile(option, table, gpu_visible, str(config_path) if config_path else "options")
+    profile, table, _ = _chosen(config_path, option)
     size = table.get("preprocess", {}).get("size", PROFILE_IMAGE_SIZES[profile])
     if not isinstance(size, int) or size < 1:
         raise BenchmarkError(f"{config_path}: preprocess size {size!r}: expected a positive integer")

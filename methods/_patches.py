@@ -13,12 +13,6 @@ def patch_grid(height: int, width: int, patch: int) -> tuple[int, int]:
     return height // patch, width // patch
 
 
-#: The CM-UNet study's mask grid: 16×16 patches of 256-px images, 16 cells per side. Masked methods
-#: keep this grid at every image size (4-px patches at 64 px), so a mask hides the same share of
-#: anatomy in each patch at every profile.
-STUDY_GRID = 16
-
-
 def grid_patch(height: int, width: int, grid: int) -> int:
     """The side in pixels of a patch when a square image is cut into grid × grid cells."""
     if grid < 1 or height != width or height % grid:

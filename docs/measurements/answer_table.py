@@ -1,4 +1,4 @@
-"""The README's answer tables, rebuilt from a measurement folder's report tables (significance.csv and
+"""The answer tables of docs/results-arcade.md, rebuilt from a measurement folder's report tables (significance.csv and
 health.csv, as `angiobench report` wrote them): `python docs/measurements/answer_table.py FOLDER`."""
 
 from __future__ import annotations
