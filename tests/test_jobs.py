@@ -60,3 +60,19 @@ def test_derived_seeds_differ_by_stage_method_and_ratio():
     seeds = {derive_seed(0, m, r, s) for m in ("a", "b") for r in ("70:10", "79:1") for s in ("x", "y")}
     assert len(seeds) == 8
     assert derive_seed(0, "a", "70:10", "x") == derive_seed(0, "a", "70:10", "x")
+
+
+def test_per_seed_splits_give_each_seed_its_own_labelled_images_shared_by_every_method_of_the_cell():
+    config = build_config({"profile": "tiny", "methods": ["supervised", "mae"], "ratios": ["79:1", "70:10"],
+                           "seeds": [0, 1]})
+    splits = make_splits(IDS, list(config.ratios), seed=0, seeds=config.seeds)
+    fine = [j for j in build_jobs(config, splits, "fp") if j.kind == "finetune"]
+    for job in fine:
+        assert job.finetune.train_ids == tuple(splits.ratio(job.ratio, job.seed).finetune_train)
+    cells = {}
+    for job in fine:
+        cells.setdefault((job.ratio, job.seed), set()).add(job.finetune.train_ids)
+    assert all(len(ids) == 1 for ids in cells.values())  # one labelled set per cell, every method on it
+    assert cells[("79:1", 0)] != cells[("79:1", 1)]
+    pre = {j.seed: j.pretrain.image_ids for j in build_jobs(config, splits, "fp") if j.kind == "pretrain" and j.ratio == "79:1"}
+    assert pre[0] == tuple(splits.ratio("79:1", 0).pretrain) and pre[0] != pre[1]

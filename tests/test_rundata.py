@@ -46,7 +46,7 @@ def test_a_split_apart_never_touches_the_images_a_default_run_tests_on(groups):
     answer = rundata.draw_splits(config, index)
     apart = rundata.draw_splits(dataclasses.replace(config, data=dataclasses.replace(config.data, test_split="apart")),
                                 index)
-    used = set(apart.test) | {i for part in apart.ratios.values()
+    used = set(apart.test) | {i for _, part in apart.labelled_sets()
                               for i in (*part.pretrain, *part.finetune_train, *part.finetune_val)}
     assert len(answer.test) == 20 and not used & set(answer.test)
     assert len(apart.test) == 16  # 20 % of the 80 images left
@@ -66,7 +66,7 @@ def test_an_unlabelled_image_equal_to_a_test_image_is_refused_before_the_folder_
     plain, _ = resolve_run_config(write_tiny_config(tmp_path, methods=["supervised"], ratios=["70:10"], data=table),
                                   data=str(source))
     splits = rundata.draw_splits(plain, rundata.index_source(plain))
-    trained = splits.ratio("70:10").finetune_train[0]
+    trained = splits.ratio("70:10", 0).finetune_train[0]
     test = splits.test[1]
     pool = _pool_with([source / "imgs" / f"{trained}.png", source / "imgs" / f"{test}.png"], tmp_path / "pool")
     leaky, _ = resolve_run_config(write_tiny_config(tmp_path, methods=["supervised"], ratios=["70:10"],
@@ -83,9 +83,21 @@ def test_an_unlabelled_image_equal_to_a_training_image_is_allowed(tmp_path):
     plain, _ = resolve_run_config(write_tiny_config(tmp_path, methods=["supervised"], ratios=["70:10"], data=table),
                                   data=str(source))
     splits = rundata.draw_splits(plain, rundata.index_source(plain))
-    trained = splits.ratio("70:10").finetune_train[:2]
+    trained = splits.ratio("70:10", 0).finetune_train[:2]
     pool = _pool_with([source / "imgs" / f"{t}.png" for t in trained], tmp_path / "pool")
     config, _ = resolve_run_config(write_tiny_config(tmp_path, methods=["supervised"], ratios=["70:10"],
                                                      data={**table, "unlabelled": str(pool)}), data=str(source))
     _, jobs = runner.open_run(config, tmp_path / "run")
     assert jobs and rundata.load(RunStore(tmp_path / "run").prepared_path).extra.shape[0] == 2
+
+
+def test_a_run_draws_splits_per_seed_unless_told_to_share_one():
+    index = rundata.SourceIndex(ids=[f"i{n}" for n in range(100)], groups=["train"] * 100, fingerprint="fp",
+                                extra_count=0)
+    config, _ = resolve_run_config(None, methods="supervised", ratios="60:20", profile="tiny", seeds="0,1")
+    per_seed = rundata.draw_splits(config, index)
+    assert sorted(per_seed.by_seed) == ["0", "1"] and per_seed.ratio("60:20", 0) != per_seed.ratio("60:20", 1)
+    shared = rundata.draw_splits(dataclasses.replace(config, data=dataclasses.replace(
+        config.data, labelled_splits="shared")), index)
+    assert not shared.per_seed and shared.ratio("60:20", 0) == shared.ratio("60:20", 1)
+    assert shared.test == per_seed.test

@@ -68,3 +68,28 @@ def test_ratio_leaving_no_room_for_the_test_split_is_refused():
 def test_finetune_set_too_small_for_a_validation_part_is_refused():
     with pytest.raises(BenchmarkError, match="validation"):
         make_splits(IDS[:100], [Ratio.parse("79:1")])
+
+
+def test_per_seed_splits_share_the_test_set_and_nest_within_each_seed_but_differ_between_seeds(tmp_path):
+    splits = make_splits(IDS, RATIOS, seed=3, seeds=[0, 1, 2])
+    assert splits.per_seed and not splits.ratios
+    assert splits.test == make_splits(IDS, RATIOS, seed=3).test  # the seeds never move the test set
+    labelled = {s: set(splits.ratio("79:1", s).finetune) for s in (0, 1, 2)}
+    assert len({frozenset(v) for v in labelled.values()}) == 3  # each seed labels its own images
+    for seed in (0, 1, 2):
+        for small, large in zip(("79:1", "75:5", "70:10", "60:20"), ("75:5", "70:10", "60:20", "50:30")):
+            assert set(splits.ratio(small, seed).finetune) < set(splits.ratio(large, seed).finetune)
+        part = splits.ratio("79:1", seed)
+        assert not set(part.pretrain) & set(part.finetune) and not set(part.finetune) & set(splits.test)
+    splits.save(tmp_path / "splits.json")
+    back = Splits.load(tmp_path / "splits.json")
+    assert back == splits and back.ratio("79:1", 2) == splits.ratio("79:1", 2)
+    assert [name for name, _ in back.labelled_sets()][:2] == ["50:30 seed 0", "60:20 seed 0"]
+    with pytest.raises(BenchmarkError, match="seed 7 has no splits"):
+        back.ratio("79:1", 7)
+
+
+def test_a_seed_draws_the_same_sets_whichever_other_seeds_the_run_has():
+    """Adding seeds to a run must not move the images of the seeds it already had."""
+    few, more = make_splits(IDS, RATIOS, seed=3, seeds=[0, 1]), make_splits(IDS, RATIOS, seed=3, seeds=[4, 1, 0])
+    assert few.ratio("79:1", 1) == more.ratio("79:1", 1) and few.ratio("50:30", 0) == more.ratio("50:30", 0)

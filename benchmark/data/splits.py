@@ -1,14 +1,21 @@
 """Train/test splits shared by every method and every re-run, written to and read from JSON.
 
-A fixed test split is drawn once; the rest of the data (the pool) is shuffled once, fine-tuning
-sets are prefixes of that order (so the 1 % set ⊂ the 5 % set ⊂ … and ratios differ only in label
-count) and pre-training sets are suffixes of it (disjoint from the fine-tuning set of their ratio).
+A fixed test split is drawn once; the rest of the data (the pool) is shuffled, fine-tuning sets are
+prefixes of that order (so the 1 % set ⊂ the 5 % set ⊂ … and ratios differ only in label count) and
+pre-training sets are suffixes of it (disjoint from the fine-tuning set of their ratio).
+
+By default each seed shuffles the pool its own way (`LABELLED_SPLITS`: "per-seed"): which images
+got labelled is then part of what the seeds vary, so a verdict covers other draws of the labelled
+images, not only one — the question a user with their own handful of labels asks. Within a seed the
+sets stay nested across ratios and every method shares them. "shared" keeps one order for every
+seed (comparability with published splits). The test split is the same for every seed either way.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,6 +29,8 @@ STUDY_RATIOS = ("50:30", "60:20", "70:10", "75:5", "79:1")  # PT:FT
 #: on any dataset they are scaled to the pool left after the test split, so 79:1 means "1/80 of the
 #: pool labelled, 79/80 for pre-training" on a random 20 % split and on ARCADE's own 23 % alike.
 STUDY_POOL_PERCENT = 80.0
+#: How the labelled (and pre-training) sets relate across seeds: one draw per seed, or one for all.
+LABELLED_SPLITS = ("per-seed", "shared")
 
 
 @dataclass(frozen=True, order=True)
@@ -75,7 +84,8 @@ class RatioSplit:
 
 @dataclass
 class Splits:
-    """Image ids of the test set and of each ratio's pre-training / fine-tuning / validation sets."""
+    """Image ids of the test set and of each ratio's pre-training / fine-tuning / validation sets:
+    one set of ratios for every seed (`ratios`), or one per seed (`by_seed`, keyed by the seed)."""
 
     seed: int
     test_fraction: float
@@ -83,12 +93,30 @@ class Splits:
     dataset_fingerprint: str
     test: list[str]
     ratios: dict[str, RatioSplit] = field(default_factory=dict)
+    by_seed: dict[str, dict[str, RatioSplit]] = field(default_factory=dict)
 
-    def ratio(self, ratio: Ratio | str) -> RatioSplit:
+    @property
+    def per_seed(self) -> bool:
+        return bool(self.by_seed)
+
+    def ratio(self, ratio: Ratio | str, seed: int | None = None) -> RatioSplit:
+        """A ratio's sets for `seed` (the shared sets when the splits are not drawn per seed)."""
         label = ratio.label if isinstance(ratio, Ratio) else Ratio.parse(ratio).label
-        if label not in self.ratios:
-            raise BenchmarkError(f"ratio {label} is not in the splits (have {', '.join(self.ratios)})")
-        return self.ratios[label]
+        if self.per_seed:
+            if seed is None or str(seed) not in self.by_seed:
+                raise BenchmarkError(f"seed {seed} has no splits (drawn for seeds {', '.join(self.by_seed)})")
+            ratios = self.by_seed[str(seed)]
+        else:
+            ratios = self.ratios
+        if label not in ratios:
+            raise BenchmarkError(f"ratio {label} is not in the splits (have {', '.join(ratios)})")
+        return ratios[label]
+
+    def labelled_sets(self) -> list[tuple[str, RatioSplit]]:
+        """Every (name, sets) pair: '79:1', or '79:1 seed 3' when drawn per seed."""
+        if not self.per_seed:
+            return list(self.ratios.items())
+        return [(f"{label} seed {seed}", part) for seed, ratios in self.by_seed.items() for label, part in ratios.items()]
 
     def save(self, path: Path) -> None:
         atomic_write_text(path, json.dumps(asdict(self), indent=1))
@@ -98,8 +126,10 @@ class Splits:
         try:
             payload = json.loads(Path(path).read_text())
             ratios = {k: RatioSplit(**v) for k, v in payload.pop("ratios").items()}
-            return cls(**payload, ratios=ratios)
-        except (OSError, ValueError, TypeError, KeyError) as error:
+            by_seed = {seed: {k: RatioSplit(**v) for k, v in parts.items()}
+                       for seed, parts in payload.pop("by_seed", {}).items()}
+            return cls(**payload, ratios=ratios, by_seed=by_seed)
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
             raise BenchmarkError(f"{path}: not a readable splits file ({error})") from error
 
 
@@ -120,12 +150,14 @@ def make_splits(
     val_fraction: float = 0.2,
     fingerprint: str = "",
     test_ids: list[str] | None = None,
+    seeds: Sequence[int] = (),
 ) -> Splits:
     """Draw the splits; `test_ids` uses a dataset's own test split (ARCADE's) instead of a random one.
 
     A ratio's shares are of the pool left by the test split, scaled to the study's 80 %: PT % ×
     pool / 80 images pre-train and FT % × pool / 80 fine-tune (with a random 20 % test split that
     is PT % and FT % of the whole dataset, as in the study). PT + FT may not exceed 80.
+    `seeds`: draw the pool's order once per seed (from `seed` and that seed), not once for all.
     """
     if len(set(ids)) != len(ids):
         raise BenchmarkError("image ids are not unique; splits need one id per image")
@@ -143,12 +175,22 @@ def make_splits(
         test = sorted(rng.permutation(ids)[:n_test].tolist())
     test_set = set(test)
     pool = [i for i in ids if i not in test_set]
-    order = rng.permutation(pool).tolist()
     splits = Splits(seed, len(test) / n, val_fraction, fingerprint, test)
+    if not seeds:
+        splits.ratios = _ratio_sets(rng.permutation(pool).tolist(), ratios, val_fraction, n)
+    for each in dict.fromkeys(seeds):  # the test draw above is the same whatever the seeds
+        order = np.random.default_rng([seed, each]).permutation(pool).tolist()
+        splits.by_seed[str(each)] = _ratio_sets(order, ratios, val_fraction, n)
+    return splits
+
+
+def _ratio_sets(order: list[str], ratios: Sequence[Ratio], val_fraction: float, n: int) -> dict[str, RatioSplit]:
+    """Each ratio's sets from one order of the pool: fine-tuning a prefix, pre-training a suffix."""
+    sets = {}
     for ratio in sorted(set(ratios), key=lambda r: -r.ft):
         check_ratio(ratio)
-        n_ft = int(round(ratio.ft * len(pool) / STUDY_POOL_PERCENT))
-        n_pt = min(int(round(ratio.pt * len(pool) / STUDY_POOL_PERCENT)), len(order) - n_ft)
+        n_ft = int(round(ratio.ft * len(order) / STUDY_POOL_PERCENT))
+        n_pt = min(int(round(ratio.pt * len(order) / STUDY_POOL_PERCENT)), len(order) - n_ft)
         finetune = order[:n_ft]
         n_val = max(1, int(round(val_fraction * n_ft)))
         if n_ft - n_val < 1:
@@ -157,7 +199,7 @@ def make_splits(
                 "validation part; use more data or a larger FT share"
             )
         pretrain = order[len(order) - n_pt :] if n_pt else []
-        splits.ratios[ratio.label] = RatioSplit(
+        sets[ratio.label] = RatioSplit(
             pretrain=pretrain, finetune_train=finetune[: n_ft - n_val], finetune_val=finetune[n_ft - n_val :]
         )
-    return splits
+    return sets

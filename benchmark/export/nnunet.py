@@ -106,12 +106,12 @@ def export_nnunet(run_dir: Path | str, out: Path | str) -> NnunetExport:
         test = set(splits.test)
         pool = [i for i in data.ids if i not in test]
         folds = tuple(ExportFold(k, label, len(split.finetune_train), len(split.finetune_val))
-                      for k, (label, split) in enumerate(splits.ratios.items()))
+                      for k, (label, split) in enumerate(splits.labelled_sets()))
         _write_cases(staging, "Tr", data, pool)
         _write_cases(staging, "Ts", data, [i for i in data.ids if i in test])
         atomic_write_json(staging / "dataset.json", _dataset_json(out.name, len(pool), str(store.root)))
         atomic_write_json(staging / SPLITS_FILE, [{"train": s.finetune_train, "val": s.finetune_val}
-                                                  for s in splits.ratios.values()])
+                                                  for _, s in splits.labelled_sets()])
         atomic_write_json(staging / FOLDS_FILE, [asdict(f) for f in folds])
     return NnunetExport(out, len(pool), len(test), folds)
 

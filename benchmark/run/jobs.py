@@ -33,7 +33,7 @@ from benchmark.train.schedule import pretrain_schedule
 from methods import registry
 
 #: Bumped when a change in the harness changes results, so old results are never reused.
-HARNESS_VERSION = 2
+HARNESS_VERSION = 3
 
 
 def stable_hash(payload: Any, length: int = 16) -> str:
@@ -162,7 +162,7 @@ def build_jobs(config: RunConfig, splits: Splits, data_fingerprint: str, extra_i
         for name in config.methods:
             cls = methods[name]
             for ratio in config.ratios:
-                part = splits.ratio(ratio)
+                part = splits.ratio(ratio, seed)
                 pretrained = None
                 if cls.pretrains:
                     pt_ids = ids_digest(part.pretrain)
@@ -199,7 +199,7 @@ def finetune_job(config: RunConfig, splits: Splits, ratio: Ratio, seed: int, met
     """One cell's fine-tune job, starting from a pre-training job's checkpoint (`pretrained`), from
     external weights, or from scratch. Its key hashes the start: the pre-training job's key, or the
     external file's sha256 and what it transfers (not its path, so a moved file is not re-run)."""
-    part = splits.ratio(ratio)
+    part = splits.ratio(ratio, seed)
     hashed = {
         **common, "kind": "finetune", "method": method, "seed": ft_seed, "recipe": config.finetune,
         "pretrained": pretrained, "train_ids": part.finetune_train, "val_ids": part.finetune_val,

@@ -169,6 +169,7 @@ def draw_splits(config: RunConfig, data: RunData | SourceIndex) -> Splits:
         ids, list(config.ratios), seed=config.data.split_seed + (config.data.test_split == "apart"),
         test_fraction=config.data.test_fraction, val_fraction=config.data.val_fraction,
         fingerprint=data.fingerprint, test_ids=test_ids,
+        seeds=config.seeds if config.data.labelled_splits == "per-seed" else (),
     )
 
 
