@@ -333,7 +333,7 @@ def calibrate(
                 on_setting=lambda s, n, total: progress.console.print(f"setting {n + 1}/{total}: {s.name}"),
                 progress_for=lambda s: _bar_callback(progress, f"data ({s.name})"))
         table, paths = write_calibration(results, out, cpu_model())
-        _print_frame(table.data[["setting", "gain", "p", "mdd", "detected", "curve", "curve_exceeds_mdd",
+        _print_frame(table.data[["setting", "gain", "p", "mdd", "detected", "curve", "contender_mdd", "curve_exceeds_mdd",
                                  "job_cpu_s"]], table.title)
         console.print(f"table: {', '.join(str(p) for p in paths)}")
 

@@ -13,14 +13,18 @@ import math
 import tomllib
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from reports.controls import PositiveControl
 from reports.health import pretext_notes
-from reports.hierarchical import SignificanceSettings, seeds_needed
+from reports.hierarchical import SignificanceSettings
+from reports.manytoone import seeds_for
 from reports.labels import BASELINE, method_label, order_methods, order_ratios
 from reports.run import RunContents
 from reports.significance import paired_seeds
+from reports.tables import mdd_text
 
 #: The Dice difference a reader would call worth having; the run says how many seeds detect it.
 TARGET_GAP = 0.05
@@ -47,6 +51,7 @@ class Answer:
     caveats: tuple[str, ...] = ()  # small fine-tuning or validation sets, under a detected control
     external: tuple[str, ...] = ()
     untested: tuple[str, ...] = ()  # contenders whose pretext did not learn (reports.health)
+    resolution: str | None = None  # whether the run resolves TARGET_GAP at the smallest share
 
     def warning(self) -> str | None:
         """The paragraph shown before the per-ratio answer (smoke test, or caveat), if any."""
@@ -61,7 +66,8 @@ class Answer:
 
     def opening(self) -> list[str]:
         """What comes before the per-ratio paragraphs."""
-        return [line for line in (self.control, self.warning()) if line]
+        first = (self.warning(), self.resolution) if self.smoke else (self.control, self.resolution, self.warning())
+        return [line for line in first if line]
 
     def paragraphs(self) -> list[str]:
         return list(self.ratios) + list(self.untested) + list(self.external)
@@ -140,7 +146,7 @@ def _can_tell(block: pd.DataFrame, seeds: int, settings: SignificanceSettings) -
     if not called.empty:
         return "The run can tell: " + ", ".join(
             f"{method_label(m)} is significantly {v} than {method_label(BASELINE)}"
-            for m, v in zip(called["method"], called["verdict"])) + " (run-level test, Holm-corrected)."
+            for m, v in zip(called["method"], called["verdict"])) + " (run-level many-to-one test, family-wise)."
     mdd = float(block["run_mdd"].iloc[0])
     limit = f"with {count(seeds, 'seed')} it detects only differences of about {mdd:.3f} Dice or more"
     if seeds < settings.min_seeds:
@@ -148,20 +154,75 @@ def _can_tell(block: pd.DataFrame, seeds: int, settings: SignificanceSettings) -
     return f"The run cannot tell: no method differs detectably from {method_label(BASELINE)}; {limit}."
 
 
+def contender_spread(block: pd.DataFrame) -> tuple[float, float, float, int] | None:
+    """The contenders' spread as the family test saw it: the median variance of a per-seed difference
+    (the seed term, guard included), the median image term, the pooled spread's degrees of freedom and
+    the family's size; None without a contender paired on 2 seeds or more."""
+    family = block[(block["role"] == "contender") & block["df"].notna()]
+    if family.empty:
+        return None
+    se2 = family["se"].to_numpy(dtype=float) ** 2
+    image = family["image_share"].to_numpy(dtype=float) * se2
+    seed_var = (se2 - image) * family["pair_seeds"].to_numpy(dtype=float)
+    return (float(np.median(seed_var)), float(np.median(image)), float(family["df"].max()),
+            int(family["family_size"].max()))
+
+
+def seeds_needed_range(block: pd.DataFrame, settings: SignificanceSettings,
+                       target: float = TARGET_GAP) -> tuple[int | None, int | None, int | None] | None:
+    """How many seeds would bring the contenders' MDD to `target`, at the measured spread and at the two
+    ends of its 95 % interval (fewest, most); None where nothing is measured."""
+    spread = contender_spread(block)
+    if spread is None:
+        return None
+    seed_var, image, df, family = spread
+    ends = (seed_var, seed_var * df / sps.chi2.ppf(0.975, df), seed_var * df / sps.chi2.ppf(0.025, df))
+    return tuple(seeds_for(target, v, image, family, settings.alpha, settings.power) for v in ends)
+
+
+def _seeds_text(needed: tuple[int | None, int | None, int | None]) -> str:
+    middle, fewest, most = (MISSING_SEEDS if n is None else str(n) for n in needed)
+    return middle if fewest == most else f"{middle} ({fewest}–{most})"
+
+
+#: How a seed count beyond the search is written.
+MISSING_SEEDS = "over 100"
+
+
 def _seeds_for_target(block: pd.DataFrame, seeds: int, settings: SignificanceSettings) -> str:
-    contenders = block[(block["role"] == "contender") & block["se"].notna()]
-    if seeds < 2 or contenders.empty:
+    needed = seeds_needed_range(block, settings) if seeds >= 2 else None
+    if needed is None:
         return (f"Run at least {settings.min_seeds} seeds to learn how many would detect a {TARGET_GAP:g} Dice "
                 "difference.")
     mdd = float(block["run_mdd"].iloc[0])
     if math.isfinite(mdd) and mdd <= TARGET_GAP:
         return f"Its {count(seeds, 'seed')} already detect a {TARGET_GAP:g} Dice difference."
-    needed = seeds_needed(float(contenders["se"].median()), seeds, TARGET_GAP, float(contenders["mdd_alpha"].iloc[0]),
-                          settings.power)
-    if needed is None:
+    if needed[0] is None:
         return (f"Even 100 seeds would not detect a {TARGET_GAP:g} Dice difference at this spread between "
                 "trainings.")
-    return f"About {needed} seeds would detect a {TARGET_GAP:g} Dice difference (this run: {seeds})."
+    return (f"About {_seeds_text(needed)} seeds would detect a {TARGET_GAP:g} Dice difference (this run: {seeds}; "
+            "the range is what the spread's 95 % interval allows).")
+
+
+def resolution_line(comparison: pd.DataFrame | None, settings: SignificanceSettings = SignificanceSettings(),
+                    target: float = TARGET_GAP) -> str | None:
+    """Whether the run resolves `target` Dice between a contender and the baseline at the smallest
+    fine-tuning share: its contenders' MDD (median, with its range) against the target."""
+    if comparison is None or comparison.empty:
+        return None
+    ratio = order_ratios(comparison["ratio"])[0]
+    block = comparison[comparison["ratio"] == ratio]
+    mdd = float(block["run_mdd"].iloc[0])
+    if not math.isfinite(mdd):
+        return None
+    shown = mdd_text(mdd, float(block["run_mdd_low"].iloc[0]), float(block["run_mdd_high"].iloc[0]))
+    if mdd <= target:
+        return (f"Resolves {target:g} Dice: at {ratio} a contender {target:g} Dice from the baseline is detected "
+                f"with {settings.power * 100:.0f} % power (MDD {shown}, {count(paired_seeds(block), 'seed')}).")
+    needed = seeds_needed_range(block, settings, target)
+    more = f"; about {_seeds_text(needed)} seeds would" if needed and needed[0] is not None else ""
+    return (f"Does not resolve {target:g} Dice: at {ratio} it detects only differences of {shown} or more "
+            f"({count(paired_seeds(block), 'seed')}){more}.")
 
 
 def ratio_answer(block: pd.DataFrame, ratio: str, settings: SignificanceSettings) -> str:
@@ -207,6 +268,7 @@ def answer(contents: RunContents, comparison: pd.DataFrame | None,
     hard, small = smoke_reasons(contents, settings), small_set_warnings(contents)
     external = tuple(external_weights_notes(contents.rows))
     untested = tuple(pretext_notes(contents.jobs))
+    resolution = resolution_line(comparison, settings)
     if positive is not None and positive.detected and not hard:
-        return Answer((), tuple(paragraphs), positive.line(), tuple(small), external, untested)
-    return Answer(tuple(hard + small), tuple(paragraphs), external=external, untested=untested)
+        return Answer((), tuple(paragraphs), positive.line(), tuple(small), external, untested, resolution)
+    return Answer(tuple(hard + small), tuple(paragraphs), external=external, untested=untested, resolution=resolution)

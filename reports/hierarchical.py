@@ -23,9 +23,9 @@ How, and why this way:
   two-sided t-test on S − 1 degrees of freedom rejects with that probability. (The shortcut
   (t_{1−α/2} + t_{power}) · SE over-states the power with few seeds: 70 % instead of 80 % at 3 seeds
   and α/6.)
-  A test whose marker is Holm-corrected over m hypotheses must clear α/m when its effect is the only
-  real one (Holm's first step), so its MDD is given at that level (`SignificanceSettings.family_alpha`):
-  at level α a contender's printed MDD would be detected far less often than the stated power.
+
+Differences to the baseline are tested by `reports.manytoone` (seeds as blocks, test images crossed);
+this module gives a method's own mean its interval.
 """
 
 from __future__ import annotations
@@ -53,11 +53,6 @@ class SignificanceSettings:
     @property
     def confidence(self) -> float:
         return 1.0 - self.alpha
-
-    def family_alpha(self, family_size: int) -> float:
-        """The level a Holm-corrected test must reach when its hypothesis is the only false one of
-        `family_size`: α/m, the threshold of Holm's first step (α itself for a family of one or none)."""
-        return self.alpha / max(1, family_size)
 
 
 def t_test_power(noncentrality: float, df: int, alpha: float) -> float:
@@ -153,25 +148,3 @@ def detectable_text(n_seeds: int, mdd: float, decimals: int = 3) -> str:
     if math.isnan(mdd):
         return f"{n_seeds} seeds: no method paired with the baseline, so nothing to detect"
     return f"{n_seeds} seeds: a difference below {mdd:.{decimals}f} cannot be detected"
-
-
-def seeds_needed(se: float, n_seeds: int, target: float, alpha: float, power: float, most: int = 100) -> int | None:
-    """The fewest seeds whose MDD would be at most `target`, assuming the spread per seed stays what
-    this run measured (SE·√S); None with fewer than 2 seeds (no spread measured) or beyond `most`.
-
-    The MDD falls with S both through SE ∝ 1/√S and through δ(S − 1) shrinking towards its normal
-    limit, so it is monotone in S and a bisection finds the first S that reaches the target."""
-    if n_seeds < 2 or not math.isfinite(se) or se < 0:
-        return None
-    spread = se * math.sqrt(n_seeds)
-
-    def mdd(seeds: int) -> float:
-        return detectable_effect(seeds - 1, alpha, power) * spread / math.sqrt(seeds)
-
-    if mdd(most) > target:
-        return None
-    low, high = 2, most
-    while low < high:
-        middle = (low + high) // 2
-        low, high = (low, middle) if mdd(middle) <= target else (middle + 1, high)
-    return low

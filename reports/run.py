@@ -43,6 +43,7 @@ class DatasetSummary:
     split_sizes: dict[str, dict[str, int]] = field(default_factory=dict)  # ratio → part → count, smallest FT first
     external_sizes: dict[str, int] = field(default_factory=dict)  # external test set → images
     problems: tuple[str, ...] = ()
+    labelled_per_seed: bool | None = None  # each seed its own labelled images (None: no splits file)
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def _with_status_details(store: RunStore, jobs: pd.DataFrame) -> pd.DataFrame:
 
 def _dataset_summary(store: RunStore) -> DatasetSummary:
     problems: list[str] = []
-    n_images = shape = n_unlabelled = n_test = None
+    n_images = shape = n_unlabelled = n_test = per_seed = None
     external: dict[str, int] = {}
     sizes: dict[str, dict[str, int]] = {}
     if store.prepared_path.is_file():
@@ -135,14 +136,15 @@ def _dataset_summary(store: RunStore) -> DatasetSummary:
         try:
             splits = Splits.load(store.splits_path)
             n_test = len(splits.test)
-            parts = {_normal_ratio(label): p for label, p in splits.ratios.items()}
+            parts = {_normal_ratio(label): p for label, p in splits.one_seeds_sets().items()}
+            per_seed = splits.per_seed
             sizes = {label: {"pre-train": len(parts[label].pretrain), "fine-tune train": len(parts[label].finetune_train),
                              "fine-tune validation": len(parts[label].finetune_val)} for label in order_ratios(parts)}
         except BenchmarkError as error:
             problems.append(str(error))
     else:
         problems.append(f"{store.splits_path}: not found")
-    return DatasetSummary(n_images, shape, n_unlabelled, n_test, sizes, external, tuple(problems))
+    return DatasetSummary(n_images, shape, n_unlabelled, n_test, sizes, external, tuple(problems), per_seed)
 
 
 def _external_sizes(path: Path) -> dict[str, int]:

@@ -1,10 +1,12 @@
 """Paired comparisons against the baseline whose unit is the training run, and the ranking they allow.
 
-At each ratio, every method's values and its paired differences to the baseline (same seeds, same
-test images: within a (ratio, seed) cell every method is tested on the same images) go through the
-two-level bootstrap of `reports.hierarchical`. That test decides the markers, the words "better" and
-"worse" and the ranking; the contenders form one family per ratio, Holm-corrected. Each control is
-its own question (uncorrected), so its false-positive rate is the test's own.
+At each ratio, the contenders' paired differences to the baseline (same seeds, same test images:
+within a (ratio, seed) cell every method shares the labelled images and is tested on the same
+images) go through one many-to-one analysis of the seed-blocked design (`reports.manytoone`). That
+test decides the markers, the words "better" and "worse" and the ranking, with a family-wise error
+of at most α over the contenders of a ratio. Each control is its own question (a family of one,
+uncorrected), so its false-positive rate is the test's own. A method's own mean keeps the two-level
+bootstrap interval of `reports.hierarchical`.
 
 The image-level Wilcoxon signed-rank test (pairs = test images, each averaged over seeds) stays as a
 secondary column: it asks whether *these trained models* differ on these images, not whether the
@@ -20,7 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from reports.hierarchical import REFERENCE, SignificanceSettings, detectable_difference, detectable_text, run_level
+from reports.hierarchical import REFERENCE, SignificanceSettings, detectable_text, run_level
+from reports.manytoone import METHOD, many_to_one
 from reports.labels import NEGATIVE_CONTROL, POSITIVE_CONTROL, Metric, method_label, order_methods, order_ratios
 
 BETTER_MARK = "↑"
@@ -90,32 +93,52 @@ def _method_record(wide: pd.DataFrame, method: str, baseline: str, metric: Metri
     record: dict[str, object] = {
         "method": method, "role": role(method, baseline), "mean": float(own.mean),
         "mean_low": float(metric.clip(own.ci_low)), "mean_high": float(metric.clip(own.ci_high)), "n_seeds": own.n_seeds,
-        "n_images": own.n_images, "diff": np.nan, "diff_low": np.nan, "diff_high": np.nan, "se": np.nan,
-        "p_seeds": np.nan, "mdd": np.nan, "testable": False, "pair_seeds": 0, "p_images": np.nan,
+        "n_images": own.n_images, "pair_seeds": 0, "p_images": np.nan, "testable": False,
+        **{column: np.nan for column in PAIRED_COLUMNS},
     }
     paired = seed_image_matrix(wide, method, baseline) if method != baseline else None
     if paired is not None:
-        diff = run_level(paired, settings)
-        record.update(diff=float(diff.mean), diff_low=float(diff.ci_low), diff_high=float(diff.ci_high),
-                      se=float(diff.se), p_seeds=float(diff.p), mdd=float(diff.mdd), testable=diff.testable,
-                      pair_seeds=diff.n_seeds, p_images=wilcoxon_p(paired.mean(axis=0)))
+        record.update(pair_seeds=paired.shape[0], p_images=wilcoxon_p(paired.mean(axis=0)),
+                      testable=paired.shape[0] >= settings.min_seeds)
+        if paired.shape[0] == 1:
+            one = run_level(paired, settings)  # one trained model: an interval over its test images only
+            record.update(diff=float(one.mean), diff_low=float(one.ci_low), diff_high=float(one.ci_high),
+                          se=float(one.se))
     return record
 
 
-def _holm_level_mdd(block: pd.DataFrame, contender: np.ndarray, family: np.ndarray,
-                    settings: SignificanceSettings) -> None:
-    """Contenders' MDDs at the level their Holm-corrected marker uses (α/m, m = the family's size), so
-    "detectable with 80 %" holds for them; controls keep α (each is its own question). Without a
-    testable contender (fewer seeds than a verdict needs) the family is the contenders paired with the
-    baseline: the limit then says what those seeds could detect as a family."""
-    members = family if family.any() else contender & block["p_seeds"].notna().to_numpy()
-    level = settings.family_alpha(int(members.sum()))
-    block["mdd_alpha"] = np.where(contender, level, settings.alpha)
-    for index in np.flatnonzero(contender):
-        test = block.iloc[index]
-        if not math.isnan(test["se"]):
-            block.iloc[index, block.columns.get_loc("mdd")] = float(
-                detectable_difference(test["se"], int(test["pair_seeds"]), level, settings.power))
+#: What a paired comparison fills in (NaN where a method is not paired or has one seed).
+PAIRED_COLUMNS = ("diff", "diff_low", "diff_high", "se", "p_seeds", "p_family", "mdd", "mdd_low", "mdd_high",
+                  "image_share", "family_size", "critical", "df")
+
+
+def _fill_family(block: pd.DataFrame, members: np.ndarray, matrices: dict[str, np.ndarray],
+                 settings: SignificanceSettings) -> None:
+    """One many-to-one analysis of the methods in `members` (reports.manytoone), written into `block`."""
+    names = block.loc[members, "method"].tolist()
+    test = many_to_one([matrices[m] for m in names], settings.alpha, settings.power)
+    values = {"diff": test.diff, "diff_low": test.low, "diff_high": test.high, "se": test.se, "p_seeds": test.p,
+              "p_family": test.p_family, "mdd": test.mdd, "mdd_low": test.mdd_low, "mdd_high": test.mdd_high,
+              "image_share": test.image_share, "family_size": len(names), "critical": test.critical, "df": test.df}
+    for column, value in values.items():
+        block.loc[members, column] = value
+
+
+def _analyse(block: pd.DataFrame, wide: pd.DataFrame, baseline: str, settings: SignificanceSettings) -> None:
+    """The contenders with seeds enough for a verdict form one family; each control is its own family of
+    one (its own question, uncorrected). A contender with too few seeds for a verdict is analysed alone,
+    so it cannot make the others' correction harsher; without any testable contender the paired ones
+    (2 seeds or more) form the family, so the MDD says what those seeds could detect together."""
+    matrices = {m: seed_image_matrix(wide, m, baseline) for m in block["method"] if m != baseline}
+    paired = block["method"].map(lambda m: matrices.get(m) is not None and matrices[m].shape[0] >= 2).to_numpy()
+    contender = (block["role"] == "contender").to_numpy()
+    family = contender & paired & block["testable"].to_numpy(dtype=bool)
+    if not family.any():
+        family = contender & paired
+    if family.any():
+        _fill_family(block, family, matrices, settings)
+    for index in np.flatnonzero(paired & ~family):
+        _fill_family(block, np.arange(len(block)) == index, matrices, settings)
 
 
 def _verdict(test: pd.Series, metric: Metric, alpha: float) -> str:
@@ -125,16 +148,21 @@ def _verdict(test: pd.Series, metric: Metric, alpha: float) -> str:
         return "no baseline"
     if not test["testable"]:
         return "too few seeds"
-    if test["p_seeds_holm"] >= alpha:
+    if test["p_family"] >= alpha:
         return "no detectable difference"
     return "better" if (test["diff"] > 0) == metric.higher_is_better else "worse"
 
 
+def _median(values: pd.Series) -> float:
+    return float(np.nanmedian(values)) if np.isfinite(values).any() else np.nan
+
+
 def compare_methods(rows: pd.DataFrame, metric: Metric, baseline: str,
                     settings: SignificanceSettings = SignificanceSettings()) -> pd.DataFrame:
-    """One row per ratio × method: mean and its run-level CI; difference to the baseline with its CI,
-    run-level p (raw and Holm), MDD and verdict; the image-level p (secondary); the tie-aware rank.
-    Also per ratio `run_mdd`, the median MDD of the contenders, which decides the ties."""
+    """One row per ratio × method: mean and its run-level CI; difference to the baseline with its
+    simultaneous CI, p alone and family-adjusted (`p_family`), MDD with its range, and verdict
+    (reports.manytoone); the image-level p (secondary); the tie-aware rank. Also per ratio `run_mdd`
+    (and `run_mdd_low`/`_high`), the median of the contenders' MDDs, which decides the ties."""
     blocks = []
     for ratio in order_ratios(rows["ratio"]):
         at_ratio = rows[rows["ratio"] == ratio]
@@ -142,20 +170,15 @@ def compare_methods(rows: pd.DataFrame, metric: Metric, baseline: str,
         block = pd.DataFrame([_method_record(wide, m, baseline, metric, settings)
                               for m in order_methods(at_ratio["method"])])
         block.insert(0, "ratio", ratio)
+        _analyse(block, wide, baseline, settings)
         contender = (block["role"] == "contender").to_numpy()
-        family = contender & block["testable"].to_numpy(dtype=bool)
         block["p_images_holm"] = block["p_images"]
         block.loc[contender, "p_images_holm"] = holm(block.loc[contender, "p_images"].to_numpy())
-        # Contenders with too few seeds for a verdict leave the family: they cannot fire, so they must
-        # not make the others' correction harsher.
-        block["p_seeds_holm"] = block["p_seeds"].where(~contender, np.nan)
-        block.loc[family, "p_seeds_holm"] = holm(block.loc[family, "p_seeds"].to_numpy())
-        _holm_level_mdd(block, contender, family, settings)
-        block["significant"] = block["testable"] & (block["p_seeds_holm"] < settings.alpha)
+        block["significant"] = block["testable"] & (block["p_family"] < settings.alpha)
         block["verdict"] = block.apply(_verdict, axis=1, metric=metric, alpha=settings.alpha)
         ranked = block["role"].isin(["baseline", "contender"]).to_numpy()
-        block["run_mdd"] = float(np.nanmedian(block.loc[contender, "mdd"])) if np.isfinite(
-            block.loc[contender, "mdd"]).any() else np.nan
+        for column in ("mdd", "mdd_low", "mdd_high"):
+            block["run_" + column] = _median(block.loc[contender, column])
         block["rank"] = np.nan
         means = block.loc[ranked].set_index("method")["mean"]
         block.loc[ranked, "rank"] = tie_ranks(means, block["run_mdd"].iloc[0], metric.higher_is_better).to_numpy()
@@ -164,7 +187,7 @@ def compare_methods(rows: pd.DataFrame, metric: Metric, baseline: str,
 
 
 def marker(test: pd.Series) -> str:
-    """↑ significantly better than the baseline, ↓ significantly worse (run-level test, Holm)."""
+    """↑ significantly better than the baseline, ↓ significantly worse (run-level many-to-one test)."""
     return {"better": BETTER_MARK, "worse": WORSE_MARK}.get(test["verdict"], "")
 
 
@@ -197,9 +220,8 @@ def seeds_note(block: pd.DataFrame, decimals: int = 3) -> str:
 
 def marker_note(baseline_label: str, settings: SignificanceSettings = SignificanceSettings()) -> str:
     return (f"{BETTER_MARK}/{WORSE_MARK}: significantly better/worse than {baseline_label} at that ratio "
-            f"(p < {settings.alpha:g}, Holm-corrected over the contenders with at least {settings.min_seeds} seeds at "
-            f"the ratio): {REFERENCE}, on the paired "
-            f"differences per (seed, test image). No marker with fewer than {settings.min_seeds} seeds. "
+            f"(family-wise p < {settings.alpha:g} over the contenders with at least {settings.min_seeds} seeds at "
+            f"the ratio): {METHOD}. No marker with fewer than {settings.min_seeds} seeds. "
             "Controls are tested apart and never marked or ranked.")
 
 
@@ -209,6 +231,7 @@ ONE_MODEL_MARK = "†"
 
 def interval_note() -> str:
     """What every run-level interval of the report is, said once for the page."""
-    return (f"95 % confidence intervals [in square brackets]: {REFERENCE}. Their unit is the training run, so with "
-            f"few seeds they are wide. {ONE_MODEL_MARK}: with 1 seed there is no spread between trainings to "
+    return (f"95 % confidence intervals [in square brackets]: of a method's mean, {REFERENCE}; of a difference to "
+            "the baseline, simultaneous over the contenders of a ratio (the many-to-one test's critical value; a "
+            "control's alone). Their unit is the training run, so with few seeds they are wide. {ONE_MODEL_MARK}: with 1 seed there is no spread between trainings to "
             "measure, and the interval covers that one trained model's test images only.")

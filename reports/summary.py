@@ -10,10 +10,11 @@ import pandas as pd
 from reports import status
 from reports.analysis import Analysis
 from reports.generalisation import generalisation_lines
-from reports.labels import method_label
+from reports.labels import method_label, order_ratios
 from reports.result import ReportResult
 from reports.health import not_learned
 from reports.run import RunContents
+from reports.seedspread import seed_spread
 from reports.significance import ranking_text, seeds_note
 from reports.stats import relative_change
 from reports.tables import interval, signed
@@ -54,6 +55,9 @@ def headline(contents: RunContents, table_ratio: str | None, analysis: Analysis 
     untested = frozenset(method for method, _, _ in not_learned(jobs))
     lines += [verdict_line(test, table_ratio, untested) for _, test in block[block["role"] == "contender"].iterrows()
               if pd.notna(test["diff"])]
+    spread = seed_spread(rows, order_ratios(rows["ratio"])[0])
+    if spread is not None:
+        lines.append(spread.line(per_seed=bool(contents.dataset.labelled_per_seed)))
     shown = comparison[comparison["role"].isin(["baseline", "contender"])]
     means = shown.pivot(index="method", columns="ratio", values="mean")
     ratios = [r for r in dict.fromkeys(shown["ratio"])]

@@ -11,6 +11,7 @@ import pandas as pd
 from benchmark.data.splits import Ratio
 from reports.hierarchical import REFERENCE, SignificanceSettings
 from reports.labels import DICE, TABLE_ONE_METRICS, Metric, contenders, method_label, order_ratios
+from reports.manytoone import METHOD
 from reports.significance import (IMAGE_TEST_NAME, ONE_MODEL_MARK, interval_note, marker, marker_note, paired_seeds,
                                   rank_text, ranking_text, seeds_note)
 from reports.stats import mean_sd, relative_change
@@ -188,12 +189,21 @@ def efficiency_table(comparison: pd.DataFrame, baseline: str, settings: Signific
 
 
 SIGNIFICANCE_COLUMNS = ("PT:FT", "Method", "Role", "Dice", "Δ vs baseline [95 % CI]", "Seeds", "Images", "p",
-                        "Holm p", "MDD", "Verdict", "Rank", "p images (given these trained models)")
+                        "Family p", "MDD (range)", "Verdict", "Rank", "p images (given these trained models)")
+
+
+def mdd_text(mdd: float, low: float = math.nan, high: float = math.nan, decimals: int = 3) -> str:
+    """'0.048 (0.037–0.066)': the MDD and the range its estimated spread allows (95 %)."""
+    if math.isnan(mdd):
+        return MISSING
+    if math.isnan(low) or math.isnan(high):
+        return f"{mdd:.{decimals}f}"
+    return f"{mdd:.{decimals}f} ({low:.{decimals}f}–{high:.{decimals}f})"
 
 
 def significance_table(comparison: pd.DataFrame, baseline: str, settings: SignificanceSettings = SignificanceSettings()) -> Table:
-    """Every ratio × method: the paired difference to the baseline with its CI, the run-level p (raw and
-    Holm), the MDD, the verdict and the tie-aware rank; the image-level p as a secondary column."""
+    """Every ratio × method: the paired difference to the baseline with its CI, the run-level p (alone and
+    family-adjusted), the MDD, the verdict and the tie-aware rank; the image-level p as a secondary column."""
     cells, bold = [], set()
     shared = comparison.groupby(["ratio", "rank"])["method"].transform("size") > 1
     for r, (index, test) in enumerate(comparison.iterrows()):
@@ -202,23 +212,20 @@ def significance_table(comparison: pd.DataFrame, baseline: str, settings: Signif
             f"{signed(test['diff'], 3)} {interval(test['diff_low'], test['diff_high'], 3, sign=True)}")
         line = (test["ratio"], method_label(test["method"]), test["role"], f"{test['mean']:.3f}",
                 "baseline" if own else difference, str(test["n_seeds"]), str(test["n_images"]),
-                "baseline" if own else p_text(test["p_seeds"]), "baseline" if own else p_text(test["p_seeds_holm"]),
-                MISSING if math.isnan(test["mdd"]) else f"{test['mdd']:.3f}", test["verdict"],
+                "baseline" if own else p_text(test["p_seeds"]), "baseline" if own else p_text(test["p_family"]),
+                mdd_text(test["mdd"], test["mdd_low"], test["mdd_high"]), test["verdict"],
                 rank_text(test["rank"], bool(shared.loc[index])),
                 "baseline" if own else p_text(test["p_images_holm"]))
         if test["significant"]:
-            bold.add((r, SIGNIFICANCE_COLUMNS.index("Holm p")))
+            bold.add((r, SIGNIFICANCE_COLUMNS.index("Family p")))
         cells.append(line)
     notes = (
-        f"Run-level test: {REFERENCE}, on the paired differences method − {method_label(baseline)} per "
-        f"(seed, test image); p < {settings.alpha:g} after Holm's correction over the contenders at a ratio, in bold "
-        f"(controls: uncorrected, each its own question). No verdict with fewer than {settings.min_seeds} seeds; "
-        "such contenders are left out of the Holm family.",
-        f"MDD: minimum detectable difference, the true difference this run detects with probability "
-        f"{settings.power:.0%} by the marker's own test: δ × the difference's two-level standard error, δ the "
-        f"noncentrality at which a two-sided t-test on S−1 degrees of freedom rejects with that probability at "
-        f"level a = {settings.alpha:g}/m for the m contenders of the Holm "
-        f"family (the level a single real difference must reach), a = {settings.alpha:g} for a control. "
+        f"Run-level test: {METHOD}, on the differences method − {method_label(baseline)} per (seed, test image). "
+        f"Family p: adjusted over the contenders at a ratio; below {settings.alpha:g} in bold (controls: alone, "
+        f"each its own question). No verdict with fewer than {settings.min_seeds} seeds; such contenders are left "
+        "out of the family. p: the contrast alone. The interval is simultaneous over the family.",
+        f"MDD: minimum detectable difference, the true difference the marker's own test detects with probability "
+        f"{settings.power:.0%}; in brackets the range the estimated spread between seeds allows (95 %). "
         "Rank: methods closer than the ratio's MDD (median over the contenders) to the leader of their group "
         "share its rank (=).",
         f"p images: {IMAGE_TEST_NAME} (pairs = test images, each averaged over seeds; Holm over the contenders). "
@@ -226,8 +233,8 @@ def significance_table(comparison: pd.DataFrame, baseline: str, settings: Signif
         "not whether the method helps; it is never a marker.",
     )
     keep = ["ratio", "method", "role", "mean", "mean_low", "mean_high", "diff", "diff_low", "diff_high", "se",
-            "n_seeds", "n_images", "p_seeds", "p_seeds_holm", "mdd", "mdd_alpha", "run_mdd", "significant", "verdict", "rank",
-            "p_images", "p_images_holm"]
+            "n_seeds", "n_images", "p_seeds", "p_family", "mdd", "mdd_low", "mdd_high", "image_share", "family_size",
+            "critical", "df", "run_mdd", "significant", "verdict", "rank", "p_images", "p_images_holm"]
     return Table("significance", "Paired tests of test Dice against the baseline", SIGNIFICANCE_COLUMNS,
                  tuple(cells), frozenset(bold), notes, comparison[keep].reset_index(drop=True))
 
@@ -241,14 +248,16 @@ def power_table(comparison: pd.DataFrame, settings: SignificanceSettings = Signi
         n_seeds, n_images = paired_seeds(block), int(block["n_images"].max())  # what the MDD rests on
         contender = block[block["role"] == "contender"]
         largest = float(contender["diff"].abs().max()) if contender["diff"].notna().any() else float("nan")
-        cells.append((ratio, str(n_seeds), str(n_images), MISSING if math.isnan(run_mdd) else f"{run_mdd:.3f}",
+        low, high = float(block["run_mdd_low"].iloc[0]), float(block["run_mdd_high"].iloc[0])
+        cells.append((ratio, str(n_seeds), str(n_images), mdd_text(run_mdd, low, high),
                       MISSING if math.isnan(largest) else f"{largest:.3f}", seeds_note(block), ranking_text(block)))
         records.append({"ratio": ratio, "n_seeds": n_seeds, "n_images": n_images, "run_mdd": run_mdd,
-                        "largest_abs_diff": largest, "ranking": ranking_text(block)})
+                        "run_mdd_low": low, "run_mdd_high": high, "largest_abs_diff": largest,
+                        "ranking": ranking_text(block)})
     notes = (
         f"MDD: the median over the contenders of their minimum detectable difference against the baseline "
-        f"(power {settings.power:.0%} at the Holm-corrected level of their markers, {settings.alpha:g}/m; see the "
-        "significance table). A gap between two "
+        f"(power {settings.power:.0%} under the family-wise test of their markers; see the significance table), "
+        "with the range the estimated spread between seeds allows (95 %). A gap between two "
         "methods below it is shown as a tie (=) in the ranking, not as an order.",
     )
     return Table("power", "Power: what this run can resolve, per ratio",

@@ -49,6 +49,7 @@ def test_calibration_runs_only_the_baseline_and_the_positive_control_apart_from_
 
 
 def test_summary_of_rows_with_a_known_answer():
+    from reports.manytoone import family_mdd
     """3 seeds × 4 images at 79:1: the control is the baseline + .20/.18/.22 per seed (mean .2, seed-mean
     SD .02, no spread within a seed: SE √(.0004/3)), t = 17.3 on 2 df; the baseline at 70:10 is its 79:1
     value + .1 on every image (curve +.1 exactly)."""
@@ -70,7 +71,16 @@ def test_summary_of_rows_with_a_known_answer():
     assert (result.gain_low, result.gain_high) == pytest.approx((0.2 - t.ppf(0.975, 2) * se, 0.2 + t.ppf(0.975, 2) * se))
     assert result.p == pytest.approx(2 * t.sf(0.2 / se, 2))
     assert result.mdd == pytest.approx(nct_factor(2, 0.05) * se)  # 0.065: a control, so at level 0.05
+    # the curve is judged against a contender's MDD in a family of six as spread as the control (per-seed
+    # variance .0004, no image term): the family's critical value, on 12 / 2.25 pooled degrees of freedom
+    six = family_mdd(0.0004, 0.0, 3, 6)
+    assert result.family == 6 and result.contender_mdd == pytest.approx(six)
+    assert family_mdd(0.0004, 0.0, 10, 6) > family_mdd(0.0004, 0.0, 10, 1)  # at equal df, a family costs
     assert result.detected and result.curve == pytest.approx(0.1) and result.curve_exceeds_mdd and result.sees
+    # the same control where the curve rises by a little less than that MDD: detected, but it does not see
+    flat = rows.assign(dice=np.where(rows["ratio"] == "70:10", rows["dice"] - 0.1 + 0.9 * six, rows["dice"]))
+    below = summarise_rows(flat, "s", result.values)
+    assert below.curve == pytest.approx(0.9 * six) and below.detected and not below.sees
     assert result.baseline_large - result.baseline_small == pytest.approx(0.1)
     table = calibration_table([result], "Test CPU")
     assert table.bold == frozenset({(0, 0)}) and "Test CPU" in table.notes[-1]

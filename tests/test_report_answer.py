@@ -12,8 +12,9 @@ import tomli_w
 
 from benchmark.run.store import RunStore
 from reports import build_report
-from reports.answer import ratio_answer
-from reports.hierarchical import SignificanceSettings, detectable_effect, seeds_needed
+from reports.answer import ratio_answer, resolution_line
+from reports.hierarchical import SignificanceSettings
+from reports.manytoone import seeds_for
 from benchmark.run.looks import looks_of, write_looks
 from methods import registry
 from tests.test_reports import add_finetune, add_pretrain, complete_run, image_metrics, write_config, write_dataset
@@ -63,13 +64,13 @@ def test_page_answers_first_and_says_shared_notes_once(one_seed):
     assert sections[0] == ("answer", "What this run says") and sections[1] == ("summary", "Details")
     answer = re.search(r'<section id="answer"><h2>[^<]*</h2>(.*?)</section>', page).group(1)
     assert answer.startswith('<p class="warn">Smoke test, not a result')
-    assert page.count("Holm-corrected over the contenders with at least") == 1  # the ↑/↓ note, once
+    assert page.count("over the contenders with at least") == 1  # the ↑/↓ note, once
     assert page.count("95 % confidence intervals [in square brackets]") == 1
     reading = re.search(r'<section id="reading"><h2>How to read the numbers</h2>(.*?)</section>', page).group(1)
     assert all(f"<p>{word}." in reading for word in ("Seeds", "Controls", "Power"))
     # each table's own files keep the notes it shares with others
     for name in ("table1", "data_efficiency"):
-        assert "Holm-corrected over the contenders" in (root / "report" / "tables" / f"{name}.md").read_text()
+        assert "family-wise p < 0.05 over the contenders" in (root / "report" / "tables" / f"{name}.md").read_text()
 
 
 def test_data_efficiency_marks_one_seed_intervals_and_says_parentheses(one_seed):
@@ -106,42 +107,46 @@ def test_data_efficiency_flags_dice_rising_with_fewer_labels_and_never_bolds_it(
 
 
 def _block(verdict: str, mdd: float, seeds: int = 3) -> pd.DataFrame:
+    """A baseline and MAE alone (a family of one: df S − 1), SE 0.01 with no image term."""
+    shared = {"run_mdd": mdd, "run_mdd_low": mdd / 2, "run_mdd_high": 2 * mdd, "n_seeds": seeds}
     return pd.DataFrame([
         {"method": "supervised", "role": "baseline", "mean": 0.60, "verdict": "baseline", "pair_seeds": 0,
-         "n_seeds": seeds, "se": np.nan, "mdd": np.nan, "mdd_alpha": 0.05, "run_mdd": mdd},
+         "se": np.nan, "mdd": np.nan, "image_share": np.nan, "df": np.nan, "family_size": np.nan, **shared},
         {"method": "mae", "role": "contender", "mean": 0.68, "verdict": verdict, "pair_seeds": seeds,
-         "n_seeds": seeds, "se": 0.01, "mdd": mdd, "mdd_alpha": 0.05, "run_mdd": mdd}])
+         "se": 0.01, "mdd": mdd, "image_share": 0.0, "df": seeds - 1, "family_size": 1, **shared}])
 
 
 @pytest.mark.usefixtures("study_looks")
 def test_ratio_answer_names_a_detected_difference():
     text = ratio_answer(_block("better", 0.04), "70:10", SignificanceSettings())
     assert text == ("At 70:10, MAE is ahead: +0.080 Dice over UNet (no PT). The run can tell: MAE is significantly "
-                    "better than UNet (no PT) (run-level test, Holm-corrected). Its 3 seeds already detect a 0.05 "
+                    "better than UNet (no PT) (run-level many-to-one test, family-wise). Its 3 seeds already detect a 0.05 "
                     "Dice difference.")
 
 
 @pytest.mark.usefixtures("study_looks")
-def test_ratio_answer_gives_the_seeds_a_005_gap_needs():
+def test_ratio_answer_gives_the_seeds_a_005_gap_needs_with_the_range_its_spread_allows():
+    from scipy.stats import chi2
     settings = SignificanceSettings()
     text = ratio_answer(_block("no detectable difference", 0.3), "79:1", settings)
-    needed = seeds_needed(0.01, 3, 0.05, 0.05, settings.power)
+    seed_var = 0.01 ** 2 * 3  # SE² · S: the variance of one per-seed difference
+    needed = [seeds_for(0.05, v, 0.0, 1) for v in (seed_var, seed_var * 2 / chi2.ppf(0.975, 2),
+                                                   seed_var * 2 / chi2.ppf(0.025, 2))]
+    assert needed[1] < needed[0] < needed[2]
     assert "The run cannot tell: no method differs detectably from UNet (no PT); with 3 seeds it detects only " \
            "differences of about 0.300 Dice or more." in text
-    assert text.endswith(f"About {needed} seeds would detect a 0.05 Dice difference (this run: 3).")
+    assert text.endswith(f"About {needed[0]} ({needed[1]}–{needed[2]}) seeds would detect a 0.05 Dice difference "
+                         "(this run: 3; the range is what the spread's 95 % interval allows).")
 
 
-def test_seeds_needed_is_the_first_seed_count_whose_mdd_reaches_the_target():
-    spread = 0.02 * np.sqrt(3)  # SE 0.02 at 3 seeds
-
-    def mdd(seeds: int) -> float:
-        return detectable_effect(seeds - 1, 0.05, 0.8) * spread / np.sqrt(seeds)
-
-    needed = seeds_needed(0.02, 3, 0.05, 0.05, 0.8)
-    assert needed is not None and mdd(needed) <= 0.05 < mdd(needed - 1)
-    assert seeds_needed(0.02, 3, 10.0, 0.05, 0.8) == 2  # any two seeds reach a huge target
-    assert seeds_needed(0.02, 1, 0.05, 0.05, 0.8) is None  # one seed: no spread measured
-    assert seeds_needed(5.0, 3, 0.05, 0.05, 0.8) is None  # beyond 100 seeds
+@pytest.mark.usefixtures("study_looks")
+def test_the_first_lines_say_whether_the_run_resolves_005_dice():
+    blocks = pd.concat([_block("no detectable difference", 0.04).assign(ratio="79:1")])
+    assert resolution_line(blocks) == ("Resolves 0.05 Dice: at 79:1 a contender 0.05 Dice from the baseline is "
+                                       "detected with 80 % power (MDD 0.040 (0.020–0.080), 3 seeds).")
+    coarse = resolution_line(_block("no detectable difference", 0.3).assign(ratio="79:1"))
+    assert coarse.startswith("Does not resolve 0.05 Dice: at 79:1 it detects only differences of 0.300 "
+                             "(0.150–0.600) or more (3 seeds); about ")
 
 
 def test_synthetic_data_is_a_smoke_test(tmp_path):

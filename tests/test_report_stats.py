@@ -281,41 +281,6 @@ def test_a_true_difference_equal_to_the_mdd_is_detected_with_the_stated_power():
     assert 0.70 <= estimate.significant(0.05).mean() <= 0.90  # 80 %, ± 5 SD of 400 runs
 
 
-def holm_family_fires(n_seeds: int, family: int, effect: float, runs: int = 400, seed: int = 11
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """`family` contenders against one baseline (each training its own seed effect and image noise, as
-    in simulated_differences); the first has a true gain `effect`, the rest none. Per run: whether
-    its Holm-corrected marker fires, and its MDD as the report prints it (at the Holm family's level)."""
-    from reports.hierarchical import detectable_difference
-    rng = np.random.default_rng(seed)
-    difficulty = rng.normal(0.0, 0.1, size=(runs, 1, 1, N_IMAGES))
-    values = (0.6 + difficulty + rng.normal(0.0, SEED_SD, size=(runs, family + 1, n_seeds, 1))
-              + rng.normal(0.0, IMAGE_SD, size=(runs, family + 1, n_seeds, N_IMAGES)))
-    differences = values[:, 1:] - values[:, :1]
-    differences[:, 0] += effect
-    estimate = run_level(differences)
-    fires = np.array([holm(p)[0] < 0.05 for p in estimate.p])
-    settings = SignificanceSettings()
-    printed = detectable_difference(estimate.se[:, 0], n_seeds, settings.family_alpha(family), settings.power)
-    return fires, printed
-
-
-@pytest.mark.parametrize("n_seeds", [3, 5, 10])
-def test_a_contenders_printed_mdd_is_detected_by_its_holm_marker_with_the_stated_power(n_seeds):
-    """Six contenders, one with a true gain equal to the MDD at the Holm level: the marker fires in
-    ~80 % of runs. A gain equal to the unadjusted MDD (what the report printed before) is missed far
-    more often (the review found 16 / 33 / 48 % at 3 / 5 / 10 seeds)."""
-    from reports.hierarchical import detectable_effect
-    family, df = 6, n_seeds - 1
-    sd = math.sqrt(2 * SEED_SD**2 + 2 * IMAGE_SD**2 / N_IMAGES) / math.sqrt(n_seeds)
-    holm_mdd = detectable_effect(df, 0.05 / family, 0.8) * sd
-    fires, printed = holm_family_fires(n_seeds, family, holm_mdd)
-    assert np.median(printed) == pytest.approx(holm_mdd, rel=0.15 if n_seeds == 3 else 0.1)
-    assert 0.70 <= fires.mean() <= 0.90  # 80 %, ± 5 SD of 400 runs
-    unadjusted = detectable_effect(df, 0.05, 0.8) * sd
-    assert holm_family_fires(n_seeds, family, unadjusted)[0].mean() <= 0.6
-
-
 def as_rows(differences: np.ndarray, ratio: str = "79:1") -> pd.DataFrame:
     """A simulated table as result rows: the baseline at 0.6 everywhere, MAE at 0.6 + the difference."""
     n_seeds, n_images = differences.shape
@@ -325,9 +290,11 @@ def as_rows(differences: np.ndarray, ratio: str = "79:1") -> pd.DataFrame:
 
 
 def test_report_marker_is_the_simulated_test():
-    """The same tables through the report's own path give the same verdicts as the array test."""
+    """The same tables through the report's own path give the same verdicts as the array test (one
+    contender: a family of one, reports.manytoone)."""
+    from reports.manytoone import many_to_one
     differences = np.concatenate([simulated_differences(10, 0.0, runs=4), simulated_differences(10, 0.15, runs=4)])
-    expected = run_level(differences).significant(0.05)
+    expected = np.array([many_to_one([table]).p_family[0] < 0.05 for table in differences])
     assert 0 < expected.sum() < len(expected)
     for table, fires in zip(differences, expected):
         test = compare_methods(as_rows(table), DICE, "supervised").set_index("method").loc["mae"]
@@ -343,8 +310,6 @@ def four_seed_rows(method: str, ratio: str, base: np.ndarray, differences: np.nd
 
 
 EIGHT_IMAGE_DIFFERENCES = np.tile(FOUR_SEED_DIFFERENCES, (1, 4))  # seed means .2 .1 .2 .2 over 8 images
-# SE² = (sample variance of seed means .0025 + mean within-seed variance .0075 / 8 images) / 4 seeds
-EIGHT_IMAGE_SE = math.sqrt((0.0025 + 0.0075 / 8) / 4)
 
 
 @pytest.fixture
@@ -376,41 +341,55 @@ def test_tie_ranks_share_the_leaders_rank_within_the_mdd():
     assert tie_ranks(pd.Series({"a": 0.0, "b": 0.0}), 0.0, True).tolist() == [1, 1]  # identical models: a tie
 
 
-def test_comparison_holm_corrects_contenders_and_keeps_controls_apart(controlled_rows):
+# By hand, for the 4 × 8 EIGHT_IMAGE_DIFFERENCES: seed means .2 .1 .2 .2 (variance .0025, ddof 1); image
+# means .15/.2 alternating, MS images = 4 · var = .002857 below MS residual = .22 / 21 = .01048, so the
+# crossed image term is 0. MAE (a tenth) has seed variance .000025; pooled over the two contenders
+# (3 df each): .0012625. CM-UNet keeps its own, larger spread; MAE takes the pooled one.
+POOLED_TWO = (0.0025 + 0.000025) / 2
+CMUNET_SE, MAE_SE = math.sqrt(0.0025 / 4), math.sqrt(POOLED_TWO / 4)
+TWO_CONTENDER_DF = 6 / 1.25  # (3 + 3) / (1 + (2 − 1)/4)
+
+
+def test_comparison_tests_contenders_as_one_family_and_keeps_controls_apart(controlled_rows):
     from scipy.stats import t
+    from reports.manytoone import critical_value, detectable_multiple
     result = compare_methods(controlled_rows, DICE, "supervised")
     at = result[result["ratio"] == "79:1"].set_index("method")
-    p = 2 * t.sf(0.175 / EIGHT_IMAGE_SE, 3)  # 0.0094; MAE's is the same (the test is scale-free)
-    assert at.loc["cmunet", "diff"] == pytest.approx(0.175) and at.loc["cmunet", "se"] == pytest.approx(EIGHT_IMAGE_SE)
-    assert at.loc[["cmunet", "mae"], "p_seeds"].tolist() == pytest.approx([p, p])
-    assert at.loc[["cmunet", "mae"], "p_seeds_holm"].tolist() == pytest.approx([2 * p, 2 * p])  # two contenders
-    assert at.loc["control-null", "p_seeds_holm"] == pytest.approx(p)  # a control is its own family
-    assert at.loc[["supervised", "cmunet", "mae"], "verdict"].tolist() == ["baseline", "better", "better"]
-    # contenders' MDDs at the level of their Holm marker (two contenders: 0.05 / 2), controls' at 0.05
-    mdd = nct_factor(3, 0.025) * EIGHT_IMAGE_SE
-    assert at.loc["cmunet", "mdd"] == pytest.approx(mdd) and at.loc["mae", "mdd"] == pytest.approx(mdd / 10)
-    assert at.loc["control-oracle", "mdd"] == pytest.approx(nct_factor(3, 0.05) * 2 * EIGHT_IMAGE_SE)
-    assert at.loc[["cmunet", "control-null"], "mdd_alpha"].tolist() == pytest.approx([0.025, 0.05])
-    # ties decided by the median contender MDD (5.5/10 of CM-UNet's = 0.083): MAE's gain of .0175 is a tie
-    assert at["run_mdd"].iloc[0] == pytest.approx(0.55 * mdd)
+    assert at.loc["cmunet", "diff"] == pytest.approx(0.175) and at.loc["mae", "diff"] == pytest.approx(0.0175)
+    assert at.loc[["cmunet", "mae"], "se"].tolist() == pytest.approx([CMUNET_SE, MAE_SE])
+    assert at.loc["cmunet", "df"] == pytest.approx(TWO_CONTENDER_DF) and at.loc["cmunet", "family_size"] == 2
+    p = 2 * t.sf(0.175 / CMUNET_SE, TWO_CONTENDER_DF)
+    assert at.loc["cmunet", "p_seeds"] == pytest.approx(p)
+    assert p < at.loc["cmunet", "p_family"] < 2 * p  # adjusted, and never harsher than Bonferroni
+    # loadings: CM-UNet λ² = (.0012625 / 2 / 4) / .000625 = .2525; MAE's SE is the pooled one: λ² = ½
+    critical = critical_value([math.sqrt(0.2525), math.sqrt(0.5)], TWO_CONTENDER_DF, 0.05)
+    assert at.loc["cmunet", "critical"] == pytest.approx(critical)
+    assert at.loc["cmunet", "diff_low"] == pytest.approx(0.175 - critical * CMUNET_SE)
+    assert at.loc["cmunet", "mdd"] == pytest.approx(detectable_multiple(critical, TWO_CONTENDER_DF, 0.8) * CMUNET_SE)
+    assert at.loc[["supervised", "cmunet", "mae"], "verdict"].tolist() == ["baseline", "better",
+                                                                          "no detectable difference"]
+    # each control is its own family of one: Student's t on S − 1 = 3 df with its own spread
+    assert at.loc["control-null", "p_family"] == pytest.approx(2 * t.sf(0.175 / CMUNET_SE, 3))
+    assert at.loc["control-oracle", "mdd"] == pytest.approx(nct_factor(3, 0.05) * 2 * CMUNET_SE)
+    # ties decided by the median contender MDD: MAE's gain of .0175 is a tie with the baseline
+    assert at["run_mdd"].iloc[0] == pytest.approx(at.loc[["cmunet", "mae"], "mdd"].median())
     assert at.loc[["cmunet", "mae", "supervised"], "rank"].tolist() == [1, 2, 2]
     assert math.isnan(at.loc["control-oracle", "rank"])  # controls are never ranked
     assert ranking_text(result[result["ratio"] == "79:1"]) == "CM-UNet > MAE = UNet (no PT)"
 
 
-def test_contenders_with_too_few_seeds_leave_the_holm_family(controlled_rows):
-    """MAE with 2 of the 4 seeds has no verdict, so CM-UNet is corrected over a family of one: its Holm p
-    is its raw p and its MDD is at level 0.05."""
+def test_contenders_with_too_few_seeds_leave_the_family(controlled_rows):
+    """MAE with 2 of the 4 seeds has no verdict, so CM-UNet is a family of one: Student's t on its own
+    3 degrees of freedom."""
     from scipy.stats import t
     rows = controlled_rows[(controlled_rows["method"] != "mae") | (controlled_rows["seed"] < 2)]
     at = compare_methods(rows, DICE, "supervised").set_index(["ratio", "method"]).loc["79:1"]
-    p = 2 * t.sf(0.175 / EIGHT_IMAGE_SE, 3)
-    assert at.loc["cmunet", "p_seeds_holm"] == pytest.approx(p)
-    assert math.isnan(at.loc["mae", "p_seeds_holm"]) and at.loc["mae", "verdict"] == "too few seeds"
-    assert at.loc["cmunet", "mdd"] == pytest.approx(nct_factor(3, 0.05) * EIGHT_IMAGE_SE)
-    # with every contender below 3 seeds, the limit is that of the family they would form (two: 0.05/2)
+    assert at.loc["cmunet", "p_family"] == pytest.approx(2 * t.sf(0.175 / CMUNET_SE, 3))
+    assert at.loc["mae", "verdict"] == "too few seeds" and at.loc["mae", "family_size"] == 1
+    assert at.loc["cmunet", "mdd"] == pytest.approx(nct_factor(3, 0.05) * CMUNET_SE)
+    # with every contender below 3 seeds, the limit is that of the family they would form (two)
     two = compare_methods(rows[rows["seed"] < 2], DICE, "supervised").set_index(["ratio", "method"]).loc["79:1"]
-    assert two.loc[["cmunet", "mae"], "mdd_alpha"].tolist() == pytest.approx([0.025, 0.025])
+    assert two.loc[["cmunet", "mae"], "family_size"].tolist() == [2, 2]
     assert not two["significant"].any()
 
 
@@ -429,8 +408,11 @@ def test_significance_and_power_tables_show_the_run_level_figures(controlled_row
     comparison = compare_methods(controlled_rows, DICE, "supervised")
     table = significance_table(comparison, "supervised")
     row = next(r for r in table.cells if r[:2] == ("79:1", "CM-UNet"))
-    low, high = 0.175 - 3.182446 * EIGHT_IMAGE_SE, 0.175 + 3.182446 * EIGHT_IMAGE_SE
+    cmunet = comparison.set_index(["ratio", "method"]).loc[("79:1", "cmunet")]
+    low, high = 0.175 - cmunet["critical"] * CMUNET_SE, 0.175 + cmunet["critical"] * CMUNET_SE
     assert row[table.columns.index("Δ vs baseline [95 % CI]")] == f"+0.175 [+{low:.3f}, +{high:.3f}]"
+    assert row[table.columns.index("MDD (range)")] == (f"{cmunet['mdd']:.3f} ({cmunet['mdd_low']:.3f}–"
+                                                       f"{cmunet['mdd_high']:.3f})")
     assert row[table.columns.index("Verdict")] == "better" and row[table.columns.index("Rank")] == "1"
     power = power_table(comparison).data.set_index("ratio")
     assert power.loc["79:1", "n_seeds"] == 4 and power.loc["79:1", "largest_abs_diff"] == pytest.approx(0.175)
@@ -618,3 +600,23 @@ def test_diameter_figure_carries_a_caveat_when_vessels_are_about_one_pixel_wide(
     assert diameter_figure(rows, "cmunet", ["79:1"], caveat).get_suptitle() == caveat
     assert diameter_caveat(rows.assign(diameter_gt=[3.0, 4.0, 5.0, 6.0]), 256) is None
     assert diameter_figure(rows, "cmunet", ["79:1"]).get_suptitle() == ""
+
+
+def test_seed_spread_separates_what_every_method_of_a_seed_shares_by_hand():
+    """Three methods × four seeds: each seed moves every method by .00/.04/−.02/−.02 (shared), and
+    each method adds ±.01 of its own in a pattern with no seed or method mean. Own = MS residual =
+    8 · .01² / 6; shared = the seed means' variance (.0008) less the residual's share of it (MS / 3)."""
+    from reports.seedspread import seed_spread
+    shared = np.array([0.0, 0.04, -0.02, -0.02])
+    own = 0.01 * np.array([[1, -1, 1, -1], [-1, 1, -1, 1], [0, 0, 0, 0]])
+    own = own - own.mean(axis=1, keepdims=True) - own.mean(axis=0, keepdims=True) + own.mean()
+    frames = [cell_rows(method, "79:1", s, [0.6 + 0.05 * m + shared[s] + own[m, s]] * 2)
+              for m, method in enumerate(("supervised", "mae", "cmunet")) for s in range(4)]
+    spread = seed_spread(pd.concat(frames, ignore_index=True), "79:1")
+    ms_residual = float((own ** 2).sum()) / 6
+    assert spread.own_var == pytest.approx(ms_residual)
+    assert spread.own_var == pytest.approx(8 * 0.01 ** 2 / 6)
+    assert spread.shared_var == pytest.approx(shared.var(ddof=1) - ms_residual / 3)
+    assert spread.shared_share == pytest.approx(spread.shared_var / (spread.shared_var + ms_residual))
+    assert "which images were labelled (drawn per seed)" in spread.line(per_seed=True)
+    assert seed_spread(pd.concat(frames[:4], ignore_index=True), "79:1") is None  # one method: nothing shared

@@ -384,9 +384,10 @@ def test_page_opens_with_the_controls_verdicts_and_shows_them_apart(tmp_path):
                 add_finetune(root, method, ratio, seed, image_metrics((base + offset).tolist()))
     result = build_report(root, formats=("png",))
     assert result.summary[0].startswith("Smoke test, not a result")  # the answer first (tiny profile) ...
-    assert result.summary[1].startswith("At 79:1, MAE is ahead: +0.010 Dice over UNet (no PT).")
-    assert result.summary[3].startswith("Positive control detected: Positive control (supervised PT with labels)")
-    assert result.summary[4].startswith("Negative control called different from the baseline")
+    assert result.summary[1].startswith("Does not resolve 0.05 Dice: at 79:1 it detects only differences of")
+    assert result.summary[2].startswith("At 79:1, MAE is ahead: +0.010 Dice over UNet (no PT).")
+    assert result.summary[4].startswith("Positive control detected: Positive control (supervised PT with labels)")
+    assert result.summary[5].startswith("Negative control called different from the baseline")
     page = result.index_html.read_text()
     first_item = re.search(r'<section id="summary"><h2>Details</h2><ul><li>(.*?)</li>', page).group(1)
     assert first_item.startswith("Positive control detected")  # ... then the bookkeeping, controls first

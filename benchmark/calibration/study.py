@@ -6,8 +6,10 @@ smallest fine-tuning share with its run-level 95 % CI, p and MDD (the report's o
 `reports.significance`), the baseline's label curve (its Dice at the largest share minus at the
 smallest, paired over seeds and images, with its CI), and the CPU time the run's jobs took. A
 setting *sees* when the control is detected (p < 0.05, at least 3 seeds) and the label curve rises
-by more than the MDD: more labels must help the baseline by more than the smallest difference the
-run can resolve, or that resolution is not enough for the question.
+by more than the contenders' MDD: more labels must help the baseline by more than the smallest
+difference a contender could be called different by, at the family-wise level its verdict uses
+(`reports.manytoone.family_mdd`: a family of as many contenders as the registry has, each as spread
+between seeds as the control), or that resolution is not enough for the question.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from benchmark.errors import BenchmarkError
 from benchmark.run.runner import run_benchmark
 from benchmark.run.store import RunStore, load_results
 from benchmark.settings import ExecutorConfig
-from reports.hierarchical import SignificanceSettings, run_level
-from reports.labels import BASELINE, DICE, POSITIVE_CONTROL, order_ratios
+from methods import registry
+from reports.hierarchical import SignificanceSettings
+from reports.labels import BASELINE, DICE, POSITIVE_CONTROL, contenders, order_ratios
+from reports.manytoone import FamilyTest, family_mdd, many_to_one
 from reports.significance import compare_methods
 from reports.table_format import Table, write_table
 from reports.tables import MISSING, interval, p_text, signed
@@ -59,10 +63,12 @@ class SettingResult:
     curve_high: float
     job_cpu_s: float  # the jobs' own time (each job one thread), data preparation not counted
     wall_s: float  # this run's wall time as recorded (0 when it was already done)
+    contender_mdd: float = math.nan  # a contender's MDD in a family of `family`, at the control's spread
+    family: int = 0
 
     @property
     def curve_exceeds_mdd(self) -> bool:
-        return not math.isnan(self.mdd) and self.curve > self.mdd
+        return not math.isnan(self.contender_mdd) and self.curve > self.contender_mdd
 
     @property
     def sees(self) -> bool:
@@ -91,14 +97,31 @@ def job_cpu_seconds(run_dir: Path) -> float:
     return float(sum(s.wall_time_s or 0.0 for s in statuses if s.state == "done"))
 
 
-def _curve(rows: pd.DataFrame, small: str, large: str, settings: SignificanceSettings):
-    """The baseline at `large` minus at `small`, paired per (seed, test image)."""
+def _curve(rows: pd.DataFrame, small: str, large: str, settings: SignificanceSettings) -> FamilyTest | None:
+    """The baseline at `large` minus at `small`, paired per (seed, test image), images crossed."""
     mine = rows[rows["method"] == BASELINE]
     wide = mine.pivot_table(index=["seed", "image_id"], columns="ratio", values=DICE.key, aggfunc="mean")
     if small not in wide or large not in wide:
         return None
     matrix = (wide[large] - wide[small]).dropna().unstack("image_id").dropna(axis=1)
-    return run_level(matrix.to_numpy(dtype=float), settings) if matrix.size else None
+    if matrix.shape[0] < 2 or not matrix.size:
+        return None
+    return many_to_one([matrix.to_numpy(dtype=float)], settings.alpha, settings.power)
+
+
+def registry_contenders() -> int:
+    """How many contenders a default run races: the registry's methods less the baseline and controls."""
+    return len(contenders(registry())) - 1
+
+
+def _contender_mdd(control: pd.Series, family: int, settings: SignificanceSettings) -> float:
+    """The MDD a contender would have in a family of `family`, each as spread as the control."""
+    if math.isnan(control["se"]) or math.isnan(control["df"]):
+        return math.nan
+    seeds = int(control["pair_seeds"])
+    image = float(control["image_share"]) * float(control["se"]) ** 2
+    seed_var = (float(control["se"]) ** 2 - image) * seeds
+    return family_mdd(seed_var, image, seeds, family, settings.alpha, settings.power)
 
 
 def summarise(run_dir: Path, setting: CalibrationSetting, config: RunConfig, wall_s: float = 0.0,
@@ -111,8 +134,11 @@ def summarise(run_dir: Path, setting: CalibrationSetting, config: RunConfig, wal
 
 
 def summarise_rows(rows: pd.DataFrame, name: str, values: dict[str, object], job_cpu_s: float = 0.0,
-                   wall_s: float = 0.0, settings: SignificanceSettings = SignificanceSettings()) -> SettingResult:
-    """The calibration figures of one setting's result rows (baseline and positive control)."""
+                   wall_s: float = 0.0, settings: SignificanceSettings = SignificanceSettings(),
+                   family: int | None = None) -> SettingResult:
+    """The calibration figures of one setting's result rows (baseline and positive control); `family`:
+    the contenders a run would race (default: the registry's)."""
+    family = registry_contenders() if family is None else family
     ratios = order_ratios(rows["ratio"])
     small, large = ratios[0], ratios[-1]
     comparison = compare_methods(rows, DICE, BASELINE, settings).set_index(["ratio", "method"])
@@ -125,8 +151,8 @@ def summarise_rows(rows: pd.DataFrame, name: str, values: dict[str, object], job
         int(control["n_images"]), float(control["diff"]), float(control["diff_low"]), float(control["diff_high"]),
         float(control["p_seeds"]), float(control["mdd"]), control["verdict"] == "better",
         float(means.get((BASELINE, small), nan)), float(means.get((BASELINE, large), nan)),
-        float(curve.mean) if curve else nan, float(curve.ci_low) if curve else nan,
-        float(curve.ci_high) if curve else nan, job_cpu_s, wall_s)
+        float(curve.diff[0]) if curve else nan, float(curve.low[0]) if curve else nan,
+        float(curve.high[0]) if curve else nan, job_cpu_s, wall_s, _contender_mdd(control, family, settings), family)
 
 
 def run_calibration(base: RunConfig, grid: tuple[CalibrationSetting, ...], out: Path,
@@ -151,8 +177,9 @@ def run_calibration(base: RunConfig, grid: tuple[CalibrationSetting, ...], out: 
 
 
 COLUMNS = ("Setting", "PT steps", "PT lr (control)", "FT steps", "FT lr grid", "Size", "Base", "Seeds",
-           "Control − baseline at smallest share [95 % CI]", "p", "MDD", "Detected", "Baseline: smallest → largest",
-           "Label curve gain [95 % CI]", "Curve > MDD", "Job CPU time (s)")
+           "Control − baseline at smallest share [95 % CI]", "p", "Control MDD", "Detected",
+           "Baseline: smallest → largest", "Label curve gain [95 % CI]", "Contenders' MDD", "Curve > contenders' MDD",
+           "Job CPU time (s)")
 
 
 def calibration_table(results: list[SettingResult], cpu: str = "") -> Table:
@@ -169,6 +196,7 @@ def calibration_table(results: list[SettingResult], cpu: str = "") -> Table:
             "yes" if result.detected else "no",
             f"{result.baseline_small:.3f} → {result.baseline_large:.3f} ({result.large})",
             f"{signed(result.curve, 3)} {interval(result.curve_low, result.curve_high, 3, sign=True)}",
+            MISSING if math.isnan(result.contender_mdd) else f"{result.contender_mdd:.3f} ({result.family})",
             "yes" if result.curve_exceeds_mdd else "no", f"{result.job_cpu_s:.0f}"))
         if result.sees:
             bold.add((r, 0))
@@ -179,14 +207,18 @@ def calibration_table(results: list[SettingResult], cpu: str = "") -> Table:
                         "gain_high": result.gain_high, "p": result.p, "mdd": result.mdd, "detected": result.detected,
                         "baseline_small": result.baseline_small, "baseline_large": result.baseline_large,
                         "curve": result.curve, "curve_low": result.curve_low, "curve_high": result.curve_high,
+                        "contender_mdd": result.contender_mdd, "family": result.family,
                         "curve_exceeds_mdd": result.curve_exceeds_mdd, "sees": result.sees,
                         "job_cpu_s": result.job_cpu_s, "wall_s": result.wall_s})
     notes = (
         f"Control: {POSITIVE_CONTROL} (supervised pre-training on the pre-training set's labels); baseline: "
-        f"{BASELINE}. Difference paired per (seed, test image), run-level two-level bootstrap test "
-        "(reports.hierarchical), uncorrected; MDD: the true difference detected with 80 % power at level 0.05.",
+        f"{BASELINE}. Difference paired per (seed, test image), run-level test with test images crossed with "
+        "seeds (reports.manytoone), uncorrected; control MDD: the true difference detected with 80 % power at "
+        "level 0.05.",
         "Label curve: the baseline's Dice at the largest fine-tuning share minus at the smallest, paired per (seed, "
-        "test image). A setting in bold sees: the control is detected and the label curve exceeds the MDD.",
+        "test image). Contenders' MDD: what a contender would need to be called different, in a family of as many "
+        "contenders as in brackets, each as spread between seeds as the control. A setting in bold sees: the "
+        "control is detected and the label curve exceeds the contenders' MDD.",
         "PT lr: the fair lr rule's rate for the control (and MAE); every method's rate keeps its paper ratio to it. "
         "Job CPU time: the sum of the jobs' recorded times, one thread each" + (f", on {cpu}" if cpu else "") + ".",
     )

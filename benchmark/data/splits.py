@@ -112,6 +112,10 @@ class Splits:
             raise BenchmarkError(f"ratio {label} is not in the splits (have {', '.join(ratios)})")
         return ratios[label]
 
+    def one_seeds_sets(self) -> dict[str, RatioSplit]:
+        """The shared sets, or the first seed's: every seed's sets have the same sizes."""
+        return next(iter(self.by_seed.values())) if self.per_seed else self.ratios
+
     def labelled_sets(self) -> list[tuple[str, RatioSplit]]:
         """Every (name, sets) pair: '79:1', or '79:1 seed 3' when drawn per seed."""
         if not self.per_seed:
