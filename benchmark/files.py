@@ -51,6 +51,22 @@ def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def holds_a_file(folder: Path | str) -> bool:
+    """Whether `folder` or any folder under it holds a file, following symbolic links (a dataset whose
+    splits are links to another disk is not empty; `Path.rglob` does not follow them before Python
+    3.13). Each real folder is visited once, so a link loop ends."""
+    seen: set[str] = set()
+    for root, folders, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            folders[:] = []
+            continue
+        seen.add(real)
+        if any(os.path.isfile(os.path.join(root, name)) for name in files):
+            return True
+    return False
+
+
 def shareable(folder: Path) -> None:
     """Files 0644 and folders 0755 under `folder`: atomic writes go through mkstemp (0600), and an
     export or a set of predictions is read by other users (a shared model folder, a web server)."""

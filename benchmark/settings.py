@@ -9,7 +9,7 @@ from typing import Literal
 import torch
 
 from benchmark.config import RunConfig, build_config, parse_pretrained
-from benchmark.files import read_toml
+from benchmark.files import holds_a_file, read_toml
 from benchmark.profiles import choose_profile
 from benchmark.data.external import parse_external_tests
 from benchmark.data.images import check_mask_threshold
@@ -45,7 +45,7 @@ def resolve_run_config(
     if data is not None:
         if data != "synthetic" and not Path(data).exists():
             raise BenchmarkError(f"--data {data}: no such file or folder")
-        if data != "synthetic" and Path(data).is_dir() and not any(p.is_file() for p in Path(data).rglob("*")):
+        if data != "synthetic" and Path(data).is_dir() and not holds_a_file(data):
             raise BenchmarkError(f"--data {data}: the folder is empty (no file in it or its sub-folders)")
         table.setdefault("data", {})
         table["data"] = {**table["data"], "source": data if data == "synthetic" else str(Path(data).resolve())}
