@@ -160,7 +160,7 @@ def run(
         run_dir = out or runner.default_run_dir(run_config)
         check_executor(exec_config)
         terminal = console.is_terminal  # under tee, nohup or Slurm: one line per finished job instead of bars
-        with _progress(disable=not terminal) as progress, run_lock(run_dir):
+        with _progress(disable=not terminal) as progress, run_lock(run_dir), runner.removed_if_refused(run_dir):
             prepare_bar = _bar_callback(progress, "data")
             jobs_task = progress.add_task("jobs", total=None, info="")
             job_bars: dict[str, int] = {}

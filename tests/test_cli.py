@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -63,6 +64,39 @@ def test_slurm_without_submitit_says_how_to_install_it(tmp_path, monkeypatch):
     result = _run("run", "--config", write_tiny_config(tmp_path), "--executor", "slurm", "--out", tmp_path / "run")
     _assert_one_line_error(result, "pip install submitit")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_submission_sbatch_refuses_is_one_line_naming_the_option_and_leaves_no_folder(tmp_path, monkeypatch):
+    """A one-node cluster without GPUs refuses the default --slurm-gpus-per-job 1: sbatch's words,
+    the option to change, exit 1, and no run folder (the refusal comes before any job ran)."""
+    import submitit
+
+    from benchmark.run import slurm
+
+    class RefusingExecutor:
+        def __init__(self, folder, cluster):
+            Path(folder).mkdir(parents=True, exist_ok=True)  # as submitit makes its log folder
+
+        def update_parameters(self, **params):
+            pass
+
+        def submit(self, *args):
+            raise submitit.core.utils.FailedJobError(
+                "Could not make sbatch call.\nsbatch: error: Invalid generic resource (gres) specification")
+
+    monkeypatch.setattr(slurm, "check_controller", lambda: None)
+    monkeypatch.setattr(submitit, "AutoExecutor", RefusingExecutor)
+    result = _run("run", "--config", write_tiny_config(tmp_path), "--executor", "slurm", "--out", tmp_path / "run")
+    _assert_one_line_error(result, "sbatch refused the job (Invalid generic resource (gres) specification); "
+                                   "the nodes have no GPUs of that kind or count: --slurm-gpus-per-job 0")
+    assert not (tmp_path / "run").exists()
+
+
+def test_refusal_messages_point_at_the_option_behind_them():
+    from benchmark.run.slurm import refusal_message
+    assert refusal_message("sbatch: error: invalid partition specified: gpu").endswith("`sinfo` lists")
+    assert "no reason given" in refusal_message("")
+    assert refusal_message("something odd").endswith("(something odd); check the --slurm-* options")
 
 
 def test_finetune_writes_rows_and_a_summary(tmp_path):

@@ -7,7 +7,10 @@ can do everything the CLI does.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,9 +93,23 @@ def run_benchmark(
     Holds the folder's lock throughout (benchmark.run.lock): a second run on it is refused."""
     started = time.time()
     check_executor(executor)
-    with run_lock(run_dir):
+    with run_lock(run_dir), removed_if_refused(run_dir):
         store, jobs = open_run(config, run_dir, force, progress)
         return execute(store, jobs, executor, retry_failed, on_event, started)
+
+
+@contextmanager
+def removed_if_refused(run_dir: Path) -> Iterator[None]:
+    """Remove the run folder the block made when the block fails with a user error before any job
+    started (a scheduler that turns the submission down): a refused run leaves nothing behind."""
+    existed = Path(run_dir).exists()
+    try:
+        yield
+    except BenchmarkError:
+        store = RunStore(run_dir)
+        if not existed and store.root.exists() and all(store.state(k) == "pending" for k in store.job_keys()):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def execute(store: RunStore, jobs: list[Job], executor: ExecutorConfig = ExecutorConfig(),

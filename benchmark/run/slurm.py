@@ -158,6 +158,25 @@ class SubmititHandle:
         return ""
 
 
+#: What a refusal's words point to, and the option that changes it (first match wins).
+REFUSAL_HINTS = (
+    ("gres", "the nodes have no GPUs of that kind or count: --slurm-gpus-per-job 0 for CPU nodes"),
+    ("partition", "--slurm-partition must name a partition `sinfo` lists"),
+    ("time limit", "--slurm-time-min must fit the partition's time limit"),
+    ("cpu", "--slurm-cpus-per-job must fit a node"),
+    ("account", "the cluster asks for an account: set it in SBATCH_ACCOUNT"),
+)
+
+
+def refusal_message(error: str) -> str:
+    """One line for a submission sbatch refused: what sbatch said, and the option most likely behind it."""
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
+    said = next((line for line in lines if "sbatch: error:" in line), lines[-1] if lines else "no reason given")
+    said = said.split("sbatch: error:", 1)[-1].strip()
+    hint = next((text for word, text in REFUSAL_HINTS if word in said.lower()), "check the --slurm-* options")
+    return f"--executor slurm: sbatch refused the job ({said}); {hint}"
+
+
 def _entry(run_dir: str, key: str, compile: bool = False, bf16: bool | None = None) -> None:
     """What a SLURM task runs: the job, on the GPU SLURM gave it (or the CPU)."""
     import torch
@@ -192,7 +211,11 @@ class SlurmExecutor:
 
     def start(self, job: Job, slot: Slot) -> SlurmHandle | SubmititHandle:
         self.executor.update_parameters(name=f"angiobench-{job.key}")
-        submitted = self.executor.submit(_entry, str(self.store.root), job.key, self.config.compile, self.config.bf16())
+        try:
+            submitted = self.executor.submit(_entry, str(self.store.root), job.key, self.config.compile,
+                                             self.config.bf16())
+        except self.submitit.core.utils.FailedJobError as error:
+            raise BenchmarkError(refusal_message(str(error))) from None
         if self.on_cluster:
             self.store.write_slurm_submission(job.key, str(submitted.job_id))
             return SlurmHandle(job, submitted, self.store, self.queue)
