@@ -17,7 +17,7 @@ from reports.agreement import LIMIT_Z, bland_altman, diameters, pearson
 from reports.hierarchical import SignificanceSettings
 from reports.labels import DICE, HD, Metric, method_label, order_methods, order_ratios
 from reports.stats import cell_summary
-from reports.style import method_colour, method_marker, new_figure, styled
+from reports.style import fitted_legend, method_colour, method_marker, new_figure, styled
 
 LOG_SPAN = 20  # a loss falling by more than this factor is drawn on a log axis
 RATIO_AXIS = "PT:FT ratio (% of the dataset)"
@@ -54,12 +54,13 @@ def curves_figure(rows: pd.DataFrame, metrics: tuple[Metric, ...] = (DICE, HD),
     """One panel per metric: each method's mean over seeds against the ratio, its points offset
     sideways from the other methods' with a 95 % run-level interval as an error bar (none for a cell
     with too few seeds: `curves_caption` says so), joined by a thin line; a curve better at the
-    smallest fine-tuning share than at the largest is flagged at its end. x from the smallest share
-    to the largest."""
+    smallest fine-tuning share than at the largest is flagged in the legend (never over the lines),
+    which holds as many columns as fit the figure. x from the smallest share to the largest."""
     ratios, methods = order_ratios(rows["ratio"]), order_methods(rows["method"])
     figure = new_figure(5.0 * len(metrics), 4.4)
     axes = figure.subplots(1, len(metrics), squeeze=False)[0]
     x = np.arange(len(ratios))
+    flagged: dict[str, list[str]] = {}  # method label → the metrics whose curve is flagged
     for ax, metric in zip(axes, metrics):
         summary = cell_summary(rows, metric, settings)
         for k, method in enumerate(methods):
@@ -74,9 +75,7 @@ def curves_figure(rows: pd.DataFrame, metrics: tuple[Metric, ...] = (DICE, HD),
             ax.errorbar(where[shown], mean[shown], yerr=errors if banded.any() else None, color=colour, capsize=3,
                         marker=method_marker(method), ms=5, lw=1.0, elinewidth=1.2, label=method_label(method))
             if len(ratios) > 1 and improves_with_fewer_labels(mean, metric):
-                ax.annotate(f"{RISE_FLAG}!", (where[0], mean[0]), xytext=(0, 9 + 9 * (k % 2)),
-                            textcoords="offset points", ha="center", fontsize="x-small", color=colour,
-                            fontweight="bold")
+                flagged.setdefault(method_label(method), []).append(metric.label)
         ax.set_xticks(x, ratios)
         ax.set_xlim(-0.5, len(ratios) - 0.5)
         ax.set_xlabel(RATIO_AXIS)
@@ -84,7 +83,12 @@ def curves_figure(rows: pd.DataFrame, metrics: tuple[Metric, ...] = (DICE, HD),
         ax.set_title(f"{'Modified HD' if metric is HD else metric.label} "
                      f"({'higher' if metric.higher_is_better else 'lower'} is better)")
     handles, labels = axes[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 7))
+    # a flag in the legend, never over the lines: "MAE (better with fewer labels!)", metrics named
+    # when only some of the panels' curves are flagged
+    labels = [label if label not in flagged else
+              f"{label} ({RISE_FLAG}!{'' if len(flagged[label]) == len(metrics) else ': ' + ', '.join(flagged[label])})"
+              for label in labels]
+    fitted_legend(figure, handles, labels)
     return figure
 
 
@@ -108,9 +112,9 @@ def curves_caption(rows: pd.DataFrame, settings: SignificanceSettings = Signific
             "run-level 95 % confidence interval (see How to read the numbers), held to the metric's range.")
     rising = rising_curves(rows, DICE, settings)
     if rising:
-        text += (f" Flagged \"{RISE_FLAG}!\": Dice is higher at the smallest share than at the largest for "
-                 f"{', '.join(method_label(m) for m in rising)}; more labels should not hurt, so read it as noise "
-                 "between trainings or an under-trained model at the larger share, not as a gain.")
+        text += (f" Flagged \"{RISE_FLAG}!\" in the legend: Dice is higher at the smallest share than at the "
+                 f"largest for {', '.join(method_label(m) for m in rising)}; more labels should not hurt, so read it "
+                 "as noise between trainings or an under-trained model at the larger share, not as a gain.")
     if (seeds < settings.min_seeds).all():
         fewest = int(seeds.max())
         return (text + f" No bar is drawn: every cell has {fewest} seed{'s' if fewest != 1 else ''}, and an "

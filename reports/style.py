@@ -17,7 +17,9 @@ from typing import ParamSpec, TypeVar
 
 import matplotlib
 import seaborn as sns
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 
 from benchmark.files import atomic_write_bytes
 from reports.labels import BASELINE, METHOD_ORDER, method_look
@@ -59,6 +61,18 @@ def styled(build: Callable[P, R]) -> Callable[P, R]:
 
 def new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
+
+
+def fitted_legend(figure: Figure, handles: list, labels: list[str], most_columns: int = 7) -> Legend:
+    """A legend below the panels with as many columns as fit the figure's width: one row for a few
+    methods, more rows for many long labels, never wider than the figure (where it would be cut)."""
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    for columns in range(min(len(labels), most_columns), 0, -1):
+        legend = figure.legend(handles, labels, loc="outside lower center", ncols=columns)
+        if columns == 1 or legend.get_window_extent(renderer).width <= 0.98 * figure.bbox.width:
+            return legend
+        legend.remove()
+    raise AssertionError("unreachable: one column always returns")
 
 
 #: tab10 slots for a method that declares no colour (the study's methods use 0–4, 7 and 9).

@@ -528,10 +528,31 @@ def test_a_curve_better_with_fewer_labels_is_flagged_on_the_figure_and_in_the_ca
     rows = pd.concat([cell_rows("supervised", "79:1", 0, [0.4, 0.5]), cell_rows("supervised", "50:30", 0, [0.7, 0.8]),
                       cell_rows("mae", "79:1", 0, [0.6, 0.7]), cell_rows("mae", "50:30", 0, [0.5, 0.6])])
     figure = curves_figure(rows, (DICE,))
-    flags = [t for t in figure.axes[0].texts if t.get_text() == f"{RISE_FLAG}!"]
-    assert len(flags) == 1 and flags[0].xy[1] == pytest.approx(0.65)  # at MAE's 79:1 point, not the baseline's
-    assert f"Flagged \"{RISE_FLAG}!\": Dice is higher at the smallest share than at the largest for MAE;" in \
+    labels = [t.get_text() for t in figure.legends[0].get_texts()]
+    assert labels == ["UNet (no PT)", f"MAE ({RISE_FLAG}!)"]  # MAE's curve, not the baseline's
+    assert f"Flagged \"{RISE_FLAG}!\" in the legend: Dice is higher at the smallest share than at the largest for MAE;" in \
         curves_caption(rows)
+
+
+NINE = ("supervised", "genesis", "mae", "spark", "moco", "cmunet", "vasomim", "control-oracle", "control-null")
+
+
+def test_the_curves_legend_fits_the_figure_at_nine_methods_and_flags_cover_no_data():
+    """Every registered method (labels up to 'Positive control (supervised PT with labels)'): the drawn
+    legend lies within the figure's width and below the panels; a flagged curve is named in the
+    legend, not written over the lines."""
+    from reports.figures import RISE_FLAG, curves_figure
+    from test_reports import _drawn
+    frames = [cell_rows(m, ratio, s, [0.5 + 0.01 * k + (0.2 if ratio == "79:1" and m == "mae" else 0)] * 2)
+              for k, m in enumerate(NINE) for ratio in ("79:1", "70:10") for s in range(3)]
+    figure = curves_figure(pd.concat(frames, ignore_index=True))
+    renderer = _drawn(figure)
+    (legend,) = figure.legends
+    extent, canvas = legend.get_window_extent(renderer), figure.bbox
+    assert canvas.x0 <= extent.x0 and extent.x1 <= canvas.x1, (extent, canvas)
+    assert extent.y1 < min(ax.get_window_extent(renderer).y0 for ax in figure.axes)
+    assert not any(ax.texts for ax in figure.axes)  # nothing written over the data
+    assert [t.get_text() for t in legend.get_texts() if RISE_FLAG in t.get_text()] == [f"MAE ({RISE_FLAG}!: Dice)"]
 
 
 # --- budget -------------------------------------------------------------------------------------------

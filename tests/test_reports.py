@@ -538,3 +538,4 @@ def test_prediction_gallery_legend_sits_below_every_panel_with_room_to_spare(pla
     lowest_panel = min(ax.get_window_extent(renderer).y0 for ax in figure.get_axes())
     assert extent.y1 < lowest_panel
     assert extent.y0 > 0.05 * DPI  # at least 0.05 in from the bottom edge: not on it, not past it
+
