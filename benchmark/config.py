@@ -1,9 +1,8 @@
 """A run, fully described by one dataclass, loadable from TOML and overridable from the command line.
 
-Three profiles set the defaults: `tiny` (narrow UNet, small images, short recipes: the whole default
-grid runs on a 2-core CPU in minutes, a smoke test), `small` (tiny's sizes with the shared budget the
-calibration study found to detect the positive control on ARCADE: 79:1 and 70:10, 5 seeds, within an
-hour on 2 cores) and `paper` (the study's sizes and epochs). Per-method pre-training
+Three profiles set the defaults (benchmark.profiles.PROFILE_TABLE, where each is defined once): `tiny`
+(a smoke test on a 2-core CPU), `small` (tiny's sizes with the budget the calibration study found to
+detect the positive control on ARCADE) and `paper` (the study's sizes). Per-method pre-training
 recipes and settings come from each method's own defaults for the profile, then the overrides.
 """
 
@@ -25,16 +24,14 @@ from benchmark.dataclass_io import to_plain, update
 from benchmark.errors import BenchmarkError
 from benchmark.text import USABLE_NAME, did_you_mean
 from benchmark.files import atomic_write_text, read_toml
-from benchmark.profiles import PROFILE_IMAGE_SIZES, PROFILE_UNETS, PROFILES, ProfileName
+from benchmark.profiles import PROFILE_TABLE, PROFILES, ProfileName, ProtocolName
 from benchmark.unet_config import UNetConfig
-from benchmark.recipes import FinetuneRecipe, PretrainRecipe, fair_pretrain_recipe, study_pretrain_recipe
-from benchmark.train.selection import FAIR_LR_GRIDS
+from benchmark.protocols import protocol_recipe
+from benchmark.recipes import FinetuneRecipe, PretrainRecipe
 from methods import registry
 
 #: The TOML table of the methods' settings (RunConfig.method_settings): `[method.mae]`, say.
 SETTINGS_TABLE = "method"
-#: "fair": equal pre-training budgets and one lr rule (the default); "study": the published recipes.
-ProtocolName = Literal["fair", "study"]
 
 
 @dataclass(frozen=True)
@@ -95,68 +92,30 @@ class RunConfig:
         atomic_write_text(path, self.to_toml())
 
 
-#: Fine-tuning per (profile, protocol). "study": the study's fixed recipe (paper: lr 1e-3, batch 16,
-#: 128 epochs; tiny: shortened). "fair": a budget in steps, validated every `eval_every` steps, and the
-#: lr picked per (method, ratio, seed) on the fine-tuning set's validation part from one grid for
-#: every method (benchmark.train.selection: the grids, the rule, cross-validation or not).
-#: small fine-tunes 200 steps (README "Calibration": pt200-lr1e-2-ft200, the cheapest setting at which
-#: both the control and the baseline's label curve were detected; at 60 steps the curve was not), and
-#: its study recipe lengthens tiny's 15 epochs by the same 200/60 as its pre-training (50 epochs).
-FINETUNE_RECIPES: dict[tuple[str, str], FinetuneRecipe] = {
-    ("tiny", "study"): FinetuneRecipe(lr=1e-2, batch_size=8, epochs=15, min_samples_per_epoch=32),
-    ("tiny", "fair"): FinetuneRecipe(lr=1e-2, batch_size=8, steps=60, eval_every=10, lr_grid=FAIR_LR_GRIDS["tiny"]),
-    ("small", "study"): FinetuneRecipe(lr=1e-2, batch_size=8, epochs=50, min_samples_per_epoch=32),
-    ("small", "fair"): FinetuneRecipe(lr=1e-2, batch_size=8, steps=200, eval_every=10, lr_grid=FAIR_LR_GRIDS["small"]),
-    ("paper", "study"): FinetuneRecipe(lr=1e-3, batch_size=16, epochs=128),
-    ("paper", "fair"): FinetuneRecipe(lr=1e-3, batch_size=16, steps=2000, eval_every=100, lr_grid=FAIR_LR_GRIDS["paper"]),
-}
-
-
-#: The small profile's ratios: the smallest fine-tuning share, where transfer must show, and one with
-#: ten times the labels, where the baseline's label curve must rise above the run's MDD.
-SMALL_RATIOS = ("70:10", "79:1")
-#: The small profile's seeds: ten, the most whose ARCADE run (every method, both ratios) stays within
-#: an hour on a 2-core CPU held to AVX2 in fp32; with the many-to-one analysis (reports.manytoone)
-#: they are what resolving 0.05 Dice between a contender and the baseline at 79:1 needs
-#: (docs/results-arcade.md).
-SMALL_SEEDS = tuple(range(10))
+def finetune_recipe(profile: ProfileName, protocol: ProtocolName) -> FinetuneRecipe:
+    """The fine-tuning every method gets at a profile under a protocol (benchmark.profiles.PROFILE_TABLE):
+    "study", the study's fixed recipe; "fair", a budget in steps with the lr picked per (method, ratio,
+    seed) on the validation part from one grid for every method (benchmark.train.selection)."""
+    return FinetuneRecipe(**PROFILE_TABLE[profile].finetune(protocol).recipe_values())
 
 
 def profile_defaults(profile: ProfileName, protocol: ProtocolName = "fair") -> RunConfig:
     """The defaults of a profile under a protocol, before methods are resolved."""
     if protocol not in ("fair", "study"):
         raise BenchmarkError(f"--protocol {protocol!r} is not one of fair, study")
+    if profile not in PROFILE_TABLE:
+        raise BenchmarkError(f"--profile {profile!r} is not one of auto, {', '.join(PROFILES)}")
+    spec = PROFILE_TABLE[profile]
     # The study resized masks by nearest neighbour; the fair protocol keeps thin vessels connected.
     mask_resize = "nearest" if protocol == "study" else "area"
-    if profile in ("tiny", "small"):  # the same sizes; small pre-trains longer (benchmark.recipes)
-        return RunConfig(
-            profile=profile, protocol=protocol,
-            data=DataConfig(synthetic_count=200, synthetic_size=128),
-            preprocess=dataclasses.replace(PreprocessConfig.paper(), size=PROFILE_IMAGE_SIZES[profile],
-                                           mask_resize=mask_resize),
-            unet=PROFILE_UNETS[profile],
-            seeds=(0,) if profile == "tiny" else SMALL_SEEDS,
-            ratios=RunConfig.ratios if profile == "tiny" else tuple(Ratio.parse(r) for r in SMALL_RATIOS),
-            finetune=FINETUNE_RECIPES[(profile, protocol)],
-        )
-    if profile == "paper":
-        return RunConfig(
-            profile="paper", protocol=protocol,
-            data=DataConfig(synthetic_count=1000, synthetic_size=512),
-            preprocess=dataclasses.replace(PreprocessConfig.paper(), size=PROFILE_IMAGE_SIZES["paper"],
-                                           mask_resize=mask_resize),
-            unet=PROFILE_UNETS["paper"],
-            seeds=(0, 1, 2),
-            finetune=FINETUNE_RECIPES[("paper", protocol)],
-        )
-    raise BenchmarkError(f"--profile {profile!r} is not one of auto, {', '.join(PROFILES)}")
-
-
-def protocol_recipe(cls: type, profile: ProfileName, protocol: ProtocolName) -> PretrainRecipe:
-    """A pre-training method's recipe under the protocol (benchmark.recipes explains both)."""
-    if protocol == "fair":
-        return fair_pretrain_recipe(profile, cls.base_lr, cls.official_crop)
-    return study_pretrain_recipe(profile, cls.paper_recipe())
+    return RunConfig(
+        profile=profile, protocol=protocol,
+        data=DataConfig(synthetic_count=spec.synthetic_count, synthetic_size=spec.synthetic_size),
+        preprocess=dataclasses.replace(PreprocessConfig.paper(), size=spec.image_size, mask_resize=mask_resize),
+        unet=spec.unet, seeds=spec.seeds,
+        ratios=tuple(Ratio.parse(r) for r in (spec.ratios or STUDY_RATIOS)),
+        finetune=finetune_recipe(profile, protocol),
+    )
 
 
 def parse_pretrained(entries: list[str] | tuple[str, ...]) -> dict[str, str]:

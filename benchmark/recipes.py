@@ -42,7 +42,8 @@ class PretrainRecipe:
     crop_scale: tuple[float, float] | None = None
 
 
-#: Short recipe for the tiny profile: enough steps for a loss to fall on a 2-core CPU.
+#: A short stand-alone recipe (tests, speed probes, the study protocol's shrink factor): enough steps
+#: for a loss to fall on a 2-core CPU. A run's recipes come from its protocol and profile.
 TINY_PRETRAIN_RECIPE = PretrainRecipe(lr=1e-3, batch_size=16, epochs=6, warmup_epochs=1)
 
 
@@ -113,48 +114,11 @@ class FairBudget:
         return scaled_lr(base_lr, self.batch_size) * self.lr_factor
 
 
-#: paper: the study's 300 epochs of a 790-image set at batch 256 (≈ 900 steps); tiny: 60 steps at
-#: the reference rate 1e-3 (the default run's 10-minute budget); small: the cheapest budget at which the
-#: calibration study detected the positive control on ARCADE, 200 steps at 1e-2.
-FAIR_BUDGETS = {
-    "paper": FairBudget(batch_size=STUDY_BATCH, steps=900, lr_factor=1.0),
-    "tiny": FairBudget(batch_size=16, steps=60, lr_factor=1e-3 / scaled_lr(REFERENCE_BASE_LR, 16)),
-    "small": FairBudget(batch_size=16, steps=200, lr_factor=1e-2 / scaled_lr(REFERENCE_BASE_LR, 16)),
-}
-
-#: Tiny-profile shrink of a published recipe under "study": batch ÷ 16, epochs × 6/300.
-STUDY_TINY_BATCH_DIVISOR, STUDY_TINY_EPOCH_SHARE = 16, TINY_PRETRAIN_RECIPE.epochs / STUDY_EPOCHS
-
-
-def fair_pretrain_recipe(profile: str, base_lr: float, crop_scale: tuple[float, float] | None) -> PretrainRecipe:
-    """The fair protocol's recipe for a method with this paper base rate and official crop."""
-    return budget_recipe(FAIR_BUDGETS[profile], base_lr, crop_scale)
-
-
 def budget_recipe(budget: FairBudget, base_lr: float, crop_scale: tuple[float, float] | None) -> PretrainRecipe:
     """The fair protocol's recipe under a given shared budget (a profile's, or one a calibration tries)."""
     return PretrainRecipe(optimizer="adamw", lr=budget.lr(base_lr), weight_decay=0.05, betas=(0.9, 0.95),
                           batch_size=budget.batch_size, epochs=0, warmup_epochs=0, schedule="cosine",
                           steps=budget.steps, warmup_steps=budget.warmup_steps, crop_scale=crop_scale)
-
-
-def study_epoch_share(profile: str) -> float:
-    """The share of a published recipe's epochs the study protocol trains at a CPU-sized profile: the
-    tiny one's 6/300, lengthened as that profile's fair budget is (small: 200 / 60 steps)."""
-    return STUDY_TINY_EPOCH_SHARE * FAIR_BUDGETS[profile].steps / FAIR_BUDGETS["tiny"].steps
-
-
-def study_pretrain_recipe(profile: str, paper: PretrainRecipe) -> PretrainRecipe:
-    """The study protocol's recipe: the published one, shrunk at the CPU-sized profiles (see above)."""
-    if profile == "paper":
-        return paper
-    share = study_epoch_share(profile)
-    return dataclasses.replace(
-        paper,
-        batch_size=max(2, paper.batch_size // STUDY_TINY_BATCH_DIVISOR),
-        epochs=max(1, round(paper.epochs * share)),
-        warmup_epochs=round(paper.warmup_epochs * share),
-    )
 
 
 def ema_momentum_for(steps: int) -> float:

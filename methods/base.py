@@ -54,8 +54,9 @@ class Method(nn.Module):
 
     @classmethod
     def default_recipe(cls, profile: Profile) -> PretrainRecipe:
-        """The pre-training recipe of a profile: the shared CPU-sized one (tiny, small), or the method's
-        paper recipe."""
+        """A stand-alone recipe for tests and speed probes: the method's paper recipe at `paper`, a
+        short CPU one (lr 1e-3, batch 16, 6 epochs) at the CPU profiles. Not what a run trains with:
+        that is its protocol's (benchmark.protocols.protocol_recipe, from benchmark.profiles)."""
         return TINY_PRETRAIN_RECIPE if profile != "paper" else cls.paper_recipe()
 
     @classmethod

@@ -1,7 +1,8 @@
 
 import pytest
 
-from benchmark.config import build_config, load_config, protocol_recipe
+from benchmark.config import build_config, load_config
+from benchmark.protocols import protocol_recipe
 from benchmark.profiles import resolve_profile
 from benchmark.errors import BenchmarkError
 from benchmark.settings import resolve_run_config

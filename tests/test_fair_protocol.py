@@ -12,7 +12,8 @@ from benchmark.config import build_config
 from benchmark.data.preprocess import resize_mask
 from benchmark.data.splits import Ratio, make_splits
 from benchmark.nets import UNet
-from benchmark.recipes import FAIR_BUDGETS, REFERENCE_BASE_LR, ema_momentum_for, queue_size_for
+from benchmark.protocols import FAIR_BUDGETS
+from benchmark.recipes import REFERENCE_BASE_LR, ema_momentum_for, queue_size_for
 from benchmark.run.jobs import build_jobs
 from methods import registry
 
@@ -175,3 +176,21 @@ def test_ratios_on_a_dataset_with_its_own_test_split_are_shares_of_its_pool():
     assert len(splits.ratio("79:1").finetune) == round(1000 / 80)  # 1/80 of the pool labelled
     assert len(splits.ratio("79:1").pretrain) == round(79 * 1000 / 80)
     assert len(splits.ratio("50:30").finetune) == 375
+
+
+def test_every_profile_value_comes_from_its_one_table_entry(monkeypatch):
+    """Adopting a calibration result is one edit: a changed PROFILE_TABLE entry is what a run's
+    defaults and its pre-training budget read."""
+    import dataclasses
+
+    import benchmark.config as config
+    from benchmark import profiles, protocols
+    edited = dataclasses.replace(profiles.PROFILE_TABLE["small"], seeds=(7, 8), pretrain_steps=321,
+                                 finetune_fair=profiles.FinetunePlan(lr=1e-2, batch_size=4, steps=99, lr_grid=(1e-3,)))
+    monkeypatch.setitem(profiles.PROFILE_TABLE, "small", edited)  # the one table every module reads
+    small = config.profile_defaults("small")
+    assert small.seeds == (7, 8) and small.finetune.steps == 99 and small.finetune.lr_grid == (1e-3,)
+    assert protocols.profile_budget(edited).steps == 321
+    monkeypatch.undo()
+    assert protocols.FAIR_BUDGETS["small"].lr(REFERENCE_BASE_LR) == pytest.approx(1e-2)  # MAE's reference rate
+    assert config.profile_defaults("small").seeds == tuple(range(10))

@@ -15,7 +15,7 @@ STAGES: list[tuple[str, ...]] = [
     ("methods",),
     ("benchmark.train",),
     ("benchmark.evaluate",),
-    ("benchmark.config", "benchmark.profiles", "benchmark.settings"),
+    ("benchmark.config", "benchmark.profiles", "benchmark.protocols", "benchmark.settings"),
     ("benchmark.run",),
     ("benchmark.export",),
     ("benchmark.speed",),

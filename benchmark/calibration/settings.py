@@ -14,7 +14,8 @@ from pathlib import Path
 from benchmark.config import RunConfig, read_toml
 from benchmark.dataclass_io import update
 from benchmark.errors import BenchmarkError
-from benchmark.recipes import FAIR_BUDGETS, REFERENCE_BASE_LR, FairBudget, budget_recipe, scaled_lr
+from benchmark.protocols import FAIR_BUDGETS
+from benchmark.recipes import REFERENCE_BASE_LR, FairBudget, budget_recipe, scaled_lr
 from methods import registry
 
 

@@ -97,7 +97,7 @@ class Job:
     data: str  # fingerprint of the prepared data the job reads
     unet: UNetConfig
     preprocess: PreprocessConfig
-    protocol: str = "fair"  # "fair" | "study": how the recipes were set (benchmark.config.ProtocolName)
+    protocol: str = "fair"  # "fair" | "study": how the recipes were set (benchmark.profiles.ProtocolName)
     pretrain: PretrainSpec | None = None
     finetune: FinetuneSpec | None = None
     score: ScoreSpec | None = None

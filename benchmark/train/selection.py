@@ -21,12 +21,6 @@ from benchmark.recipes import FinetuneRecipe
 from benchmark.train.device import DeviceOptions
 from benchmark.train.loops import FinetuneResult, TensorSet, finetune
 
-#: The fair protocol's lr grid per profile, one for every method. Paper: 1e-3 and 1e-4, the two rates
-#: the study's own cross-validation chose (Genesis 1e-4, the others 1e-3); tiny and small: 3e-3 and
-#: 1e-2 (at small, neither above its pre-training reference rate 1e-2: benchmark.recipes).
-FAIR_LR_GRIDS: dict[str, tuple[float, ...]] = {"tiny": (3e-3, 1e-2), "small": (3e-3, 1e-2), "paper": (1e-3, 1e-4)}
-
-
 def train_selected(
     unet: UNet,
     train: TensorSet,
