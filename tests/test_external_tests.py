@@ -223,6 +223,22 @@ def test_an_external_image_the_run_trains_on_is_refused_before_the_folder_is_mad
     assert not (tmp_path / "run").exists()
 
 
+def test_an_external_image_nearly_equal_to_a_trained_one_is_refused_naming_both(scored_runs, tmp_path):
+    """A trained image re-saved with mild noise (and its mask) is a near duplicate: refused."""
+    root, test_ids, _ = scored_runs
+    trained = sorted(set(rundata.load(RunStore(root / "plain").prepared_path).ids) - set(test_ids))[:2]
+    _copy_images(root / "source", trained, tmp_path / "leak")
+    image_path = next((tmp_path / "leak").rglob(f"{trained[0]}.png"))
+    pixels = np.asarray(Image.open(image_path), dtype=int)
+    noise = np.random.default_rng(1).integers(-2, 3, pixels.shape)
+    Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8)).save(image_path)
+    config, _ = resolve_run_config(write_tiny_config(tmp_path, methods=["supervised"], ratios=["70:10"]),
+                                   data=str(root / "source"), external_tests=[str(tmp_path / "leak")])
+    with pytest.raises(BenchmarkError, match=f"image {trained[0]} is a near duplicate of the run's image {trained[0]}"):
+        runner.run_benchmark(config, tmp_path / "run", INLINE)
+    assert not (tmp_path / "run").exists()
+
+
 def test_prepared_data_without_the_planned_external_set_is_refused(scored_runs):
     root, _, _ = scored_runs
     data = rundata.load(RunStore(root / "scored").prepared_path)

@@ -104,3 +104,36 @@ def test_arcade_report_counts_groups_and_lists_structural_problems(tmp_path):
     # the valid 4×4 square covers 16 of 64 pixels of each 1.png; 2.png has no annotation
     assert report.vessel_fraction_max == pytest.approx(0.25)
     assert report.vessel_fraction_min == 0.0
+
+
+def test_exact_and_near_duplicates_are_listed_with_the_dice_between_their_masks(tmp_path):
+    """b is a's pixels with its own mask (16 of a's 32 vessel pixels: Dice 2·16/48); c is a with mild
+    noise (a near duplicate); d is another picture. Only the exact pair measures annotation agreement."""
+    rng = np.random.default_rng(0)
+    scene = (rng.random((64, 64)) * 200).astype(np.uint8)
+    noisy = np.clip(scene.astype(int) + rng.integers(-2, 3, scene.shape), 0, 255).astype(np.uint8)
+    for stem, image, pixels in (("a", scene, 32), ("b", scene, 16), ("c", noisy, 32),
+                                ("d", (rng.random((64, 64)) * 200).astype(np.uint8), 8)):
+        save(tmp_path / "imgs" / f"{stem}.png", image)
+        save(tmp_path / "masks" / f"{stem}.png", mask_with(pixels, 64, 64))
+    report = inspect_dataset(tmp_path)
+    kinds = {(t.first, t.second): t.exact for t in report.twins}
+    assert kinds == {("a", "b"): True, ("a", "c"): False, ("b", "c"): False}
+    assert report.twin_dice[("a", "b")] == pytest.approx(2 * 16 / 48)
+    assert report.agreement() == pytest.approx((1, 2 * 16 / 48, 2 * 16 / 48, 2 * 16 / 48))
+    lines = report.lines()
+    assert "duplicates: 1 exact, 2 near (32×32 thumbnails correlating at ≥ 0.99)" in lines
+    assert "duplicate: a = b (exact; Dice between their masks 0.667)" in lines
+    assert any(line.startswith("duplicate: a = c (near, r = 0.99") for line in lines)
+
+
+def test_arcade_lists_its_five_pixel_identical_pairs_and_their_annotation_agreement():
+    arcade = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "arcade"
+    if not arcade.is_dir():
+        pytest.skip("ARCADE is not beside the repository")
+    report = inspect_dataset(arcade)
+    exact = sorted((t.first, t.second) for t in report.twins if t.exact)
+    assert exact == [("168", "793"), ("20", "214"), ("337", "972"), ("478", "887"), ("501", "612")]
+    assert sorted(round(report.twin_dice[pair], 2) for pair in exact) == [0.76, 0.9, 0.9, 0.93, 0.94]
+    n, mean, low, high = report.agreement()
+    assert n == 5 and low == pytest.approx(0.756, abs=0.001) and high == pytest.approx(0.940, abs=0.001)

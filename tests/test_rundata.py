@@ -101,3 +101,24 @@ def test_a_run_draws_splits_per_seed_unless_told_to_share_one():
         config.data, labelled_splits="shared")), index)
     assert not shared.per_seed and shared.ratio("60:20", 0) == shared.ratio("60:20", 1)
     assert shared.test == per_seed.test
+
+
+def test_an_unlabelled_image_nearly_equal_to_a_test_image_is_refused_naming_both(tmp_path):
+    """A test image re-saved a little brighter with mild noise is a near duplicate: refused like a copy."""
+    import numpy as np
+    from PIL import Image
+    source = write_synthetic(tmp_path / "source", n=30, size=64, seed=3)
+    table = {"synthetic_count": 50, "synthetic_size": 64}
+    plain, _ = resolve_run_config(write_tiny_config(tmp_path, methods=["supervised"], ratios=["70:10"], data=table),
+                                  data=str(source))
+    test = rundata.draw_splits(plain, rundata.index_source(plain)).test[0]
+    pixels = np.asarray(Image.open(source / "imgs" / f"{test}.png"), dtype=int)
+    noise = np.random.default_rng(0).integers(-2, 3, pixels.shape)
+    (tmp_path / "pool").mkdir()
+    Image.fromarray(np.clip(pixels + 6 + noise, 0, 255).astype(np.uint8)).save(tmp_path / "pool" / "resaved.png")
+    leaky, _ = resolve_run_config(write_tiny_config(tmp_path, methods=["supervised"], ratios=["70:10"],
+                                                    data={**table, "unlabelled": str(tmp_path / "pool")}),
+                                  data=str(source))
+    with pytest.raises(BenchmarkError, match=f"image resaved is nearly identical .* to test image {test}"):
+        runner.open_run(leaky, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -11,6 +11,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from benchmark.data.duplicates import NEAR_CORRELATION, Twin, find_twins, mask_dice, pixel_digest, thumbnail
 from benchmark.data.readers.registry import scan_dataset
 from benchmark.errors import BenchmarkError
 
@@ -33,6 +36,33 @@ class DatasetReport:
     notes: list[str] = field(default_factory=list)  # what the reader recognised: layout, mask naming
     mask_threshold: int | None = None
     binarised: list[str] = field(default_factory=list)  # mask files with grey values, binarised at the threshold
+    twins: list[Twin] = field(default_factory=list)  # exact and near duplicates (benchmark.data.duplicates)
+    twin_dice: dict[tuple[str, str], float] = field(default_factory=dict)  # Dice between a pair's two masks
+
+    def agreement(self) -> tuple[int, float, float, float] | None:
+        """Over the exact duplicate pairs with two masks: count, mean, min and max Dice between the
+        masks (the annotation agreement of one image annotated twice); None without such a pair."""
+        scores = [self.twin_dice[(t.first, t.second)] for t in self.twins
+                  if t.exact and (t.first, t.second) in self.twin_dice]
+        if not scores:
+            return None
+        return len(scores), sum(scores) / len(scores), min(scores), max(scores)
+
+    def twin_lines(self) -> list[str]:
+        exact = sum(t.exact for t in self.twins)
+        out = [f"duplicates: {exact} exact, {len(self.twins) - exact} near (32×32 thumbnails correlating at "
+               f"≥ {NEAR_CORRELATION})"]
+        for twin in self.twins:
+            dice = self.twin_dice.get((twin.first, twin.second))
+            masks = f"; Dice between their masks {dice:.3f}" if dice is not None else ""
+            out.append(f"duplicate: {twin.first} = {twin.second} ({twin.kind}{masks})")
+        found = self.agreement()
+        if found:
+            n, mean, low, high = found
+            out.append(f"annotation agreement (Dice between the two masks of an exact duplicate, {n} "
+                       f"pair{'s' * (n != 1)}): "
+                       f"mean {mean:.3f}, range {low:.3f}–{high:.3f}")
+        return out
 
     @property
     def ok(self) -> bool:
@@ -50,6 +80,8 @@ class DatasetReport:
                        f"min {100 * self.vessel_fraction_min:.2f} %, max {100 * self.vessel_fraction_max:.2f} %")
         if self.groups:
             out.append("groups: " + ", ".join(f"{g or '(none)'} ({n})" for g, n in self.groups.items()))
+        if self.count:
+            out += self.twin_lines()
         if self.mask_threshold is not None:
             out.append(f"masks binarised at threshold {self.mask_threshold} (vessel = value ≥ "
                        f"{self.mask_threshold}): {len(self.binarised)}")
@@ -61,6 +93,17 @@ class DatasetReport:
 
 def _shown_path(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def _twin_dice(dataset, twins: list[Twin]) -> dict[tuple[str, str], float]:
+    """Dice between the two masks of each duplicate pair (both are labelled in a labelled dataset)."""
+    position = {image_id: n for n, image_id in enumerate(dataset.ids)}
+    scores = {}
+    for twin in twins:
+        first, second = dataset.item(position[twin.first]), dataset.item(position[twin.second])
+        if first.mask.shape == second.mask.shape:
+            scores[(twin.first, twin.second)] = mask_dice(first.mask, second.mask)
+    return scores
 
 
 def inspect_dataset(path: str | Path, format: str = "auto", mask_threshold: int | None = None) -> DatasetReport:
@@ -75,17 +118,23 @@ def inspect_dataset(path: str | Path, format: str = "auto", mask_threshold: int 
     sizes: Counter[tuple[int, int]] = Counter()
     fractions: list[float] = []
     binarised: list[str] = []
+    read_ids, thumbnails, digests = [], [], []
     for index in range(len(dataset)):
         try:
             item = dataset.item(index)
         except BenchmarkError as exc:
             problems.append(str(exc))
             continue
+        read_ids.append(dataset.ids[index])
+        thumbnails.append(thumbnail(item.image))
+        digests.append(pixel_digest(item.image))
         sizes[item.image.shape] += 1
         fractions.append(float(item.mask.mean()))
         if item.binarised is not None:
             binarised.append(_shown_path(item.binarised, Path(path).expanduser()))
+    twins = find_twins(read_ids, np.array(thumbnails), digests) if read_ids else []
     return DatasetReport(
+        twins=twins, twin_dice=_twin_dice(dataset, twins),
         path=str(path),
         format=scan.format,
         count=len(dataset),

@@ -17,6 +17,7 @@ from benchmark.data.dataset import LabelledDataset
 from benchmark.data.external import ExternalTestRef, ExternalTestSource, parse_external_tests
 from benchmark.data.preprocess import preprocess_pair
 from benchmark.data.readers import load_dataset
+from benchmark.data.duplicates import near_twin, thumbnail
 from benchmark.errors import BenchmarkError
 from benchmark.progress import Progress
 from benchmark.run.store import RunStore
@@ -88,17 +89,26 @@ def image_digest(image: np.ndarray) -> str:
 
 def check_external_disjoint(external: tuple[ExternalTestData, ...], ids: list[str], images: np.ndarray,
                             extra: np.ndarray, test_ids: list[str]) -> None:
-    """Refuse an external test image that some job trains on: one identical (after pre-processing)
-    to a run image (`ids`, `images`) outside its test split (`test_ids`) or in its unlabelled pool
-    (`extra`). (One equal to a test image is only scored twice, which leaks nothing.)"""
+    """Refuse an external test image that some job trains on: one identical or nearly identical
+    (benchmark.data.duplicates), after pre-processing, to a run image (`ids`, `images`) outside its
+    test split (`test_ids`) or in its unlabelled pool (`extra`). (One equal to a test image is only
+    scored twice, which leaks nothing.)"""
+    if not external:
+        return
     test = set(test_ids)
-    trained = {image_digest(image): image_id for image_id, image in zip(ids, images) if image_id not in test}
-    trained |= {image_digest(image): f"unlabelled pool image {n}" for n, image in enumerate(extra)}
+    names = [image_id for image_id in ids if image_id not in test] + [f"unlabelled pool image {n}"
+                                                                       for n in range(len(extra))]
+    pictures = [image for image_id, image in zip(ids, images) if image_id not in test] + list(extra)
+    exact = {image_digest(image): name for name, image in zip(names, pictures)}
+    thumbnails = np.array([thumbnail(image) for image in pictures])
     for external_set in external:
         for image_id, image in zip(external_set.ids, external_set.images):
-            twin = trained.get(image_digest(image))
+            twin, how = exact.get(image_digest(image)), "the run's image"
+            if twin is None:
+                near = near_twin(thumbnail(image), thumbnails)
+                twin, how = (names[near], "a near duplicate of the run's image") if near is not None else (None, "")
             if twin is not None:
-                raise BenchmarkError(f"external test set {external_set.name!r}: image {image_id} is the run's image "
+                raise BenchmarkError(f"external test set {external_set.name!r}: image {image_id} is {how} "
                                      f"{twin}, which is trained on; an external set must not share images "
                                      "with the run's training data")
 

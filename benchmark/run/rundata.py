@@ -18,6 +18,7 @@ import numpy as np
 
 from benchmark.config import DataConfig, RunConfig
 from benchmark.data.dataset import LabelledDataset, UnlabelledDataset
+from benchmark.data.duplicates import near_twin, thumbnail
 from benchmark.data.external import ExternalTestRef
 from benchmark.data.preprocess import preprocess_image, preprocess_pair
 from benchmark.data.readers import load_dataset, load_unlabelled
@@ -179,14 +180,22 @@ def _pool_name(data: RunData, n: int) -> str:
 
 
 def check_unlabelled_disjoint(data: RunData, splits: Splits, pool_path: str) -> None:
-    """Refuse an unlabelled pool image identical (after pre-processing) to a test image: pre-training
-    on it would let every method see the test set, so no result of the run could be trusted."""
+    """Refuse an unlabelled pool image identical or nearly identical (benchmark.data.duplicates),
+    after pre-processing, to a test image: pre-training on it would let every method see the test
+    set, so no result of the run could be trusted."""
     in_test = set(splits.test)
-    test = {image_digest(image): image_id for image_id, image in zip(data.ids, data.images) if image_id in in_test}
+    test_ids = [image_id for image_id in data.ids if image_id in in_test]
+    test_images = data.images[data.index(test_ids)] if test_ids else data.images[:0]
+    exact = {image_digest(image): image_id for image_id, image in zip(test_ids, test_images)}
+    thumbnails = np.array([thumbnail(image) for image in test_images])
     for n, image in enumerate(data.extra):
-        twin = test.get(image_digest(image))
+        twin = exact.get(image_digest(image))
+        how = "identical"
+        if twin is None:
+            near = near_twin(thumbnail(image), thumbnails)
+            twin, how = (test_ids[near], "nearly identical (a near duplicate)") if near is not None else (None, "")
         if twin is not None:
-            raise BenchmarkError(f"data.unlabelled ({pool_path}): image {_pool_name(data, n)} is identical, after "
+            raise BenchmarkError(f"data.unlabelled ({pool_path}): image {_pool_name(data, n)} is {how}, after "
                                  f"pre-processing, to test image {twin}; remove it from the pool (a test "
                                  "image must never be pre-trained on)")
 
