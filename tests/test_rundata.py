@@ -122,3 +122,18 @@ def test_an_unlabelled_image_nearly_equal_to_a_test_image_is_refused_naming_both
     with pytest.raises(BenchmarkError, match=f"image resaved is nearly identical .* to test image {test}"):
         runner.open_run(leaky, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_the_source_index_finds_duplicate_images_and_the_run_keeps_them_together(tmp_path):
+    source = write_synthetic(tmp_path / "source", n=30, size=64, seed=3)
+    for folder in ("imgs", "masks"):
+        shutil.copy(source / folder / "synth_0004.png", source / folder / "copy_of_4.png")
+    config, _ = resolve_run_config(write_tiny_config(tmp_path, methods=["supervised"], ratios=["70:10"],
+                                                     seeds=[0, 1, 2]), data=str(source))
+    index = rundata.index_source(config)
+    assert index.twins == (("copy_of_4", "synth_0004"),)
+    splits = rundata.draw_splits(config, index)
+    for seed in (0, 1, 2):
+        part = splits.ratio("70:10", seed)
+        for members in (splits.test, part.finetune_train, part.finetune_val, part.pretrain):
+            assert ("copy_of_4" in members) == ("synth_0004" in members)

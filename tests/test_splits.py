@@ -93,3 +93,46 @@ def test_a_seed_draws_the_same_sets_whichever_other_seeds_the_run_has():
     """Adding seeds to a run must not move the images of the seeds it already had."""
     few, more = make_splits(IDS, RATIOS, seed=3, seeds=[0, 1]), make_splits(IDS, RATIOS, seed=3, seeds=[4, 1, 0])
     assert few.ratio("79:1", 1) == more.ratio("79:1", 1) and few.ratio("50:30", 0) == more.ratio("50:30", 0)
+
+
+def _sides(splits: Splits, seed: int | None = None) -> dict[str, set[str]]:
+    """Which parts each image is in, over every ratio."""
+    sides: dict[str, set[str]] = {i: set() for i in IDS}
+    for i in splits.test:
+        sides[i].add("test")
+    for label in splits.one_seeds_sets() if seed is None else splits.by_seed[str(seed)]:
+        part = splits.ratio(label, seed)
+        for name in ("pretrain", "finetune_train", "finetune_val"):
+            for i in getattr(part, name):
+                sides[i].add(f"{label} {name}")
+    return sides
+
+
+def test_groups_of_duplicates_stay_on_one_side_of_every_cut():
+    """Forty pairs and a triple over 200 images: whatever the seed, no group has members in two
+    parts (test, and per ratio fine-tuning train, validation and pre-training)."""
+    twins = [IDS[k:k + 2] for k in range(0, 80, 2)] + [IDS[100:103]]
+    for seed in range(5):
+        splits = make_splits(IDS, RATIOS, seed=seed, twins=twins, seeds=[0, 1])
+        for s in (0, 1):
+            sides = _sides(splits, s)
+            for group in twins:
+                assert len({frozenset(sides[i]) for i in group}) == 1, (seed, s, group, [sides[i] for i in group])
+        part = splits.ratio("79:1", 0)
+        assert len(part.finetune) in (2, 3) and part.finetune_val  # cuts move by at most a group's extra copies
+        assert abs(len(splits.test) - 40) <= 2
+
+
+def test_with_the_datasets_own_test_split_a_test_images_copies_are_left_out():
+    test = IDS[:40]
+    twins = [[IDS[0], IDS[150]], [IDS[60], IDS[61]]]
+    splits = make_splits(IDS, [Ratio.parse("60:20")], test_ids=test, twins=twins)
+    assert splits.left_out == [IDS[150]] and splits.test == sorted(test)
+    part = splits.ratio("60:20")
+    assert IDS[150] not in part.pretrain + part.finetune
+
+
+def test_left_out_images_are_read_back_from_the_splits_file(tmp_path):
+    splits = make_splits(IDS, [Ratio.parse("60:20")], test_ids=IDS[:40], twins=[[IDS[0], IDS[150]]])
+    splits.save(tmp_path / "splits.json")
+    assert Splits.load(tmp_path / "splits.json").left_out == [IDS[150]]

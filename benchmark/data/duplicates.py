@@ -118,3 +118,14 @@ def near_twin(thumbnail_of: np.ndarray, candidates: np.ndarray, threshold: float
     scores = np.asarray(candidates) @ np.asarray(thumbnail_of) / len(thumbnail_of)
     best = int(np.argmax(scores))
     return best if scores[best] >= threshold else None
+
+
+def duplicate_groups(ids: Sequence[str], images: Iterable[np.ndarray]) -> list[list[str]]:
+    """The groups of exact or near duplicates among `images` (one per id, in order)."""
+    thumbnails, digests = [], []
+    for image in images:
+        thumbnails.append(thumbnail(image))
+        digests.append(pixel_digest(image))
+    if not thumbnails:
+        return []
+    return twin_groups(ids, find_twins(ids, np.array(thumbnails), digests))

@@ -94,6 +94,7 @@ class Splits:
     test: list[str]
     ratios: dict[str, RatioSplit] = field(default_factory=dict)
     by_seed: dict[str, dict[str, RatioSplit]] = field(default_factory=dict)
+    left_out: list[str] = field(default_factory=list)  # duplicates of a test image, in no set
 
     @property
     def per_seed(self) -> bool:
@@ -155,6 +156,7 @@ def make_splits(
     fingerprint: str = "",
     test_ids: list[str] | None = None,
     seeds: Sequence[int] = (),
+    twins: Sequence[Sequence[str]] = (),
 ) -> Splits:
     """Draw the splits; `test_ids` uses a dataset's own test split (ARCADE's) instead of a random one.
 
@@ -162,48 +164,98 @@ def make_splits(
     pool / 80 images pre-train and FT % × pool / 80 fine-tune (with a random 20 % test split that
     is PT % and FT % of the whole dataset, as in the study). PT + FT may not exceed 80.
     `seeds`: draw the pool's order once per seed (from `seed` and that seed), not once for all.
+    `twins`: groups of duplicate images (benchmark.data.duplicates), each kept on one side of every
+    cut (test, fine-tuning train and validation, pre-training): the cuts move to the nearest group
+    boundary, so a set may hold a group's extra copies more. With the dataset's own test split, the
+    pool copies of a test image are left out of every set (`Splits.left_out`).
     """
     if len(set(ids)) != len(ids):
         raise BenchmarkError("image ids are not unique; splits need one id per image")
     rng = np.random.default_rng(seed)
     n = len(ids)
+    group_of = _groups(ids, twins)
+    left_out: list[str] = []
     if test_ids is not None:
         unknown = sorted(set(test_ids) - set(ids))
         if unknown:
             raise BenchmarkError(f"test ids not in the dataset: {unknown[:5]}")
         test = sorted(test_ids)
+        tested = {group_of[i] for i in test}
+        left_out = [i for i in ids if group_of[i] in tested and i not in set(test)]
     else:
         if not 0 < test_fraction < 1:
             raise BenchmarkError(f"--test-fraction {test_fraction} is not between 0 and 1")
         n_test = max(1, int(round(test_fraction * n)))
-        test = sorted(rng.permutation(ids)[:n_test].tolist())
-    test_set = set(test)
-    pool = [i for i in ids if i not in test_set]
-    splits = Splits(seed, len(test) / n, val_fraction, fingerprint, test)
+        order = _shuffled(rng, _units(ids, group_of))
+        test = sorted(order[: _snap(_boundaries(order, group_of), n_test)])
+    unused = set(test) | set(left_out)
+    pool = [i for i in ids if i not in unused]
+    splits = Splits(seed, len(test) / n, val_fraction, fingerprint, test, left_out=left_out)
+    units = _units(pool, group_of)
     if not seeds:
-        splits.ratios = _ratio_sets(rng.permutation(pool).tolist(), ratios, val_fraction, n)
+        splits.ratios = _ratio_sets(_shuffled(rng, units), group_of, ratios, val_fraction, n)
     for each in dict.fromkeys(seeds):  # the test draw above is the same whatever the seeds
-        order = np.random.default_rng([seed, each]).permutation(pool).tolist()
-        splits.by_seed[str(each)] = _ratio_sets(order, ratios, val_fraction, n)
+        order = _shuffled(np.random.default_rng([seed, each]), units)
+        splits.by_seed[str(each)] = _ratio_sets(order, group_of, ratios, val_fraction, n)
     return splits
 
 
-def _ratio_sets(order: list[str], ratios: Sequence[Ratio], val_fraction: float, n: int) -> dict[str, RatioSplit]:
-    """Each ratio's sets from one order of the pool: fine-tuning a prefix, pre-training a suffix."""
+def _groups(ids: Sequence[str], twins: Sequence[Sequence[str]]) -> dict[str, str]:
+    """Each id's group: the first member of its group of duplicates, or itself."""
+    group_of = {i: i for i in ids}
+    for members in twins:
+        present = [m for m in members if m in group_of]
+        for member in present:
+            group_of[member] = present[0]
+    return group_of
+
+
+def _units(ids: Sequence[str], group_of: dict[str, str]) -> list[list[str]]:
+    """The ids as units that move together: a group of duplicates, or one image; in `ids` order."""
+    units: dict[str, list[str]] = {}
+    for image_id in ids:
+        units.setdefault(group_of[image_id], []).append(image_id)
+    return list(units.values())
+
+
+def _shuffled(rng: np.random.Generator, units: list[list[str]]) -> list[str]:
+    """The units in a random order, flattened (with single images, exactly rng.permutation(ids))."""
+    return [image_id for index in rng.permutation(len(units)) for image_id in units[index]]
+
+
+def _boundaries(order: Sequence[str], group_of: dict[str, str]) -> list[int]:
+    """The cut positions in `order` that split no group: 0, the start of every unit, len."""
+    return [k for k in range(len(order) + 1)
+            if k in (0, len(order)) or group_of[order[k]] != group_of[order[k - 1]]]
+
+
+def _snap(boundaries: list[int], k: int, up: bool = True) -> int:
+    """The nearest boundary at or after (or before) position k."""
+    return min(b for b in boundaries if b >= k) if up else max(b for b in boundaries if b <= k)
+
+
+def _ratio_sets(order: list[str], group_of: dict[str, str], ratios: Sequence[Ratio], val_fraction: float,
+                n: int) -> dict[str, RatioSplit]:
+    """Each ratio's sets from one order of the pool: fine-tuning a prefix, pre-training a suffix, every
+    cut at a group boundary."""
     sets = {}
+    cuts = _boundaries(order, group_of)
     for ratio in sorted(set(ratios), key=lambda r: -r.ft):
         check_ratio(ratio)
-        n_ft = int(round(ratio.ft * len(order) / STUDY_POOL_PERCENT))
+        n_ft = _snap(cuts, int(round(ratio.ft * len(order) / STUDY_POOL_PERCENT)))
+        n_val = max(1, int(round(val_fraction * n_ft)))
+        n_train = _snap(cuts, n_ft - n_val, up=False) if n_ft - n_val >= 1 else 0
+        if n_train < 1 and n_ft - n_val >= 1:  # the first group fills the set: one more group validates
+            n_train, n_ft = n_ft, _snap(cuts, n_ft + 1) if n_ft < len(order) else n_ft
         n_pt = min(int(round(ratio.pt * len(order) / STUDY_POOL_PERCENT)), len(order) - n_ft)
         finetune = order[:n_ft]
-        n_val = max(1, int(round(val_fraction * n_ft)))
-        if n_ft - n_val < 1:
+        if n_train < 1 or n_train >= n_ft:
             raise BenchmarkError(
                 f"ratio {ratio}: the fine-tuning set has {n_ft} image(s) of {n}, too few to hold a "
                 "validation part; use more data or a larger FT share"
             )
-        pretrain = order[len(order) - n_pt :] if n_pt else []
+        start = _snap(cuts, len(order) - n_pt) if n_pt else len(order)
         sets[ratio.label] = RatioSplit(
-            pretrain=pretrain, finetune_train=finetune[: n_ft - n_val], finetune_val=finetune[n_ft - n_val :]
+            pretrain=order[start:], finetune_train=finetune[:n_train], finetune_val=finetune[n_train:]
         )
     return sets

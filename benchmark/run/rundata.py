@@ -18,7 +18,7 @@ import numpy as np
 
 from benchmark.config import DataConfig, RunConfig
 from benchmark.data.dataset import LabelledDataset, UnlabelledDataset
-from benchmark.data.duplicates import near_twin, thumbnail
+from benchmark.data.duplicates import duplicate_groups, near_twin, thumbnail
 from benchmark.data.external import ExternalTestRef
 from benchmark.data.preprocess import preprocess_image, preprocess_pair
 from benchmark.data.readers import load_dataset, load_unlabelled
@@ -72,6 +72,7 @@ class SourceIndex:
     fingerprint: str
     extra_count: int
     external: tuple[ExternalTestRef, ...] = ()
+    twins: tuple[tuple[str, ...], ...] = ()  # groups of duplicate images, kept together by the splits
 
 
 def open_source(data: DataConfig) -> LabelledDataset:
@@ -87,11 +88,14 @@ def _combined_fingerprint(dataset: LabelledDataset, pool: UnlabelledDataset | No
 
 
 def index_source(config: RunConfig) -> SourceIndex:
+    """The source's ids, groups and fingerprint, and its groups of duplicate images (which reads the
+    images once: the splits keep each group on one side)."""
     dataset = open_source(config.data)
     pool = load_unlabelled(config.data.unlabelled) if config.data.unlabelled else None
     external = external_refs(config.data)
+    twins = duplicate_groups(dataset.ids, (dataset[i][0] for i in range(len(dataset))))
     return SourceIndex(list(dataset.ids), list(dataset.groups), _combined_fingerprint(dataset, pool),
-                       len(pool) if pool is not None else 0, external)
+                       len(pool) if pool is not None else 0, external, tuple(tuple(g) for g in twins))
 
 
 def prepare(config: RunConfig, progress: Progress | None = None) -> RunData:
@@ -151,7 +155,7 @@ def load(path: Path) -> RunData:
         )
 
 
-def draw_splits(config: RunConfig, data: RunData | SourceIndex) -> Splits:
+def draw_splits(config: RunConfig, data: SourceIndex) -> Splits:
     """The run's splits; a source with its own 'test' group (ARCADE) uses it unless told otherwise.
 
     `test_split = "apart"` (what `calibrate` uses) leaves out every image a default run ("dataset")
@@ -170,7 +174,7 @@ def draw_splits(config: RunConfig, data: RunData | SourceIndex) -> Splits:
         ids, list(config.ratios), seed=config.data.split_seed + (config.data.test_split == "apart"),
         test_fraction=config.data.test_fraction, val_fraction=config.data.val_fraction,
         fingerprint=data.fingerprint, test_ids=test_ids,
-        seeds=config.seeds if config.data.labelled_splits == "per-seed" else (),
+        seeds=config.seeds if config.data.labelled_splits == "per-seed" else (), twins=data.twins,
     )
 
 
