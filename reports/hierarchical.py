@@ -109,13 +109,6 @@ def _terms(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values.mean(axis=-1), values.var(axis=-1).mean(axis=-1) / values.shape[-1]
 
 
-def bootstrap_variance(values: np.ndarray) -> np.ndarray:
-    """Variance of the grand mean under the two-level bootstrap (infinitely many resamples)."""
-    values = np.asarray(values, dtype=float)
-    seed_means, within = _terms(values)
-    return (seed_means.var(axis=-1) + within) / values.shape[-2]
-
-
 def run_level(values: np.ndarray, settings: SignificanceSettings = SignificanceSettings()) -> RunLevel:
     """Mean, standard error, CI, p against 0 and MDD of a (..., seeds, images) matrix of values or of
     paired differences; with one seed the CI is a normal one over test images (no run-level test)."""

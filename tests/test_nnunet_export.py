@@ -14,7 +14,7 @@ from benchmark.data.readers import load_dataset
 from benchmark.data.splits import Ratio, Splits, make_splits
 from benchmark.errors import BenchmarkError
 from benchmark.run import rundata
-from benchmark.export.nnunet import export_nnunet, load_nnunet_splits
+from benchmark.export.nnunet import export_nnunet
 from benchmark.run.store import RunStore
 
 
@@ -45,10 +45,13 @@ def test_export_reads_back_as_the_same_images_masks_and_splits(tmp_path):
         assert image.dtype == np.float32
         np.testing.assert_array_equal(image, data.images[data.ids.index(case)])  # bit-identical
         np.testing.assert_array_equal(mask, data.masks[data.ids.index(case)])
-    read = load_nnunet_splits(tmp_path / "Dataset501_Angio")
-    assert list(read) == list(splits.ratios)
-    for label, split in splits.ratios.items():
-        assert (read[label].finetune_train, read[label].finetune_val) == (split.finetune_train, split.finetune_val)
+    root = tmp_path / "Dataset501_Angio"
+    folds = json.loads((root / "splits_final_folds.json").read_text())
+    entries = json.loads((root / "splits_final.json").read_text())
+    read = {fold["ratio"]: entries[fold["fold"]] for fold in folds}
+    assert list(read) == [name for name, _ in splits.labelled_sets()]
+    for name, split in splits.labelled_sets():
+        assert (read[name]["train"], read[name]["val"]) == (split.finetune_train, split.finetune_val)
 
 
 def test_export_writes_nnunet_metadata_and_one_fold_per_ratio(tmp_path):

@@ -15,7 +15,7 @@ from benchmark.data.splits import Ratio
 from reports.agreement import bland_altman, diameters, pearson
 from reports.budget import budget_table
 from reports.controls import controls_table, findings
-from reports.hierarchical import SignificanceSettings, bootstrap_variance, detectable_text, run_level
+from reports.hierarchical import SignificanceSettings, detectable_text, run_level
 from reports.labels import DICE, HD, TABLE_ONE_METRICS, order_methods, order_ratios
 from reports.significance import compare_methods, holm, marker, ranking_text, tie_ranks, wilcoxon_p
 from reports.stats import cell_means, cell_summary, relative_change
@@ -174,10 +174,14 @@ def test_wilcoxon_of_eight_same_sign_differences_is_the_exact_minimum():
 THREE_SEEDS = np.array([[0.1, 0.3, 0.5, 0.7], [0.2, 0.2, 0.2, 0.2], [0.6, 0.6, 0.9, 0.9]])
 
 
-def test_two_level_bootstrap_variance_by_hand():
-    # seed means .4 .2 .75 (grand .45): between = (.05² + .25² + .3²)/3 = .155/3;
-    # within-seed variances .05, 0, .0225 → mean/4 images = .0725/12; Var = (.155/3 + .0725/12)/3
-    assert bootstrap_variance(THREE_SEEDS) == pytest.approx((0.155 / 3 + 0.0725 / 12) / 3)
+# seed means .4 .2 .75 (grand .45): between = (.05² + .25² + .3²)/3 = .155/3; within-seed variances
+# .05, 0, .0225 → mean/4 images = .0725/12: the two-level bootstrap's variance of the grand mean
+THREE_SEEDS_BOOTSTRAP_VAR = (0.155 / 3 + 0.0725 / 12) / 3
+
+
+def test_run_level_standard_error_is_the_bootstrap_variance_with_the_seed_term_corrected_by_hand():
+    """The seed term × S/(S − 1) (the bootstrap under-states the spread between 3 seeds by 2/3)."""
+    assert run_level(THREE_SEEDS).se ** 2 == pytest.approx((0.155 / 3 * 3 / 2 + 0.0725 / 12) / 3)
 
 
 def test_two_level_bootstrap_variance_is_that_of_explicit_resampling():
@@ -189,7 +193,7 @@ def test_two_level_bootstrap_variance_is_that_of_explicit_resampling():
     images = rng.integers(0, n_images, size=(samples, n_seeds, n_images))
     replicates = THREE_SEEDS[seeds, images].mean(axis=(1, 2))
     assert replicates.mean() == pytest.approx(THREE_SEEDS.mean(), abs=1e-3)
-    assert replicates.var() == pytest.approx(bootstrap_variance(THREE_SEEDS), rel=0.02)
+    assert replicates.var() == pytest.approx(THREE_SEEDS_BOOTSTRAP_VAR, rel=0.02)
 
 
 FOUR_SEED_DIFFERENCES = np.array([[0.1, 0.3], [0.0, 0.2], [0.2, 0.2], [0.3, 0.1]])

@@ -11,10 +11,10 @@ from benchmark.data.preprocess import PreprocessConfig, preprocess_pair
 from benchmark.data.synthetic import synthetic_dataset
 from benchmark.losses import batch_dice, dice_ce_loss, soft_dice_loss
 from benchmark.nets import UNet, UNetConfig, count_parameters
-from benchmark.evaluate.rows import evaluate
+from benchmark.evaluate.rows import metric_rows
 from benchmark.recipes import FinetuneRecipe
 from benchmark.train.device import DeviceOptions
-from benchmark.train.loops import TensorSet, finetune
+from benchmark.train.loops import TensorSet, finetune, predict
 from benchmark.train.selection import cross_validate
 
 
@@ -59,18 +59,23 @@ def _synthetic_tensors(n=24, size=64):
     return TensorSet.from_numpy(np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]))
 
 
+def _test_dice(unet: UNet, test: TensorSet, options: DeviceOptions) -> float:
+    """Mean test Dice as the fine-tune job scores it: predictions, then the metric rows."""
+    pred = predict(unet, test.images, options).cpu().numpy()
+    return float(np.mean([r["dice"] for r in metric_rows(pred, test.masks.cpu().numpy(), [str(i) for i in range(len(pred))])]))
+
+
 def test_finetuning_raises_test_dice_well_above_an_untrained_model():
     torch.manual_seed(0)
     data = _synthetic_tensors()
     train, val, test = data.subset(range(0, 14)), data.subset(range(14, 18)), data.subset(range(18, 24))
     options = DeviceOptions()
-    ids = [str(i) for i in range(6)]
     unet = UNet(UNetConfig(base=8))
-    before = np.mean([r["dice"] for r in evaluate(unet, test, ids, options)])
+    before = _test_dice(unet, test, options)
     recipe = FinetuneRecipe(lr=1e-2, batch_size=7, epochs=10, min_samples_per_epoch=28, augment=AugmentConfig.none())
     result = finetune(unet, train, val, recipe, options, seed=0)
     unet.load_state_dict(result.state)
-    after = np.mean([r["dice"] for r in evaluate(unet, test, ids, options)])
+    after = _test_dice(unet, test, options)
     assert before < 0.15 and after > before + 0.25, (before, after)
     assert result.best_val_dice == max(h["val_dice"] for h in result.history)
 

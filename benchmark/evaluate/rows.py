@@ -11,9 +11,6 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from benchmark.evaluate.metrics import segmentation_metrics
-from benchmark.nets import UNet
-from benchmark.train.device import DeviceOptions
-from benchmark.train.loops import TensorSet, predict
 
 
 def _row(args: tuple[str, np.ndarray, np.ndarray]) -> dict[str, float | str]:
@@ -28,11 +25,3 @@ def metric_rows(pred: np.ndarray, gt: np.ndarray, ids: list[str], processes: int
         return [_row(item) for item in items]
     with ProcessPoolExecutor(processes) as pool:
         return list(pool.map(_row, items, chunksize=max(1, len(items) // (4 * processes))))
-
-
-def evaluate(
-    unet: UNet, test: TensorSet, ids: list[str], options: DeviceOptions
-) -> list[dict[str, float | str]]:
-    """One row per test image: its id and the segmentation metrics of the prediction."""
-    pred = predict(unet, test.images.to(options.torch_device), options).cpu().numpy()
-    return metric_rows(pred, test.masks.cpu().numpy(), ids)

@@ -7,8 +7,9 @@ its test Dice with our table; angiobench does not depend on nnU-Net.
     OUT/imagesTr/CASE_0000.tif       the pool (every image outside the test split), float32
     OUT/labelsTr/CASE.tif            its masks, uint8 0/1
     OUT/imagesTs/, OUT/labelsTs/     the run's test split, the same way
-    OUT/splits_final.json            one nnU-Net "fold" per ratio: {"train": FT train ids, "val": FT val ids}
-    OUT/splits_final_folds.json      fold index → ratio label, with the set sizes
+    OUT/splits_final.json            one nnU-Net "fold" per ratio (and seed, with splits per seed):
+                                     {"train": FT train ids, "val": FT val ids}
+    OUT/splits_final_folds.json      fold index → "79:1" or "79:1 seed 3", with the set sizes
 
 Images are the run's pre-processed pixels (z-scored float32), stored as 32-bit float TIFF: lossless,
 so they read back bit-identically (a 16-bit PNG would quantise them), and nnU-Net's 2-D image reader
@@ -19,7 +20,6 @@ to OUT at the end, so a failed export leaves nothing behind.
 from __future__ import annotations
 
 import io
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from benchmark.data.readers.nnunet import NNUNET_CHANNEL
-from benchmark.data.splits import RatioSplit, Splits
+from benchmark.data.splits import Splits
 from benchmark.errors import BenchmarkError
 from benchmark.files import atomic_write_bytes, atomic_write_json, staged_folder
 from benchmark.run import rundata
@@ -114,16 +114,3 @@ def export_nnunet(run_dir: Path | str, out: Path | str) -> NnunetExport:
                                                   for _, s in splits.labelled_sets()])
         atomic_write_json(staging / FOLDS_FILE, [asdict(f) for f in folds])
     return NnunetExport(out, len(pool), len(test), folds)
-
-
-def load_nnunet_splits(root: Path | str) -> dict[str, RatioSplit]:
-    """Ratio label → its fine-tuning train / val ids, read back from an export's two splits files
-    (pre-training ids are not part of nnU-Net's format and come back empty)."""
-    root = Path(root)
-    try:
-        folds = json.loads((root / FOLDS_FILE).read_text())
-        entries = json.loads((root / SPLITS_FILE).read_text())
-        return {fold["ratio"]: RatioSplit(pretrain=[], finetune_train=entries[fold["fold"]]["train"],
-                                          finetune_val=entries[fold["fold"]]["val"]) for fold in folds}
-    except (OSError, ValueError, KeyError, IndexError, TypeError) as error:
-        raise BenchmarkError(f"{root}: not readable as an angiobench nnU-Net export's splits ({error})") from error
