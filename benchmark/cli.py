@@ -138,6 +138,8 @@ def run(
     force: bool = typer.Option(False, "--force", metavar="", help="Delete the run folder and start again."),
     compile: bool = typer.Option(False, "--compile", metavar="", help="torch.compile each job's training step (pays on long GPU jobs)."),
     precision: str = PRECISION_OPTION,
+    track: Optional[str] = typer.Option(None, "--track", metavar="TEXT", help="Publish each finished job's curves and scores: tensorboard, mlflow or both (comma-separated; pip install -e '.[tracking]')."),
+    tracking_uri: str = typer.Option("", "--tracking-uri", metavar="URI", help="MLflow tracking URI (default: a file store in RUN/tracking/mlruns)."),
 ) -> None:
     """Run the benchmark grid (every method × ratio × seed); finished jobs are skipped on a re-run."""
     from benchmark.data.external import IN_DOMAIN
@@ -145,6 +147,7 @@ def run(
     from benchmark.run.executors import check_executor
     from benchmark.run.joblog import RunClock, job_line
     from benchmark.run.lock import run_lock
+    from benchmark.run.tracking import TrackingConfig
     from benchmark.settings import resolve_executor, resolve_run_config
 
     with user_errors():
@@ -159,6 +162,8 @@ def run(
         )
         run_dir = out or runner.default_run_dir(run_config)
         check_executor(exec_config)
+        tracking = TrackingConfig(tuple(split_csv(track) or ()), tracking_uri)
+        tracking.check()
         terminal = console.is_terminal  # under tee, nohup or Slurm: one line per finished job instead of bars
         with _progress(disable=not terminal) as progress, run_lock(run_dir), runner.removed_if_refused(run_dir):
             prepare_bar = _bar_callback(progress, "data")
@@ -182,6 +187,9 @@ def run(
                                       soft_wrap=True)
                     elif event.kind != "done":
                         progress.console.print(f"[yellow]{event.kind}[/yellow] {event.job.label}: {event.message}")
+                elif event.kind == "warning":
+                    progress.console.print(f"[yellow]warning[/yellow] {event.job.label}: {event.message}",
+                                           highlight=False, soft_wrap=True)
 
             store, jobs = runner.open_run(run_config, run_dir, force, prepare_bar)
             todo = sum(store.state(j.key) != "done" for j in jobs)
@@ -189,7 +197,7 @@ def run(
             progress.update(jobs_task, total=len(jobs), completed=len(jobs) - todo, info=clock.progress_text())
             if not terminal:
                 console.print(f"{run_dir}: {todo} of {len(jobs)} jobs to run", highlight=False)
-            outcome = runner.execute(store, jobs, exec_config, retry_failed, on_event)
+            outcome = runner.execute(store, jobs, exec_config, retry_failed, on_event, tracking=tracking)
         summary = outcome.summary
         console.print(
             f"{run_dir}: {len(summary.done)} job(s) run, {len(summary.already_done)} already done, "

@@ -39,9 +39,10 @@ from benchmark.train.device import DeviceOptions
 
 @dataclass(frozen=True)
 class Event:
-    """What the queue tells its caller: a job started, progressed, finished, failed or was skipped."""
+    """What the queue tells its caller: a job started, progressed, finished, failed or was skipped; or a
+    warning about it (a tracking sink that failed)."""
 
-    kind: Literal["start", "progress", "release", "done", "failed", "skipped"]
+    kind: Literal["start", "progress", "release", "done", "failed", "skipped", "warning"]
     job: Job
     done: int = 0
     total: int = 0

@@ -25,8 +25,9 @@ from benchmark.run.external_weights import resolve_all
 from benchmark.run.jobs import Job, build_jobs
 from benchmark.run.lock import run_lock
 from benchmark.run.looks import external_look, looks_of, write_looks
-from benchmark.run.executors import EventSink, check_executor
+from benchmark.run.executors import Event, EventSink, check_executor
 from benchmark.run.job_queue import QueueSummary, run_queue
+from benchmark.run.tracking import Publisher, TrackingConfig, make_sinks
 from benchmark.settings import ExecutorConfig
 from benchmark.run.store import RunStore, load_results
 from benchmark.progress import Progress
@@ -87,15 +88,17 @@ def run_benchmark(
     retry_failed: bool = False,
     on_event: EventSink | None = None,
     progress: Progress | None = None,
+    tracking: TrackingConfig = TrackingConfig(),
 ) -> RunOutcome:
     """Run every job of the grid not yet done in `run_dir`; finished jobs are kept and skipped.
 
     Holds the folder's lock throughout (benchmark.run.lock): a second run on it is refused."""
     started = time.time()
     check_executor(executor)
+    tracking.check()
     with run_lock(run_dir), removed_if_refused(run_dir):
         store, jobs = open_run(config, run_dir, force, progress)
-        return execute(store, jobs, executor, retry_failed, on_event, started)
+        return execute(store, jobs, executor, retry_failed, on_event, started, tracking)
 
 
 @contextmanager
@@ -114,11 +117,29 @@ def removed_if_refused(run_dir: Path) -> Iterator[None]:
 
 def execute(store: RunStore, jobs: list[Job], executor: ExecutorConfig = ExecutorConfig(),
             retry_failed: bool = False, on_event: EventSink | None = None,
-            started: float | None = None) -> RunOutcome:
-    """Run the jobs of an opened run (see `open_run`)."""
+            started: float | None = None, tracking: TrackingConfig = TrackingConfig()) -> RunOutcome:
+    """Run the jobs of an opened run (see `open_run`); each finished job is published to the tracking
+    sinks, a failing sink reported as a "warning" event."""
     started = started or time.time()
-    summary = run_queue(store, jobs, executor, on_event, retry_failed)
+    summary = run_queue(store, jobs, executor, tracked(store, tracking, on_event), retry_failed)
     return RunOutcome(store, jobs, summary, time.time() - started)
+
+
+def tracked(store: RunStore, tracking: TrackingConfig, on_event: EventSink | None) -> EventSink | None:
+    """`on_event`, with each "done" job published to the run's tracking sinks first."""
+    sinks = make_sinks(tracking, store.root)
+    if not sinks:
+        return on_event
+    publisher = Publisher(store, sinks)
+
+    def handle(event: Event) -> None:
+        warnings = publisher.publish(event.job) if event.kind == "done" else []
+        if on_event is not None:
+            on_event(event)
+            for message in warnings:
+                on_event(Event("warning", event.job, message=message))
+
+    return handle
 
 
 def summary_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
