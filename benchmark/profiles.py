@@ -70,7 +70,7 @@ class Profile:
 #:   rate 1e-3; the default run's 10-minute budget); one seed, the study's ratios.
 #: - small: tiny's sizes with the budget the calibration study found to detect the positive control
 #:   on ARCADE (200 pre-training steps at 1e-2; fine-tuning 200 steps over the grid 3e-3/1e-2, kept
-#:   by the calibration apart from the answer: README "Calibration"); 79:1, where transfer must show,
+#:   by the calibration apart from the answer: docs/calibration.md); 79:1, where transfer must show,
 #:   and 70:10, where the baseline's label curve must rise above the MDD; ten seeds, the most whose
 #:   ARCADE run stays within an hour on a 2-core CPU (docs/results-arcade.md).
 #: - paper: the study's sizes (UNet base 64, 256 px), 900 pre-training steps at batch 256 (its 300

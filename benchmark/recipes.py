@@ -88,7 +88,7 @@ class FinetuneRecipe:
 # before its 16-GPU constant), and MAE's 1.5e-4 for methods whose papers used SGD (Genesis, MoCo)
 # or none (the oracle control). The profile factor is 1 at the paper profile. At the tiny profile
 # (60 steps at batch 16) it gives MAE 1e-3. At the small profile it gives MAE 1e-2, the top of the
-# fine-tuning grid: the calibration study (README "Calibration") found the positive control
+# fine-tuning grid: the calibration study (docs/calibration.md) found the positive control
 # pre-trained at 1e-2 for 200 steps detected on ARCADE where at 1e-3 it is not. (Tiny keeps 1e-3: at
 # 60 steps 1e-2 did not get the control detected either, and on the synthetic default run it made
 # Models Genesis' and MAE's fine-tuning fail at 70:10.) The ratio between any two methods' rates is

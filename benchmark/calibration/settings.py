@@ -79,7 +79,7 @@ class CalibrationSetting:
                 "size": config.preprocess.size, "base": config.unet.base}
 
 
-#: The study on ARCADE (README "Calibration"): the tiny profile as it was before the study (60
+#: The study on ARCADE (docs/calibration.md): the tiny profile as it was before the study (60
 #: pre-training steps at the reference rate 1e-3), then one shared change at a time — fine-tuning
 #: rates at or below the pre-training rate; longer pre-training; a pre-training rate no fine-tuning
 #: rate exceeds (1e-2), at the tiny length and longer; longer fine-tuning; larger images; a wider

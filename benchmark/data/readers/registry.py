@@ -1,5 +1,5 @@
 """The dataset formats, found by discovery: one module per format in this package, so adding a
-format is one new file (README "Add a dataset format").
+format is one new file (docs/datasets.md).
 
 A format module is any module of this package whose name does not start with '_' (shared helpers)
 and is not this one. It defines `FORMAT = DatasetFormat(...)`, named like the module. Everything that
