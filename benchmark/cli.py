@@ -96,6 +96,9 @@ METHODS_OPTION = typer.Option(None, "--methods", metavar="TEXT",
 RATIOS_OPTION = typer.Option(None, "--ratios", metavar="TEXT", help="PT:FT ratios, e.g. 70:10,79:1 (default: the study's).")
 SEEDS_OPTION = typer.Option(None, "--seeds", metavar="TEXT", help="Base seeds, e.g. 0,1,2 (at least 3 for a verdict).")
 EXTERNAL_TEST_OPTION = typer.Option(None, "--external-test", metavar="TEXT", help=EXTERNAL_TEST_HELP)
+EVALUATION_OPTION = typer.Option(None, "--evaluation", metavar="TEXT", help=(
+    "finetune (the default) | frozen-encoder (the transferred encoder kept fixed, decoder and head trained: "
+    "a probe of the representation) | both."))
 PRETRAINED_OPTION = typer.Option(None, "--pretrained", metavar="TEXT",
                                  help=("Also fine-tune weights pre-trained elsewhere as contender NAME (NAME=PATH: a "
                                        "safetensors UNet state dict or an `angiobench export` folder; repeatable)."))
@@ -138,6 +141,7 @@ def run(
     force: bool = typer.Option(False, "--force", metavar="", help="Delete the run folder and start again."),
     compile: bool = typer.Option(False, "--compile", metavar="", help="torch.compile each job's training step (pays on long GPU jobs)."),
     precision: str = PRECISION_OPTION,
+    evaluation: Optional[str] = EVALUATION_OPTION,
     track: Optional[str] = typer.Option(None, "--track", metavar="TEXT", help="Publish each finished job's curves and scores: tensorboard, mlflow or both (comma-separated; pip install -e '.[tracking]')."),
     tracking_uri: str = typer.Option("", "--tracking-uri", metavar="URI", help="MLflow tracking URI (default: a file store in RUN/tracking/mlruns)."),
 ) -> None:
@@ -152,7 +156,7 @@ def run(
 
     with user_errors():
         run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol, external_test,
-                                                pretrained, mask_threshold)
+                                                pretrained, mask_threshold, evaluation)
         if note:
             console.print(note)
         exec_config = resolve_executor(
@@ -263,6 +267,7 @@ def plan(
     external_test: Optional[list[str]] = EXTERNAL_TEST_OPTION,
     mask_threshold: Optional[int] = MASK_THRESHOLD_OPTION,
     pretrained: Optional[list[str]] = PRETRAINED_OPTION,
+    evaluation: Optional[str] = EVALUATION_OPTION,
     out: Optional[Path] = typer.Option(None, "--out", metavar="PATH", help="Run folder whose finished jobs to measure by (default: the run's own)."),
     devices: Optional[str] = DEVICES_OPTION,
     jobs_per_device: int = JOBS_PER_DEVICE_OPTION,
@@ -283,7 +288,7 @@ def plan(
     with user_errors():
         machine = this_machine()  # before the probe adds to the load
         run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol, external_test,
-                                                pretrained, mask_threshold)
+                                                pretrained, mask_threshold, evaluation)
         if note:
             console.print(note)
         executor = resolve_executor("local", devices, jobs_per_device=jobs_per_device, cpu_workers=cpu_workers,

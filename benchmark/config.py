@@ -80,11 +80,17 @@ class RunConfig:
     pretrained: dict[str, str] = field(default_factory=dict)
     #: Each method's settings dataclass, by method name; `[method.NAME]` tables in TOML.
     method_settings: dict[str, Any] = field(default_factory=dict)
+    #: "finetune": every start fine-tuned whole; "frozen-encoder": the transferred encoder kept fixed and
+    #: only the decoder and head trained (a probe of the representation, under the same budget, lr grid
+    #: and selection); "both": each cell run both ways, reported side by side.
+    evaluation: Literal["finetune", "frozen-encoder", "both"] = "finetune"
 
     def to_toml(self) -> str:
         plain = to_plain(self)
         if not plain.get("pretrained"):  # a run without external weights writes the config it always did
             plain.pop("pretrained", None)
+        if plain.get("evaluation") == "finetune":  # and so does a run of the default evaluation
+            plain.pop("evaluation")
         plain[SETTINGS_TABLE] = plain.pop("method_settings", {})  # the last field: the TOML's order is kept
         return tomli_w.dumps(plain)
 

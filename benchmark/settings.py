@@ -28,12 +28,14 @@ def resolve_run_config(
     external_tests: list[str] | None = None,
     pretrained: list[str] | None = None,
     mask_threshold: int | None = None,
+    evaluation: str | None = None,
 ) -> tuple[RunConfig, str]:
     """The run's config: file values, then command-line values on top; and a note on `auto`.
 
     `external_tests` (each NAME=PATH or PATH), when given, replace the file's data.external_tests;
     `pretrained` (each NAME=PATH), when given, the file's pretrained table.
     `mask_threshold` (`--mask-threshold`), when given, the file's data.mask_threshold.
+    `evaluation` (`--evaluation`), when given, the file's evaluation.
 
     The profile comes from `--profile` unless it is `auto` and the file names one.
     """
@@ -42,6 +44,8 @@ def resolve_run_config(
     table["profile"], note = choose_profile(profile, table, torch.cuda.is_available, where)
     if protocol is not None:
         table["protocol"] = protocol
+    if evaluation is not None:
+        table["evaluation"] = evaluation
     if data is not None:
         if data != "synthetic" and not Path(data).exists():
             raise BenchmarkError(f"--data {data}: no such file or folder")

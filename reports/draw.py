@@ -22,6 +22,7 @@ from reports.analysis import Analysis, analyse
 from reports.answer import answer, small_set_warnings
 from reports.budget import budget_table
 from reports.health import health_table
+from reports.evaluations import evaluations_table
 from reports.controls import controls_table
 from reports.generalisation import generalisation_table
 from reports.hierarchical import SignificanceSettings
@@ -37,8 +38,8 @@ from reports.table_format import TABLE_FILES, Table, write_table
 
 DIAMETER_DEFAULT_METHOD = "cmunet"
 FIGURE_NAMES = ("curves", "diameters", "gallery_predictions", "gallery_pretext", "loss_curves")
-TABLE_NAMES = ("table1", "data_efficiency", "significance", "power", "controls", "generalisation", "budget",
-               "health")
+TABLE_NAMES = ("table1", "data_efficiency", "significance", "power", "controls", "generalisation", "evaluations",
+               "budget", "health")
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,10 @@ def _draw(run_dir: Path, out: Path, ratio: str | None, method: str | None, forma
         missing.append("no fine-tune job has finished: no table and no result figure can be drawn yet")
     settings = SignificanceSettings()
     analysis = analyse(contents.rows, settings) if choices else None
+    probe = analyse(contents.probe_rows, settings) if choices and not contents.probe_rows.empty else None
     made_tables = _make_tables(contents, choices, analysis, settings) if choices else []
+    if probe is not None:
+        made_tables.append(evaluations_table(analysis.comparison, probe.comparison, probe.controls))
     budget = budget_table(contents.jobs)
     made_tables += [budget] if budget is not None else []
     health = health_table(contents.jobs)
@@ -183,9 +187,12 @@ def _draw(run_dir: Path, out: Path, ratio: str | None, method: str | None, forma
                    analysis.controls.positive if analysis else None)
     details = [line for line in headline(contents, choices.table_ratio if choices else None, analysis)
                if line != found.control]  # said once, first
+    if probe is not None:
+        details += [f"Frozen-encoder probe: {line}" for line in probe.controls.lines()]
     summary = found.lines() + details
+    opening = ([found.resolution] if found.resolution else []) + found.paragraphs()
     page = Page(f"angiobench report: {run_dir.resolve().name}", str(run_dir.resolve()), found.control, found.warning(),
-                tuple(found.paragraphs()), plain_words(settings), tuple(details),
+                tuple(opening), plain_words(settings), tuple(details),
                 tuple(page_figures), tuple(made_tables), tuple(missing), status.state_counts(contents.jobs),
                 status.unsuccessful_jobs(contents.jobs), contents.dataset, contents.config_text,
                 status.provenance(contents))

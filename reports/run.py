@@ -18,6 +18,7 @@ import pandas as pd
 from benchmark.data.splits import Ratio, Splits
 from benchmark.errors import BenchmarkError
 from benchmark.run.job_status import Budget, Health, Provenance
+from benchmark.run.row_schema import FROZEN_ENCODER
 from benchmark.run.store import RunStore, load_jobs, load_loss_curves, load_results
 from reports.labels import order_ratios
 
@@ -56,6 +57,9 @@ class RunContents:
     loss_curves: pd.DataFrame  # load_loss_curves + ratio of the pre-training job
     dataset: DatasetSummary
     external_rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # rows of the external test sets
+    #: The frozen-encoder probe's rows when the run also fine-tuned (`evaluation = "both"`); the report
+    #: sets them beside the fine-tuned ones (reports.evaluations). `rows` hold one evaluation only.
+    probe_rows: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def store(self) -> RunStore:
@@ -69,11 +73,24 @@ def read_run(run_dir: Path | str) -> RunContents:
     store = RunStore(run_dir)
     config_text = store.config_path.read_text()
     rows, external = (_normal_rows(load_results(run_dir, sets)) for sets in ("in-domain", "external"))
+    rows, probe = split_evaluations(rows)
+    external = external[external["evaluation"] != FROZEN_ENCODER] if probe.size else external
     jobs = _with_status_details(store, jobs)
     curves = load_loss_curves(run_dir)
     curves = curves.merge(jobs[["job_key", "ratio", "pt_ratio"]], on="job_key", how="left")
     return RunContents(run_dir, config_text, _grid(config_text, store.config_path), rows, jobs, curves,
-                       _dataset_summary(store), external)
+                       _dataset_summary(store), external, probe)
+
+
+def split_evaluations(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows the report's tables are about (the fine-tuned ones, or the probe's in a probe-only
+    run) and the frozen-encoder probe's rows when both are there (empty otherwise)."""
+    if rows.empty or "evaluation" not in rows:
+        return rows, rows.iloc[0:0]
+    probe = rows["evaluation"] == FROZEN_ENCODER
+    if probe.all() or not probe.any():
+        return rows, rows.iloc[0:0]
+    return rows[~probe].reset_index(drop=True), rows[probe].reset_index(drop=True)
 
 
 def _normal_rows(rows: pd.DataFrame) -> pd.DataFrame:

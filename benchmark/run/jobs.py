@@ -30,6 +30,7 @@ from benchmark.recipes import FinetuneRecipe, PretrainRecipe
 from benchmark.run.external_weights import ExternalWeights
 from benchmark.run.job_status import JobKind
 from benchmark.train.schedule import pretrain_schedule
+from benchmark.run.row_schema import FINETUNE, FROZEN_ENCODER
 from methods import registry
 
 #: Bumped when a change in the harness changes results, so old results are never reused.
@@ -72,6 +73,7 @@ class FinetuneSpec:
     pretrained: str | None = None  # key of the pre-training job it starts from
     pretrain_images: int = 0  # the size of its cell's pre-training set, recorded in its rows (not hashed)
     external: ExternalWeights | None = None  # or the weights made outside the run it starts from (--pretrained)
+    frozen_encoder: bool = False  # the transferred encoder kept fixed; only the decoder and head train
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,8 @@ class Job:
     @property
     def label(self) -> str:
         stage = {"pretrain": "pre-train", "finetune": "fine-tune"}.get(self.kind)
+        if self.finetune is not None and self.finetune.frozen_encoder:
+            stage = "frozen-encoder fine-tune"
         if self.score is not None:
             stage = f"score on {self.score.test_set.name}"
         return f"{self.method} {stage} {self.ratio} seed {self.seed}"
@@ -183,22 +187,31 @@ def build_jobs(config: RunConfig, splits: Splits, data_fingerprint: str, extra_i
                         jobs[pretrained] = Job(pretrained, "pretrain", name, seed, pt_seed, ratio.pt, ratio.ft,
                                                ratio.label, (), **shared, pretrain=spec)
                 stream = name if cls.independent_seed else CELL_STREAM
-                finetunes.append(finetune_job(config, splits, ratio, seed, name, finetune_seed(seed, ratio.label, stream),
-                                              common, shared, pretrained=pretrained))
+                finetunes += [finetune_job(config, splits, ratio, seed, name, finetune_seed(seed, ratio.label, stream),
+                                           common, shared, pretrained=pretrained, frozen=frozen)
+                              for frozen in evaluation_modes(config)]
         for weights in external_weights:
             for ratio in config.ratios:
-                finetunes.append(finetune_job(config, splits, ratio, seed, weights.name, finetune_seed(seed, ratio.label),
-                                              common, shared, external=weights))
+                finetunes += [finetune_job(config, splits, ratio, seed, weights.name, finetune_seed(seed, ratio.label),
+                                           common, shared, external=weights, frozen=frozen)
+                              for frozen in evaluation_modes(config)]
     scores = [score_job(finetune, test_set) for finetune in finetunes for test_set in external_tests]
     return list(jobs.values()) + finetunes + scores
 
 
+def evaluation_modes(config: RunConfig) -> tuple[bool, ...]:
+    """Per fine-tune cell, whether each of its jobs keeps the encoder frozen: full fine-tuning, the
+    frozen-encoder probe, or both (`RunConfig.evaluation`)."""
+    return {FINETUNE: (False,), FROZEN_ENCODER: (True,), "both": (False, True)}[config.evaluation]
+
+
 def finetune_job(config: RunConfig, splits: Splits, ratio: Ratio, seed: int, method: str, ft_seed: int,
                  common: dict[str, Any], shared: dict[str, Any], pretrained: str | None = None,
-                 external: ExternalWeights | None = None) -> Job:
+                 external: ExternalWeights | None = None, frozen: bool = False) -> Job:
     """One cell's fine-tune job, starting from a pre-training job's checkpoint (`pretrained`), from
-    external weights, or from scratch. Its key hashes the start: the pre-training job's key, or the
-    external file's sha256 and what it transfers (not its path, so a moved file is not re-run)."""
+    external weights, or from scratch; `frozen`: the frozen-encoder probe. Its key hashes the start:
+    the pre-training job's key, or the external file's sha256 and what it transfers (not its path,
+    so a moved file is not re-run), and the probe (only when it is one, so full fine-tuning keeps its keys)."""
     part = splits.ratio(ratio, seed)
     hashed = {
         **common, "kind": "finetune", "method": method, "seed": ft_seed, "recipe": config.finetune,
@@ -207,9 +220,11 @@ def finetune_job(config: RunConfig, splits: Splits, ratio: Ratio, seed: int, met
     }
     if external is not None:  # only then, so the keys of every method's jobs stay what they were
         hashed["external"] = {"sha256": external.sha256, "transfers": external.transfers}
+    if frozen:
+        hashed["frozen_encoder"] = True
     key = f"finetune-{method}-{stable_hash(hashed)}"
     spec = FinetuneSpec(config.finetune, tuple(part.finetune_train), tuple(part.finetune_val), tuple(splits.test),
-                        pretrained, 0 if external is not None else len(part.pretrain), external)
+                        pretrained, 0 if external is not None else len(part.pretrain), external, frozen)
     return Job(key, "finetune", method, seed, ft_seed, ratio.pt, ratio.ft, ratio.label,
                (pretrained,) if pretrained else (), **shared, finetune=spec)
 

@@ -17,6 +17,8 @@ import pandas as pd
 from benchmark.evaluate.metric_keys import METRIC_KEYS
 
 _DTYPES = {str: "str", float: "float64", int: "int64", bool: "bool"}
+#: The `evaluation` column's values: the whole UNet fine-tuned, or the frozen-encoder probe.
+FINETUNE, FROZEN_ENCODER = "finetune", "frozen-encoder"
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,9 @@ class RowSource:
     finetune_job: str
     method: str
     protocol: str
+    #: FINETUNE (the whole UNet trained) or FROZEN_ENCODER (the transferred encoder kept fixed,
+    #: decoder and head trained: a probe of the representation itself)
+    evaluation: str
     pt_ratio: float
     ft_ratio: float
     ratio: str

@@ -25,7 +25,7 @@ from benchmark.run import layout
 from benchmark.run.job_identity import JobIdentity
 from benchmark.run.job_status import JobState, JobStatus
 from benchmark.run.previews import Preview, preview_bytes, read_preview
-from benchmark.run.row_schema import METRIC_COLUMNS, conform, empty_rows
+from benchmark.run.row_schema import FINETUNE, METRIC_COLUMNS, conform, empty_rows
 
 if TYPE_CHECKING:  # the store reads results without the training stack; jobs.py imports the methods
     import torch
@@ -284,6 +284,7 @@ def load_results(run_dir: Path | str, test_sets: Literal["in-domain", "external"
     if not frames:
         return empty_rows()
     rows = conform(pd.concat(frames, ignore_index=True))
+    rows["evaluation"] = rows["evaluation"].fillna(FINETUNE)  # rows of runs before the probe were fine-tuned
     if test_sets == "all":
         return rows
     if test_sets not in ("in-domain", "external"):

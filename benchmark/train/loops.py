@@ -18,6 +18,7 @@ from typing import Iterator
 
 import numpy as np
 import torch
+from torch import nn
 from torch import Tensor
 
 from benchmark.data.augment import augment_batch
@@ -193,6 +194,22 @@ def validation_dice(unet: UNet, data: TensorSet, options: DeviceOptions) -> floa
     return float(batch_dice(predict(unet, data.images, options), data.masks).mean())
 
 
+def freeze_encoder(unet: UNet) -> None:
+    """The frozen-encoder probe: the encoder's weights take no gradient (the optimiser then skips them,
+    benchmark.train.optim.decay_groups) and its norm layers keep their statistics (`hold_frozen_norms`)."""
+    for parameter in unet.encoder.parameters():
+        parameter.requires_grad_(False)
+
+
+def hold_frozen_norms(module: nn.Module) -> None:
+    """Norm layers whose own parameters are all frozen stay in evaluation mode while the rest trains:
+    a frozen encoder's features must not drift through its batch statistics either."""
+    for layer in module.modules():
+        own = list(layer.parameters(recurse=False))
+        if isinstance(layer, nn.modules.batchnorm._NormBase) and own and not any(p.requires_grad for p in own):
+            layer.eval()
+
+
 def finetune(
     unet: UNet,
     train: TensorSet,
@@ -219,6 +236,7 @@ def finetune(
     stale = 0
     for epoch, (samples, validate) in enumerate(rounds):
         unet.train()
+        hold_frozen_norms(unet)
         losses = []
         for index in _batches(len(train), recipe.batch_size, samples, index_generator, device):
             started = time.perf_counter()

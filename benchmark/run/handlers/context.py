@@ -13,7 +13,7 @@ from benchmark.progress import Progress
 from benchmark.run.job_status import Outcome
 from benchmark.run.jobs import Job
 from benchmark.run.rundata import RunData
-from benchmark.run.row_schema import RowSource
+from benchmark.run.row_schema import FINETUNE, FROZEN_ENCODER, RowSource
 from benchmark.run.store import RunStore
 from benchmark.train.device import DeviceOptions
 
@@ -61,7 +61,7 @@ def row_source(job: Job, model: Job, params: int) -> RowSource:
     """What the rows of `job` share; `model` is the fine-tune job the scored weights are from."""
     spec = model.finetune
     return RowSource(job_key=job.key, finetune_job=model.key, method=job.method, protocol=job.protocol,
-                     pt_ratio=job.pt_ratio, ft_ratio=job.ft_ratio, ratio=job.ratio, seed=job.seed,
+                     evaluation=FROZEN_ENCODER if spec.frozen_encoder else FINETUNE, pt_ratio=job.pt_ratio, ft_ratio=job.ft_ratio, ratio=job.ratio, seed=job.seed,
                      params_finetune=params, pretrained_from=spec.pretrained or "",
                      pretrained_sha256=spec.external.sha256 if spec.external is not None else "",
                      n_pretrain=spec.pretrain_images,

@@ -16,7 +16,7 @@ from benchmark.run.handlers.context import PREVIEW_COUNT, JobContext, JobResult,
 from benchmark.run.job_status import FinetuneOutcome
 from benchmark.run.previews import PredictionPreview
 from benchmark.train.health import relative_shift
-from benchmark.train.loops import TensorSet, predict
+from benchmark.train.loops import TensorSet, freeze_encoder, predict
 from benchmark.train.selection import train_selected
 from methods import registry
 
@@ -36,6 +36,9 @@ def run_finetune(context: JobContext) -> JobResult:
 
     transferred = {name: p.detach().clone() for name, p in unet.named_parameters() if name.startswith("encoder.")} \
         if spec.pretrained or spec.external is not None else None
+    if spec.frozen_encoder:
+        freeze_encoder(unet)
+        context.log("frozen-encoder probe: the encoder keeps its start, the decoder and head train")
 
     def subset(ids: tuple[str, ...]) -> TensorSet:
         index = data.index(ids)
