@@ -15,6 +15,7 @@ from rich.table import Table
 
 from benchmark.data.readers.registry import AUTO, format_names
 from benchmark.errors import BenchmarkError
+from benchmark.profiles import DEVICES, PRECISIONS
 from benchmark.text import did_you_mean, split_csv
 
 class _PlainHelp:
@@ -108,7 +109,7 @@ JOBS_PER_DEVICE_OPTION = typer.Option(1, "--jobs-per-device", metavar="N", help=
 CPU_WORKERS_OPTION = typer.Option(0, "--cpu-workers", metavar="N",
                                   help="Concurrent jobs when there is no GPU (0: one per core, at most 4).")
 PRECISION_OPTION = typer.Option("auto", "--precision", metavar="TEXT",
-                                help="auto (bf16 on CUDA and CPUs with bf16 units) | bf16 | fp32.")
+                                help="auto (bf16 on CUDA and CPUs with bf16 units) | " + " | ".join(PRECISIONS[1:]) + ".")
 MASK_THRESHOLD_HELP = ("Binarise masks with grey values (anti-aliased) at T: vessel = value ≥ T (1–255; "
                        "without it such a mask is an error).")
 MASK_THRESHOLD_OPTION = typer.Option(None, "--mask-threshold", metavar="T", help=MASK_THRESHOLD_HELP)
@@ -325,7 +326,7 @@ def calibrate(
     mask_threshold: Optional[int] = MASK_THRESHOLD_OPTION,
     out: Path = typer.Option(Path("results/calibration"), "--out", metavar="PATH", help="Folder: one run per setting, and the table."),
     cpu_workers: int = CPU_WORKERS_OPTION,
-    precision: str = typer.Option("auto", "--precision", metavar="TEXT", help="auto | bf16 | fp32."),
+    precision: str = PRECISION_OPTION,
 ) -> None:
     """Supervised against the positive control for each setting of a shared budget: can the set-up see?"""
     from benchmark.calibration.settings import DEFAULT_GRID, load_grid, select
@@ -453,14 +454,14 @@ def predict(
     mask_threshold: Optional[int] = typer.Option(None, "--mask-threshold", metavar="T",
                                                  help="With --masks: " + MASK_THRESHOLD_HELP),
     batch_size: int = typer.Option(16, "--batch-size", metavar="N", help="Images per forward pass (lower it if memory runs out)."),
-    device: str = typer.Option("auto", "--device", metavar="TEXT", help="auto | cpu | cuda."),
+    device: str = typer.Option("auto", "--device", metavar="TEXT", help=" | ".join(DEVICES) + "."),
 ) -> None:
     """Segment angiograms with an exported UNet, pre-processed as in training."""
     from benchmark.export.predict import PredictOptions, resolve_inputs, write_predictions
 
     with user_errors():
-        if device not in ("auto", "cpu", "cuda"):
-            raise BenchmarkError(f"--device {device!r}: expected auto, cpu or cuda")
+        if device not in DEVICES:
+            raise BenchmarkError(f"--device {device!r}: expected {', '.join(DEVICES[:-1])} or {DEVICES[-1]}")
         options = PredictOptions(device=device, batch_size=batch_size, masks=masks, mask_threshold=mask_threshold)
         inputs = resolve_inputs(weights, images, options)
         with _progress() as progress:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -23,6 +24,12 @@ from benchmark.unet_config import UNetConfig
 ProfileName = Literal["tiny", "small", "paper"]
 #: "fair": equal pre-training budgets and one lr rule (the default); "study": the published recipes.
 ProtocolName = Literal["fair", "study"]
+#: The arithmetic a job trains in (auto: bf16 on CUDA and on CPUs with bf16 units) and the devices a
+#: prediction can run on: run options every layer names, defined once.
+PrecisionName = Literal["auto", "bf16", "fp32"]
+PRECISIONS: tuple[str, ...] = typing.get_args(PrecisionName)
+DeviceName = Literal["auto", "cpu", "cuda"]
+DEVICES: tuple[str, ...] = typing.get_args(DeviceName)
 
 
 @dataclass(frozen=True)

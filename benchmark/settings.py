@@ -10,7 +10,7 @@ import torch
 
 from benchmark.config import RunConfig, build_config, parse_pretrained
 from benchmark.files import holds_a_file, read_toml
-from benchmark.profiles import choose_profile
+from benchmark.profiles import PRECISIONS, PrecisionName, choose_profile
 from benchmark.data.external import parse_external_tests
 from benchmark.data.images import check_mask_threshold
 from benchmark.errors import BenchmarkError
@@ -99,7 +99,7 @@ class ExecutorConfig:
     slurm_controller_timeout_s: float = 300.0  # a controller silent this long ends the run (jobs keep running)
     poll_seconds: float = 0.2
     compile: bool = False  # torch.compile each job's training step: pays on long GPU jobs
-    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on CUDA and on CPUs with bf16 units
+    precision: PrecisionName = "auto"  # auto: bf16 on CUDA and on CPUs with bf16 units
 
     def bf16(self) -> bool | None:
         """DeviceOptions.bf16 for this choice (None: decided by the device)."""
@@ -116,8 +116,8 @@ def parse_devices(devices: str | None) -> tuple[int, ...]:
 
 def resolve_executor(kind: str = "local", devices: str | None = None, **options: object) -> ExecutorConfig:
     """The executor config from command-line values; `options` are ExecutorConfig fields."""
-    if options.get("precision", "auto") not in ("auto", "bf16", "fp32"):
-        raise BenchmarkError(f"--precision {options['precision']!r} is not one of auto, bf16, fp32")
+    if options.get("precision", "auto") not in PRECISIONS:
+        raise BenchmarkError(f"--precision {options['precision']!r} is not one of {', '.join(PRECISIONS)}")
     if kind not in EXECUTOR_KINDS:
         raise BenchmarkError(f"--executor {kind!r} is not one of {', '.join(EXECUTOR_KINDS)}")
     config = ExecutorConfig(kind=kind, devices=parse_devices(devices), **options)  # type: ignore[arg-type]

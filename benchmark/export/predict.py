@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,11 +38,11 @@ from benchmark.export.card import ModelCard
 from benchmark.export.weights import load_unet
 from benchmark.files import atomic_write_bytes, atomic_write_text, staged_folder
 from benchmark.nets import UNet
+from benchmark.profiles import DeviceName
 from benchmark.progress import Progress
 from benchmark.train.device import DeviceOptions
 from benchmark.train.loops import predict
 
-DeviceChoice = Literal["auto", "cpu", "cuda"]
 MASKS_DIR, OVERLAYS_DIR, TABLE_FILE = "masks", "overlays", "predictions.csv"
 OVERLAY_COLOUR = np.array([255.0, 0.0, 0.0])
 #: With --masks: the report's error colours (reports/galleries.py), in 0–255.
@@ -53,7 +53,7 @@ TP_COLOUR, FP_COLOUR, FN_COLOUR = np.array([255.0, 255.0, 255.0]), np.array([237
 class PredictOptions:
     """How to predict: device, batch (16 is what the run scored its test set with), optional masks."""
 
-    device: DeviceChoice = "auto"
+    device: DeviceName = "auto"
     batch_size: int = 16
     masks: Path | None = None  # a folder of ground-truth masks: <stem>.png or <stem>_gt.png, …
     overlay_alpha: float = 0.5

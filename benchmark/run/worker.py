@@ -21,6 +21,7 @@ from typing import Callable
 import torch
 
 from benchmark.errors import BenchmarkError
+from benchmark.profiles import PRECISIONS
 from benchmark.progress import Progress
 from benchmark.run import rundata
 from benchmark.run.handlers import HANDLERS, JobContext
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--metric-processes", type=int, default=1)
     parser.add_argument("--compile", action="store_true", help="torch.compile the training step")
-    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,0 +1,49 @@
+"""Each lever's share of the resolution at 79:1 (issue 32 item 6), from the rows of one run: the
+contenders' median MDD against the baseline under the report's test before this version (each
+contender alone, two-level bootstrap, Student t on S - 1 df, at Holm's level alpha/6) and under the
+many-to-one test (reports.manytoone), with the run's first 5 seeds and with all of them.
+
+Run from the repository root:
+    python docs/measurements/2026-12-07-arcade-small-10-seeds/levers.py results/arcade-small-v4
+"""
+
+import sys
+
+import numpy as np
+
+from benchmark.run.store import load_results
+from reports.hierarchical import detectable_difference, run_level
+from reports.labels import BASELINE, CONTROLS, DICE
+from reports.significance import compare_methods, seed_image_matrix
+
+
+def holm_era_mdd(rows, ratio: str) -> float:
+    """The median contender MDD as the report computed it before the many-to-one test."""
+    at = rows[rows["ratio"] == ratio]
+    wide = at.groupby(["seed", "image_id", "method"])[DICE.key].mean().unstack("method")
+    contenders = [m for m in wide.columns if m != BASELINE and m not in CONTROLS]
+    mdds = []
+    for method in contenders:
+        paired = run_level(seed_image_matrix(wide, method, BASELINE))
+        mdds.append(float(detectable_difference(paired.se, paired.n_seeds, 0.05 / len(contenders), 0.8)))
+    return float(np.median(mdds))
+
+
+def many_to_one_mdd(rows, ratio: str) -> tuple[float, float, float]:
+    block = compare_methods(rows[rows["ratio"] == ratio], DICE, BASELINE)
+    return tuple(float(block[c].iloc[0]) for c in ("run_mdd", "run_mdd_low", "run_mdd_high"))
+
+
+def main(run_dir: str, ratio: str = "79:1") -> None:
+    rows = load_results(run_dir)
+    seeds = sorted(int(s) for s in rows["seed"].unique())
+    print(f"{run_dir}, contenders' median MDD in Dice at {ratio}")
+    for label, part in ((f"first 5 seeds ({seeds[:5]})", rows[rows["seed"].isin(seeds[:5])]),
+                        (f"all {len(seeds)} seeds", rows)):
+        mdd, low, high = many_to_one_mdd(part, ratio)
+        print(f"  {label}: per contender + Holm {holm_era_mdd(part, ratio):.3f}; "
+              f"many-to-one {mdd:.3f} ({low:.3f}-{high:.3f})")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
