@@ -85,6 +85,7 @@ def test_a_submission_sbatch_refuses_is_one_line_naming_the_option_and_leaves_no
                 "Could not make sbatch call.\nsbatch: error: Invalid generic resource (gres) specification")
 
     monkeypatch.setattr(slurm, "check_controller", lambda: None)
+    monkeypatch.setattr(slurm, "check_gpus", lambda partition, gpus: None)  # as if sinfo could not tell
     monkeypatch.setattr(submitit, "AutoExecutor", RefusingExecutor)
     result = _run("run", "--config", write_tiny_config(tmp_path), "--executor", "slurm", "--out", tmp_path / "run")
     _assert_one_line_error(result, "sbatch refused the job (Invalid generic resource (gres) specification); "
@@ -200,3 +201,15 @@ def test_speed_metrics_alone_writes_a_report_without_training_rows(tmp_path, mon
     assert report.rows == () and [m.metric for m in report.metrics] == ["dice", "iou", "cldice", "hd", "add", "all"]
     assert all(m.agree for m in report.metrics) and "speed-up" in result.output
     _assert_one_line_error(_run("speed", "--no-training"), "--no-training", "--metrics")
+
+
+def test_gpus_a_partition_lacks_are_found_from_sinfo_before_anything_is_submitted():
+    from benchmark.run.slurm import gpu_shortage
+    cpu_only = "debug*|(null)\n"
+    assert "--slurm-gpus-per-job 1: partition debug has no GPUs (sinfo lists its GRES as (null)); pass " \
+           "--slurm-gpus-per-job 0" in gpu_shortage(cpu_only, "", 1)
+    assert gpu_shortage(cpu_only, "", 0) is None
+    mixed = "cpu*|(null)\ngpu|gpu:a100:4(S:0-1)\n"
+    assert gpu_shortage(mixed, "gpu", 1) is None and gpu_shortage(mixed, "", 2).startswith("--slurm-gpus-per-job 2")
+    assert gpu_shortage(mixed, "big", 1).startswith("--slurm-partition big: sinfo lists no such partition")
+    assert gpu_shortage("", "", 1) is None  # sinfo said nothing: sbatch will say it

@@ -49,11 +49,11 @@ def local_slurm():
     subprocess.run([str(SCRIPT), "stop"], capture_output=True)
 
 
-def _command(folder: Path, out: Path, mae_steps: int = 8) -> list[str]:
+def _command(folder: Path, out: Path, mae_steps: int = 8, slurm: tuple[str, ...] = tuple(SLURM)) -> list[str]:
     config = write_tiny_config(folder, methods=["supervised", "mae"], ratios=["70:10"],
                                pretrain={"mae": {"steps": mae_steps, "batch_size": 8}})
     return [sys.executable, "-c", "from benchmark.cli import app; app()", "run", "--config", str(config),
-            "--profile", "tiny", "--out", str(out), *SLURM]
+            "--profile", "tiny", "--out", str(out), *slurm]
 
 
 def _our_jobs(out: Path) -> dict[str, tuple[str, str]]:
@@ -144,3 +144,15 @@ def test_a_controller_that_is_down_is_one_line_and_no_hang(tmp_path):
         assert not (tmp_path / "run").exists()
     finally:
         subprocess.run([str(SCRIPT), "start"], check=True, capture_output=True)
+
+
+def test_asking_gpus_of_a_partition_without_any_is_one_line_before_the_folder_is_made(tmp_path):
+    """This cluster's one node has no GPUs: the default --slurm-gpus-per-job 1 is refused from what sinfo
+    says, naming the option to change, and nothing is written or submitted."""
+    default_gpus = ("--executor", "slurm", "--slurm-partition", "debug", "--slurm-cpus-per-job", "1")
+    command = _command(tmp_path, tmp_path / "run", slurm=default_gpus)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode == 1 and "Traceback" not in output, output
+    assert "--slurm-gpus-per-job 1: partition debug has no GPUs" in output and "--slurm-gpus-per-job 0" in output
+    assert not (tmp_path / "run").exists()

@@ -338,11 +338,12 @@ class InlineExecutor:
 def check_executor(config: ExecutorConfig) -> None:
     """Refuse an impossible executor before anything is written: a missing GPU, no submitit."""
     if config.kind == "slurm":
-        from benchmark.run.slurm import check_controller, import_submitit
+        from benchmark.run.slurm import check_controller, check_gpus, import_submitit
 
         import_submitit()
         if config.slurm_cluster == "slurm":
             check_controller()
+            check_gpus(config.slurm_partition, config.slurm_gpus_per_job)
     else:
         plan_slots(config)
 

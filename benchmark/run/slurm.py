@@ -63,6 +63,46 @@ def check_controller(timeout_s: float = 30) -> None:
                              "start slurmctld or ask the cluster's admins")
 
 
+def gpu_shortage(sinfo: str, partition: str, gpus_per_job: int) -> str | None:
+    """What is wrong with asking `gpus_per_job` GPUs of `partition` ("" = the cluster's default), from
+    `sinfo -h -o "%P|%G"` (one "partition|GRES" line per node group, the default partition marked
+    "*"); None when nothing is, or when sinfo does not say."""
+    if gpus_per_job <= 0:
+        return None
+    gres: dict[str, list[str]] = {}
+    default = ""
+    for line in sinfo.splitlines():
+        name, _, resources = line.strip().partition("|")
+        if not name:
+            continue
+        if name.endswith("*"):
+            name = default = name[:-1]
+        gres.setdefault(name, []).append(resources)
+    target = partition or default
+    if target not in gres:
+        return None if not partition else (f"--slurm-partition {partition}: sinfo lists no such partition "
+                                           f"(it lists {', '.join(gres) or 'none'})")
+    if any("gpu" in resources for resources in gres[target]):
+        return None
+    return (f"--slurm-gpus-per-job {gpus_per_job}: partition {target} has no GPUs (sinfo lists its GRES as "
+            f"{', '.join(dict.fromkeys(gres[target]))}); pass --slurm-gpus-per-job 0 to run on its CPUs, or "
+            "--slurm-partition a partition with GPUs")
+
+
+def check_gpus(partition: str, gpus_per_job: int, timeout_s: float = 30) -> None:
+    """Refuse, before the run folder is made, a request for GPUs the partition does not have (what
+    sbatch would refuse at the first submission); silent where sinfo cannot tell."""
+    if gpus_per_job <= 0 or shutil.which("sinfo") is None:
+        return
+    try:
+        answer = subprocess.run(["sinfo", "-h", "-o", "%P|%G"], capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return
+    problem = gpu_shortage(answer.stdout, partition, gpus_per_job) if answer.returncode == 0 else None
+    if problem:
+        raise BenchmarkError(problem)
+
+
 @dataclass
 class SlurmQueue:
     """The controller's view of this user's jobs, read at most every `refresh_s` (one `squeue` for all)."""
