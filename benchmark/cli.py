@@ -248,7 +248,7 @@ def finetune(
             console.print(note)
         with _progress() as progress:
             bar = _bar_callback(progress, "fine-tuning")
-            rows = runner.run_finetune(run_config, out, ft_ratio, seed, force,
+            rows = runner.run_single_finetune(run_config, out, ft_ratio, seed, force,
                                        lambda e: bar(e.done, e.total, e.message) if e.kind == "progress" else None,
                                        _bar_callback(progress, "data"))
         summary = rows[METRIC_COLUMNS].agg(["mean", "std"]).T.reset_index(names="metric")

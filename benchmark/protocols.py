@@ -11,20 +11,20 @@ from __future__ import annotations
 import dataclasses
 
 from benchmark.profiles import PROFILE_TABLE, Profile, ProfileName, ProtocolName
-from benchmark.recipes import (REFERENCE_BASE_LR, STUDY_EPOCHS, TINY_PRETRAIN_RECIPE, FairBudget, PretrainRecipe,
+from benchmark.recipes import (REFERENCE_BASE_LR, STUDY_EPOCHS, TINY_PRETRAIN_RECIPE, SharedBudget, PretrainRecipe,
                                budget_recipe, scaled_lr)
 
 
-def profile_budget(profile: Profile) -> FairBudget:
+def profile_budget(profile: Profile) -> SharedBudget:
     """A profile's shared budget: its batch and steps, and the factor that gives MAE its reference rate."""
     factor = (1.0 if profile.pretrain_reference_lr is None
               else profile.pretrain_reference_lr / scaled_lr(REFERENCE_BASE_LR, profile.pretrain_batch))
-    return FairBudget(batch_size=profile.pretrain_batch, steps=profile.pretrain_steps, lr_factor=factor)
+    return SharedBudget(batch_size=profile.pretrain_batch, steps=profile.pretrain_steps, lr_factor=factor)
 
 
 #: Each profile's budget (benchmark.profiles.PROFILE_TABLE: paper, the study's 300 epochs of a 790-image
 #: set at batch 256; tiny, 60 steps at 1e-3; small, 200 steps at 1e-2).
-FAIR_BUDGETS: dict[str, FairBudget] = {name: profile_budget(p) for name, p in PROFILE_TABLE.items()}
+FAIR_BUDGETS: dict[str, SharedBudget] = {name: profile_budget(p) for name, p in PROFILE_TABLE.items()}
 
 #: Tiny-profile shrink of a published recipe under "study": batch ÷ 16, epochs × 6/300.
 STUDY_TINY_BATCH_DIVISOR, STUDY_TINY_EPOCH_SHARE = 16, TINY_PRETRAIN_RECIPE.epochs / STUDY_EPOCHS

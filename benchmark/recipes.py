@@ -99,7 +99,7 @@ REFERENCE_BASE_LR = 1.5e-4
 
 
 @dataclass(frozen=True)
-class FairBudget:
+class SharedBudget:
     """The fair protocol's shared pre-training budget at one profile."""
 
     batch_size: int
@@ -114,7 +114,7 @@ class FairBudget:
         return scaled_lr(base_lr, self.batch_size) * self.lr_factor
 
 
-def budget_recipe(budget: FairBudget, base_lr: float, crop_scale: tuple[float, float] | None) -> PretrainRecipe:
+def budget_recipe(budget: SharedBudget, base_lr: float, crop_scale: tuple[float, float] | None) -> PretrainRecipe:
     """The fair protocol's recipe under a given shared budget (a profile's, or one a calibration tries)."""
     return PretrainRecipe(optimizer="adamw", lr=budget.lr(base_lr), weight_decay=0.05, betas=(0.9, 0.95),
                           batch_size=budget.batch_size, epochs=0, warmup_epochs=0, schedule="cosine",

@@ -22,7 +22,7 @@ from reports.health import pretext_notes
 from reports.hierarchical import SignificanceSettings
 from reports.manytoone import seeds_for
 from reports.labels import BASELINE, method_label, order_methods, order_ratios
-from reports.run import RunContents
+from reports.contents import RunContents
 from reports.significance import paired_seeds
 from reports.tables import mdd_text
 

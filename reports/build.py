@@ -24,7 +24,7 @@ from reports.result import ReportResult, check_formats
 
 RECORD_NAME = ".build.json"
 RECORD_VERSION = 1
-#: What a report reads from a run folder (reports.run.read_run and the galleries): checkpoints and
+#: What a report reads from a run folder (reports.contents.read_run and the galleries): checkpoints and
 #: logs it never opens, so they do not count; prepared.npz counts by its members' CRC-32s.
 RUN_INPUTS = (layout.CONFIG, layout.SPLITS, LOOKS)
 JOB_INPUTS = layout.REPORT_INPUTS

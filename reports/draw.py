@@ -27,7 +27,7 @@ from reports.controls import controls_table
 from reports.generalisation import generalisation_table
 from reports.hierarchical import SignificanceSettings
 from reports.labels import BASELINE, DICE, contenders, drawn_with, method_label, order_methods, order_ratios
-from reports.run import RunContents, read_run
+from reports.contents import RunContents, read_run
 from reports import figures, galleries, status, tables
 from reports.html import Page, PageFigure, render_page
 from reports.reading import plain_words

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from reports.run import DatasetSummary
+from reports.contents import DatasetSummary
 from reports.table_format import Table, to_html
 
 STYLE = """

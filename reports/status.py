@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from reports.labels import METHOD_ORDER, order_ratios
-from reports.run import RunContents
+from reports.contents import RunContents
 
 STATES = ("done", "failed", "skipped", "running", "pending")
 

@@ -13,7 +13,7 @@ from reports.generalisation import generalisation_lines
 from reports.labels import method_label, order_ratios
 from reports.result import ReportResult
 from reports.health import not_learned
-from reports.run import RunContents
+from reports.contents import RunContents
 from reports.seedspread import seed_spread
 from reports.significance import ranking_text, seeds_note
 from reports.stats import relative_change

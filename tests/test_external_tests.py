@@ -22,7 +22,7 @@ from benchmark.run.store import METRIC_COLUMNS, RunStore, load_results
 from benchmark.settings import ExecutorConfig, resolve_run_config
 from conftest import write_tiny_config
 from reports.generalisation import generalisation_lines, generalisation_table
-from reports.run import read_run
+from reports.contents import read_run
 
 pytestmark = pytest.mark.usefixtures("study_looks")  # methods named as their files declare
 

@@ -513,7 +513,7 @@ def _drawn(figure):
 @pytest.fixture(scope="module")
 def planned(built) -> list:
     from reports.draw import choose, planned_figures
-    from reports.run import read_run
+    from reports.contents import read_run
 
     root, _ = built
     contents = read_run(root)

@@ -15,7 +15,7 @@ from benchmark.config import RunConfig, read_toml
 from benchmark.dataclass_io import update
 from benchmark.errors import BenchmarkError
 from benchmark.protocols import FAIR_BUDGETS
-from benchmark.recipes import REFERENCE_BASE_LR, FairBudget, budget_recipe, scaled_lr
+from benchmark.recipes import REFERENCE_BASE_LR, SharedBudget, budget_recipe, scaled_lr
 from methods import registry
 
 
@@ -46,13 +46,13 @@ class CalibrationSetting:
                                                   or any(not lr > 0 for lr in self.finetune_lr_grid)):
             raise BenchmarkError(f"calibration setting {self.name}: finetune_lr_grid needs rates > 0")
 
-    def budget(self, profile: str) -> FairBudget:
+    def budget(self, profile: str) -> SharedBudget:
         """The profile's shared pre-training budget with this setting's steps and reference rate."""
         budget = FAIR_BUDGETS[profile]
         steps = self.pretrain_steps or budget.steps
         factor = budget.lr_factor if self.pretrain_lr is None else (
             self.pretrain_lr / scaled_lr(REFERENCE_BASE_LR, budget.batch_size))
-        return FairBudget(budget.batch_size, steps, factor)
+        return SharedBudget(budget.batch_size, steps, factor)
 
     def apply(self, config: RunConfig) -> RunConfig:
         """The run `config` under this setting: every pre-training method's recipe from the same

@@ -170,7 +170,7 @@ def plan_run(config: RunConfig, run_dir: Path) -> tuple[RunStore, list[Job], Spl
     return store, jobs, splits, index.extra_count
 
 
-def run_finetune(config: RunConfig, out: Path, ft_ratio: float, seed: int, force: bool = False,
+def run_single_finetune(config: RunConfig, out: Path, ft_ratio: float, seed: int, force: bool = False,
                  on_event: EventSink | None = None, progress: Progress | None = None) -> pd.DataFrame:
     """Fine-tune the supervised baseline once on `ft_ratio` % of the labels; write `out/rows.parquet`.
 
