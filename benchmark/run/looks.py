@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmark.files import atomic_write_json
+from benchmark.run.layout import LOOKS
 
-LOOKS = "methods.json"
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,12 @@ import pandas as pd
 
 from benchmark.errors import BenchmarkError
 from benchmark.run.jobs import Job
+from benchmark.run.layout import TRACKING
 from benchmark.run.store import METRIC_COLUMNS, RunStore
 
 SINKS = ("tensorboard", "mlflow")
 #: What each sink imports (MLflow's SQLite store needs SQLAlchemy and Alembic).
 REQUIRES = {"tensorboard": ("tensorboard",), "mlflow": ("mlflow", "sqlalchemy", "alembic")}
-#: Where the sinks write inside a run folder (MLflow's default file store included).
-TRACKING_FOLDER = "tracking"
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ class TensorBoardSink:
     name = "tensorboard"
 
     def __init__(self, root: Path) -> None:
-        self.root = root / TRACKING_FOLDER / "tensorboard"
+        self.root = root / TRACKING / "tensorboard"
 
     def publish(self, record: JobRecord) -> None:
         from torch.utils.tensorboard import SummaryWriter
@@ -149,7 +148,7 @@ class MLflowSink:
 
 def default_mlflow_uri(root: Path) -> str:
     """The run's own MLflow store: RUN/tracking/mlflow.db (SQLite)."""
-    return f"sqlite:///{(root / TRACKING_FOLDER / 'mlflow.db').resolve()}"
+    return f"sqlite:///{(root / TRACKING / 'mlflow.db').resolve()}"
 
 
 def make_sinks(config: TrackingConfig, root: Path) -> list[Sink]:
