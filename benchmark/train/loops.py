@@ -36,6 +36,11 @@ class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite: the job is recorded as failed, its dependants skipped."""
 
 
+def image_tensor(images: np.ndarray) -> Tensor:
+    """N×S×S images (or masks) as the N×1×S×S float32 tensor the networks take."""
+    return torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))[:, None]
+
+
 @dataclass
 class TensorSet:
     """Images N×1×H×W float32 (z-scored) and masks N×H×W bool, on one device."""
@@ -55,10 +60,7 @@ class TensorSet:
 
     @classmethod
     def from_numpy(cls, images: np.ndarray, masks: np.ndarray, device: str = "cpu") -> "TensorSet":
-        return cls(
-            torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))[:, None].to(device),
-            torch.from_numpy(np.ascontiguousarray(masks, dtype=bool)).to(device),
-        )
+        return cls(image_tensor(images).to(device), torch.from_numpy(np.ascontiguousarray(masks, dtype=bool)).to(device))
 
 
 def _batches(n: int, batch: int, samples: int, generator: torch.Generator, device: torch.device) -> Iterator[Tensor]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
-import torch
 
 from benchmark.progress import Progress
 from benchmark.run.job_status import Outcome
@@ -52,16 +50,12 @@ class JobResult:
     scores: Scores | None = None
 
 
-def as_tensor(images: np.ndarray) -> torch.Tensor:
-    """N×S×S float images as the N×1×S×S tensor the networks take."""
-    return torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))[:, None]
-
-
 def row_source(job: Job, model: Job, params: int) -> RowSource:
     """What the rows of `job` share; `model` is the fine-tune job the scored weights are from."""
     spec = model.finetune
     return RowSource(job_key=job.key, finetune_job=model.key, method=job.method, protocol=job.protocol,
-                     evaluation=FROZEN_ENCODER if spec.frozen_encoder else FINETUNE, pt_ratio=job.pt_ratio, ft_ratio=job.ft_ratio, ratio=job.ratio, seed=job.seed,
+                     evaluation=FROZEN_ENCODER if spec.frozen_encoder else FINETUNE, pt_ratio=job.pt_ratio,
+                     ft_ratio=job.ft_ratio, ratio=job.ratio, seed=job.seed,
                      params_finetune=params, pretrained_from=spec.pretrained or "",
                      pretrained_sha256=spec.external.sha256 if spec.external is not None else "",
                      n_pretrain=spec.pretrain_images,

@@ -8,12 +8,12 @@ import pandas as pd
 import torch
 
 from benchmark.nets import UNet, count_parameters
-from benchmark.run.handlers.context import PREVIEW_COUNT, JobContext, JobResult, as_tensor
+from benchmark.run.handlers.context import PREVIEW_COUNT, JobContext, JobResult
 from benchmark.run.job_status import PretrainOutcome
 from benchmark.run.previews import PretextPreview
 from benchmark.train.flops import training_flops_per_image
 from benchmark.train.health import pretext_health
-from benchmark.train.loops import pretrain
+from benchmark.train.loops import image_tensor, pretrain
 from benchmark.train.schedule import pretrain_schedule
 from methods import registry
 
@@ -27,13 +27,13 @@ def run_pretrain(context: JobContext) -> JobResult:
     index = data.index(spec.image_ids)
     masks = None
     if cls.uses_labels:  # the positive control: this job's own pre-training ids, with their labels
-        images, masks = data.images[index], as_tensor(data.masks[index])
+        images, masks = data.images[index], image_tensor(data.masks[index])
     else:
         images = np.concatenate([data.images[index], data.extra])
     context.log(f"pre-training {job.method} on {len(images)} images, recipe {spec.recipe}")
-    curve = pretrain(method, as_tensor(images), spec.recipe, options, job.job_seed, context.progress, masks)
+    curve = pretrain(method, image_tensor(images), spec.recipe, options, job.job_seed, context.progress, masks)
     store.write_loss_curve(job.key, pd.DataFrame(curve).assign(job_key=job.key, method=job.method, seed=job.seed))
-    fixed = as_tensor(data.images[data.index(sorted(spec.image_ids)[:PREVIEW_COUNT])]).to(options.torch_device)
+    fixed = image_tensor(data.images[data.index(sorted(spec.image_ids)[:PREVIEW_COUNT])]).to(options.torch_device)
     torch.manual_seed(0)
     method.eval()  # preview must not move BN statistics of the weights being transferred
     with options.autocast():

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from benchmark.evaluate.rows import metric_rows
 from benchmark.nets import UNet, count_parameters
-from benchmark.run.handlers.context import JobContext, JobResult, Scores, as_tensor, row_source
+from benchmark.run.handlers.context import JobContext, JobResult, Scores, row_source
 from benchmark.run.job_status import ScoreOutcome
-from benchmark.train.loops import predict
+from benchmark.train.loops import image_tensor, predict
 
 
 def run_score(context: JobContext) -> JobResult:
@@ -18,7 +18,7 @@ def run_score(context: JobContext) -> JobResult:
     unet.load_state_dict(store.read_checkpoint(spec.finetune))
     unet.to(options.torch_device, memory_format=options.memory_format())
     context.log(f"scoring {spec.finetune} on {spec.test_set.name} ({len(external.ids)} images)")
-    pred = predict(unet, as_tensor(external.images).to(options.torch_device), options).cpu().numpy()
+    pred = predict(unet, image_tensor(external.images).to(options.torch_device), options).cpu().numpy()
     params = count_parameters(unet)
     del unet
     context.free_device()
