@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-
 from benchmark.progress import Progress
 from benchmark.run.job_status import Outcome
 from benchmark.run.jobs import Job
