@@ -49,7 +49,8 @@ def test_the_identity_is_a_projection_of_the_job_with_the_same_field_types():
 
 
 def test_rows_have_the_schema_columns_in_order_with_their_dtypes():
-    source = RowSource("finetune-x", "finetune-x", "mae", "fair", 70.0, 10.0, "70:10", 0, 99, "pretrain-x", "", 35, 4, 1)
+    source = RowSource("finetune-x", "finetune-x", "mae", "fair", "finetune", 70.0, 10.0, "70:10", 0, 99, "pretrain-x", "",
+                       35, 4, 1)
     made = RowProvenance("abc", "v1", "cpu", "fp32", False, 1.5)
     scores = [{"image_id": "b", "dice": 0.5, "cldice": 0.4, "iou": 0.3, "hd": 1.0, "hd95": 2.0, "nsd": 0.6,
                "add": 0.1, "diameter_pred": 2.1, "diameter_gt": 2.0}] * 2

@@ -153,6 +153,6 @@ def test_asking_gpus_of_a_partition_without_any_is_one_line_before_the_folder_is
     command = _command(tmp_path, tmp_path / "run", slurm=default_gpus)
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     output = (result.stdout + result.stderr).strip()
-    assert result.returncode == 1 and "Traceback" not in output, output
+    assert result.returncode != 0 and "Traceback" not in output and len(output.splitlines()) <= 2, output
     assert "--slurm-gpus-per-job 1: partition debug has no GPUs" in output and "--slurm-gpus-per-job 0" in output
     assert not (tmp_path / "run").exists()
