@@ -13,10 +13,11 @@ guessed at: `methods.catalogue()` then asks the registry, which imports the meth
 from __future__ import annotations
 
 import ast
-import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from benchmark.plugins import plugin_names
 
 PACKAGE = Path(__file__).resolve().parent
 #: The class attributes a card shows.
@@ -26,8 +27,8 @@ ROOT = "torch.nn.Module"
 
 
 def method_modules() -> list[str]:
-    """The package's method modules, as the registry scans them: not `base`, not '_'-helpers."""
-    return sorted(m.name for m in pkgutil.iter_modules([str(PACKAGE)]) if not m.name.startswith("_") and m.name != "base")
+    """The package's method modules, as the registry scans them (benchmark.plugins: not `base`)."""
+    return plugin_names([PACKAGE], helpers=("base",))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: Stages in the order data flows; a module may import from its own rank or a lower one.
 STAGES: list[tuple[str, ...]] = [
-    ("benchmark.errors", "benchmark.dataclass_io", "benchmark.files", "benchmark.progress", "benchmark.text"),
+    ("benchmark.errors", "benchmark.dataclass_io", "benchmark.files", "benchmark.plugins", "benchmark.progress",
+     "benchmark.text"),
     ("benchmark.data",),
     ("benchmark.nets", "benchmark.unet_config", "benchmark.unet_file", "benchmark.recipes", "benchmark.losses"),
     ("methods",),

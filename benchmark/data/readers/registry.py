@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from benchmark.data.readers._files import existing_folder
 from benchmark.errors import BenchmarkError
+from benchmark.plugins import plugin_names
 from benchmark.text import did_you_mean
 
 if TYPE_CHECKING:
@@ -62,9 +62,7 @@ class DatasetFormat:
 
 def format_names() -> tuple[str, ...]:
     """Every format's name (its module's), sorted; imports no reader."""
-    package = importlib.import_module(_PACKAGE)
-    return tuple(sorted(info.name for info in pkgutil.iter_modules(package.__path__)
-                        if not info.name.startswith("_") and info.name not in _NOT_FORMATS))
+    return tuple(plugin_names(importlib.import_module(_PACKAGE).__path__, helpers=_NOT_FORMATS))
 
 
 def formats() -> dict[str, DatasetFormat]:
