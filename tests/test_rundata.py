@@ -137,3 +137,13 @@ def test_the_source_index_finds_duplicate_images_and_the_run_keeps_them_together
         part = splits.ratio("70:10", seed)
         for members in (splits.test, part.finetune_train, part.finetune_val, part.pretrain):
             assert ("copy_of_4" in members) == ("synth_0004" in members)
+
+
+def test_prepared_data_of_an_earlier_version_is_refused_naming_what_it_lacks(tmp_path):
+    import numpy as np
+    path = tmp_path / "prepared.npz"
+    np.savez(path, ids=np.array(["a"]), groups=np.array([""]), images=np.zeros((1, 4, 4), np.float32),
+             masks=np.zeros((1, 4, 4), bool), extra=np.zeros((0, 4, 4), np.float32), fingerprint=np.array("f"),
+             external_names=np.array([], dtype=str))
+    with pytest.raises(BenchmarkError, match="prepared by an earlier version \\(no 'extra_ids'\\); pass --force"):
+        rundata.load(path)

@@ -136,14 +136,22 @@ def save(path: Path, data: RunData) -> None:
     external = {f"external{n}_{name}": np.array(getattr(test, name))
                 for n, test in enumerate(data.external) for name in _EXTERNAL_FIELDS}
     np.savez(buffer, ids=np.array(data.ids), groups=np.array(data.groups), images=data.images,
-             masks=data.masks, extra=data.extra, fingerprint=np.array(data.fingerprint),
+             masks=data.masks, extra=data.extra, extra_ids=np.array(data.extra_ids, dtype=str),
+             fingerprint=np.array(data.fingerprint),
              external_names=np.array([t.name for t in data.external], dtype=str), **external)
     atomic_write_bytes(path, buffer.getvalue())
 
 
 def load(path: Path) -> RunData:
+    """The prepared data `save` wrote; a file without one of its arrays (prepared by an earlier
+    version) is refused, naming the array."""
     with np.load(path) as f:
-        names = f["external_names"].tolist() if "external_names" in f.files else []
+        missing = [key for key in ("ids", "groups", "images", "masks", "extra", "extra_ids", "fingerprint",
+                                   "external_names") if key not in f.files]
+        if missing:
+            raise BenchmarkError(f"{path}: prepared by an earlier version (no {missing[0]!r}); pass --force to "
+                                 "prepare the run again")
+        names = f["external_names"].tolist()
         external = tuple(
             ExternalTestData(name, f[f"external{n}_ids"].tolist(), f[f"external{n}_images"],
                              f[f"external{n}_masks"], str(f[f"external{n}_fingerprint"]))
@@ -152,6 +160,7 @@ def load(path: Path) -> RunData:
         return RunData(
             ids=f["ids"].tolist(), groups=f["groups"].tolist(), images=f["images"], masks=f["masks"],
             extra=f["extra"], fingerprint=str(f["fingerprint"]), external=external,
+            extra_ids=tuple(f["extra_ids"].tolist()),
         )
 
 
@@ -178,11 +187,6 @@ def draw_splits(config: RunConfig, data: SourceIndex) -> Splits:
     )
 
 
-def _pool_name(data: RunData, n: int) -> str:
-    """A pool image's file stem (a run folder prepared by an older version has only the index)."""
-    return data.extra_ids[n] if n < len(data.extra_ids) else str(n)
-
-
 def check_unlabelled_disjoint(data: RunData, splits: Splits, pool_path: str) -> None:
     """Refuse an unlabelled pool image identical or nearly identical (benchmark.data.duplicates),
     after pre-processing, to a test image: pre-training on it would let every method see the test
@@ -199,7 +203,7 @@ def check_unlabelled_disjoint(data: RunData, splits: Splits, pool_path: str) -> 
             near = near_twin(thumbnail(image), thumbnails)
             twin, how = (test_ids[near], "nearly identical (a near duplicate)") if near is not None else (None, "")
         if twin is not None:
-            raise BenchmarkError(f"data.unlabelled ({pool_path}): image {_pool_name(data, n)} is {how}, after "
+            raise BenchmarkError(f"data.unlabelled ({pool_path}): image {data.extra_ids[n]} is {how}, after "
                                  f"pre-processing, to test image {twin}; remove it from the pool (a test "
                                  "image must never be pre-trained on)")
 
