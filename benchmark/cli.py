@@ -153,7 +153,7 @@ def run(
     from benchmark.run.joblog import RunClock, job_line
     from benchmark.run.lock import run_lock
     from benchmark.run.tracking import TrackingConfig
-    from benchmark.settings import resolve_executor, resolve_run_config
+    from benchmark.options import resolve_executor, resolve_run_config
 
     with user_errors():
         run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol, external_test,
@@ -236,7 +236,7 @@ def finetune(
 ) -> None:
     """Fine-tune the supervised baseline (no pre-training) and evaluate it on the test split."""
     from benchmark.run import runner
-    from benchmark.settings import resolve_run_config
+    from benchmark.options import resolve_run_config
     from benchmark.run.store import METRIC_COLUMNS
 
     with user_errors():
@@ -282,7 +282,7 @@ def plan(
     nothing but a probe: a few timed steps, for the kinds of job no finished one has measured."""
     from benchmark.run import runner
     from benchmark.run.executors import job_threads, plan_slots
-    from benchmark.settings import resolve_executor, resolve_run_config
+    from benchmark.options import resolve_executor, resolve_run_config
     from benchmark.speed.planning import PlanRequest, plan_cost, this_machine
     from benchmark.train.device import DeviceOptions
 
@@ -331,7 +331,7 @@ def calibrate(
     """Supervised against the positive control for each setting of a shared budget: can the set-up see?"""
     from benchmark.calibration.settings import DEFAULT_GRID, load_grid, select
     from benchmark.calibration.study import run_calibration, write_calibration
-    from benchmark.settings import resolve_executor, resolve_run_config
+    from benchmark.options import resolve_executor, resolve_run_config
     from benchmark.train.hardware import cpu_model
 
     with user_errors():

@@ -3,7 +3,7 @@ chosen (`auto` included). Adopting a calibration result is one edit of that tabl
 
 Import-light (no torch, numpy or the methods): `angiobench methods list` answers from here in about
 a second. benchmark.config turns a profile into a run's defaults, benchmark.recipes into its
-recipes; benchmark.settings chooses the profile with torch's own answer to "is there CUDA?",
+recipes; benchmark.options chooses the profile with torch's own answer to "is there CUDA?",
 `methods list` with `gpu_visible`.
 """
 
@@ -141,7 +141,7 @@ def gpu_visible() -> bool:
 
 
 def _chosen(config_path: Path | None, option: str) -> tuple[ProfileName, dict[str, Any], str]:
-    """The profile a run of `--config` and `--profile` would use, chosen as benchmark.settings
+    """The profile a run of `--config` and `--profile` would use, chosen as benchmark.options
     chooses it but with `gpu_visible` for `auto`; with the file's table and its name for errors."""
     table = read_toml(config_path) if config_path else {}
     where = str(config_path) if config_path else "options"

@@ -5,7 +5,7 @@ from benchmark.config import build_config, load_config
 from benchmark.protocols import protocol_recipe
 from benchmark.profiles import resolve_profile
 from benchmark.errors import BenchmarkError
-from benchmark.settings import resolve_run_config
+from benchmark.options import resolve_run_config
 from methods import registry
 
 

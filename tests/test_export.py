@@ -31,7 +31,7 @@ from benchmark.export.weights import WEIGHTS_FORMAT
 from benchmark.nets import UNet, UNetConfig
 from benchmark.run import rundata, runner
 from benchmark.run.store import RunStore
-from benchmark.settings import ExecutorConfig, resolve_run_config
+from benchmark.options import ExecutorConfig, resolve_run_config
 from benchmark.train.device import DeviceOptions
 from benchmark.train.loops import predict
 from conftest import write_tiny_config

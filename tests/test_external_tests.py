@@ -19,7 +19,7 @@ from benchmark.export import ExportChoice, export_model, load_unet
 from benchmark.run import rundata, runner
 from benchmark.run.jobs import build_jobs
 from benchmark.run.store import METRIC_COLUMNS, RunStore, load_results
-from benchmark.settings import ExecutorConfig, resolve_run_config
+from benchmark.options import ExecutorConfig, resolve_run_config
 from conftest import write_tiny_config
 from reports.generalisation import generalisation_lines, generalisation_table
 from reports.contents import read_run

@@ -117,7 +117,7 @@ def test_methods_of_one_cell_share_fine_tuning_seed_validation_ids_and_untransfe
 def test_the_positive_control_pretrains_on_labels_of_its_pretraining_set_only(tmp_path):
     from benchmark.run import runner
     from benchmark.run.worker import run_job
-    from benchmark.settings import resolve_run_config
+    from benchmark.options import resolve_run_config
     from benchmark.train import loops
     from benchmark.train.device import DeviceOptions
     from conftest import write_tiny_config

@@ -20,7 +20,7 @@ import pytest
 from benchmark.data.synthetic import write_synthetic
 from benchmark.run import runner
 from benchmark.run.store import METRIC_COLUMNS, RunStore, load_jobs, load_results
-from benchmark.settings import ExecutorConfig, resolve_run_config
+from benchmark.options import ExecutorConfig, resolve_run_config
 from conftest import write_tiny_config
 
 FAULTS = Path(__file__).parent / "faults"

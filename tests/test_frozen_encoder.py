@@ -14,7 +14,7 @@ from benchmark.recipes import FinetuneRecipe
 from benchmark.run import runner
 from benchmark.run.jobs import build_jobs
 from benchmark.run.store import RunStore, load_results
-from benchmark.settings import ExecutorConfig, resolve_run_config
+from benchmark.options import ExecutorConfig, resolve_run_config
 from benchmark.train.device import DeviceOptions
 from benchmark.train.loops import TensorSet, finetune, freeze_encoder
 

@@ -69,7 +69,7 @@ def golden_grid(folder: Path, grid: dict = GRID) -> dict:
     from benchmark.data.synthetic import write_synthetic
     from benchmark.run import runner
     from benchmark.run.store import load_results
-    from benchmark.settings import ExecutorConfig, resolve_run_config
+    from benchmark.options import ExecutorConfig, resolve_run_config
 
     sys.path.insert(0, str(Path(__file__).parent))
     from conftest import write_tiny_config

@@ -12,7 +12,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.run import runner
 from benchmark.run.store import RunStore
 from benchmark.run.worker import run_job
-from benchmark.settings import resolve_run_config
+from benchmark.options import resolve_run_config
 from benchmark.train.device import DeviceOptions
 from conftest import write_tiny_config
 

@@ -16,7 +16,7 @@ STAGES: list[tuple[str, ...]] = [
     ("methods",),
     ("benchmark.train",),
     ("benchmark.evaluate",),
-    ("benchmark.config", "benchmark.profiles", "benchmark.protocols", "benchmark.settings"),
+    ("benchmark.config", "benchmark.profiles", "benchmark.protocols", "benchmark.options"),
     ("benchmark.run",),
     ("benchmark.export",),
     ("benchmark.speed",),

@@ -17,7 +17,7 @@ from benchmark.data.synthetic import write_synthetic
 from benchmark.errors import BenchmarkError
 from benchmark.run import rundata, runner
 from benchmark.run.store import RunStore
-from benchmark.settings import resolve_run_config
+from benchmark.options import resolve_run_config
 from conftest import write_tiny_config
 
 #: One pixel of each grey level: 0 and 100 background at T=128, 200 and 255 vessel.

@@ -13,7 +13,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.nets import UNetConfig
 from benchmark.run import runner
 from benchmark.run.job_status import JobStatus
-from benchmark.settings import resolve_run_config
+from benchmark.options import resolve_run_config
 from benchmark.speed import planning, probe
 from benchmark.speed.cost import FINETUNE_STEP, METRICS, job_image_steps, pretrain_step
 from benchmark.speed.estimate import Machine, Sample, Span, busy_warning, rates, seconds_for, span_text, wall_span

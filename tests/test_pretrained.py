@@ -25,7 +25,7 @@ from benchmark.run.jobs import build_jobs
 from benchmark.run.looks import read_looks
 from benchmark.run.row_schema import METRIC_COLUMNS
 from benchmark.run.store import RunStore, load_results
-from benchmark.settings import ExecutorConfig, resolve_run_config
+from benchmark.options import ExecutorConfig, resolve_run_config
 from benchmark.unet_file import PRETRAINED_FILE, save_unet_weights
 from conftest import write_tiny_config
 

@@ -14,7 +14,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.run import runner
 from benchmark.run.lock import lock_path, run_lock
 from benchmark.run.store import load_results
-from benchmark.settings import ExecutorConfig, resolve_run_config
+from benchmark.options import ExecutorConfig, resolve_run_config
 from conftest import write_tiny_config
 
 HOLD = "import sys, time\nfrom benchmark.run.lock import run_lock\nwith run_lock(sys.argv[1]):\n" \

@@ -11,7 +11,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.run import rundata, runner
 from benchmark.run.store import RunStore
 from benchmark.data.synthetic import write_synthetic
-from benchmark.settings import resolve_run_config
+from benchmark.options import resolve_run_config
 from conftest import write_tiny_config
 
 

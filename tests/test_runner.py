@@ -10,8 +10,8 @@ import pytest
 
 from benchmark.run import runner
 from benchmark.errors import BenchmarkError
-from benchmark.settings import ExecutorConfig
-from benchmark.settings import resolve_run_config
+from benchmark.options import ExecutorConfig
+from benchmark.options import resolve_run_config
 from benchmark.run.store import METRIC_COLUMNS, RunStore, load_jobs, load_results
 from benchmark.train.device import DeviceOptions
 from conftest import write_tiny_config

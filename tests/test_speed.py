@@ -20,7 +20,7 @@ from benchmark.train.hardware import native_cpu_bf16
 from benchmark.evaluate.metrics import segmentation_metrics
 from benchmark.evaluate.reference import reference_segmentation_metrics, vessel_like_pair
 from benchmark.nets import UNet, UNetConfig
-from benchmark.settings import resolve_run_config
+from benchmark.options import resolve_run_config
 from benchmark.speed import measure
 from benchmark.speed.measure import (
     SpeedRequest, SpeedSizes, Window, aggregate_images_per_second, check_request, check_sizes, choose_sizes, image_pool,

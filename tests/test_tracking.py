@@ -8,7 +8,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.run import runner
 from benchmark.run.store import RunStore
 from benchmark.run.tracking import MLflowSink, TrackingConfig
-from benchmark.settings import ExecutorConfig, resolve_run_config
+from benchmark.options import ExecutorConfig, resolve_run_config
 
 pytest.importorskip("tensorboard")
 pytest.importorskip("mlflow")

@@ -28,7 +28,7 @@ from benchmark.dataclass_io import to_plain
 from benchmark.errors import BenchmarkError
 from benchmark.run.runner import run_benchmark
 from benchmark.run.store import RunStore, load_results
-from benchmark.settings import ExecutorConfig
+from benchmark.options import ExecutorConfig
 from methods import registry
 from reports.hierarchical import SignificanceSettings
 from reports.labels import BASELINE, DICE, POSITIVE_CONTROL, contenders, order_ratios

@@ -33,7 +33,7 @@ from benchmark.run.jobs import Job
 from benchmark.run.messages import FinishedMessage, Message, ProgressMessage, ReleaseMessage, decode
 from benchmark.run.slot import Slot
 from benchmark.run.store import RunStore
-from benchmark.settings import ExecutorConfig
+from benchmark.options import ExecutorConfig
 from benchmark.train.device import DeviceOptions
 
 

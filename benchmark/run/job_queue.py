@@ -13,7 +13,7 @@ from benchmark.run.executors import Event, EventSink, Handle, Slot, make_executo
 from benchmark.run.job_status import JobStatus
 from benchmark.run.jobs import Job
 from benchmark.run.store import RunStore
-from benchmark.settings import ExecutorConfig
+from benchmark.options import ExecutorConfig
 
 
 @dataclass

@@ -28,7 +28,7 @@ from benchmark.run.looks import external_look, looks_of, write_looks
 from benchmark.run.executors import Event, EventSink, check_executor
 from benchmark.run.job_queue import QueueSummary, run_queue
 from benchmark.run.tracking import Publisher, TrackingConfig, make_sinks
-from benchmark.settings import ExecutorConfig
+from benchmark.options import ExecutorConfig
 from benchmark.run.store import RunStore, load_results
 from benchmark.progress import Progress
 from methods import registry

@@ -23,7 +23,7 @@ from benchmark.run.slot import Slot
 from benchmark.run.job_status import JobStatus
 from benchmark.run.jobs import Job
 from benchmark.run.store import RunStore
-from benchmark.settings import ExecutorConfig
+from benchmark.options import ExecutorConfig
 
 #: squeue states of a job that has not ended
 ACTIVE = frozenset({"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD",
