@@ -279,7 +279,8 @@ def load_results(run_dir: Path | str, test_sets: Literal["in-domain", "external"
     table is about; "external" gives the external test sets' rows, "all" both.
     """
     store = _require_run(run_dir)
-    frames = list(_done_frames(store, store.rows_path))
+    frames = [frame if "test_set" in frame.columns else frame.assign(test_set=IN_DOMAIN)  # rows written without it
+              for frame in _done_frames(store, store.rows_path)]
     if not frames:
         return empty_rows()
     rows = conform(pd.concat(frames, ignore_index=True))
