@@ -32,11 +32,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
-from scipy import integrate, optimize
 from scipy import stats as sps
+
+from reports.manytoone import detectable_multiple, rejection_power
 
 REFERENCE = ("two-level bootstrap over seeds, then test images within seeds (Saravanan et al. 2020), "
              "standard error exact, seed term ×S/(S−1), Student-t on S−1 degrees of freedom")
@@ -56,24 +56,15 @@ class SignificanceSettings:
 
 
 def t_test_power(noncentrality: float, df: int, alpha: float) -> float:
-    """P(|T| > t_{1−α/2, df}) for T = (Z + δ) / √(V/df), Z standard normal, V χ²(df): the power of a
-    two-sided t-test at a true effect of δ standard errors (integrated over V: scipy's noncentral t
-    loses precision where δ is large)."""
-    critical = sps.t.ppf(1 - alpha / 2, df)
-
-    def rejects(v: float) -> float:
-        scale = critical * math.sqrt(v / df)
-        return (sps.norm.cdf(noncentrality - scale) + sps.norm.cdf(-noncentrality - scale)) * sps.chi2.pdf(v, df)
-
-    return integrate.quad(rejects, 0.0, math.inf, limit=200)[0]
+    """The power of a two-sided t-test on `df` degrees of freedom at level `alpha`, at a true effect of
+    δ standard errors (reports.manytoone.rejection_power at Student's critical value)."""
+    return rejection_power(noncentrality, df, float(sps.t.ppf(1 - alpha / 2, df)))
 
 
-@lru_cache(maxsize=None)
 def detectable_effect(df: int, alpha: float, power: float) -> float:
     """The noncentrality δ at which the two-sided t-test on `df` degrees of freedom at level `alpha`
-    rejects with probability `power`: the MDD in standard errors (a pure function, so cached)."""
-    critical = sps.t.ppf(1 - alpha / 2, df)
-    return float(optimize.brentq(lambda d: t_test_power(d, df, alpha) - power, 0.0, 10 * critical + 10, xtol=1e-9))
+    rejects with probability `power`: the MDD in standard errors."""
+    return detectable_multiple(float(sps.t.ppf(1 - alpha / 2, df)), df, power)
 
 
 def detectable_difference(se: np.ndarray | float, n_seeds: int, alpha: float, power: float) -> np.ndarray:
