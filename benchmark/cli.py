@@ -14,9 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from benchmark.data.readers.registry import AUTO, format_names
-from benchmark.errors import BenchmarkError
-from benchmark.profiles import DEVICES, PRECISIONS
-from benchmark.text import did_you_mean, split_csv
+from benchmark.core.errors import BenchmarkError
+from benchmark.config.profiles import DEVICES, PRECISIONS
+from benchmark.core.text import did_you_mean, split_csv
 
 class _PlainHelp:
     """--help without a type beside it: each option here gives its own metavar (PATH, N, TEXT, none
@@ -148,12 +148,12 @@ def run(
 ) -> None:
     """Run the benchmark grid (every method × ratio × seed); finished jobs are skipped on a re-run."""
     from benchmark.data.external import IN_DOMAIN
-    from benchmark.run import runner
-    from benchmark.run.executors import check_executor
-    from benchmark.run.joblog import RunClock, job_line
-    from benchmark.run.lock import run_lock
-    from benchmark.run.tracking import TrackingConfig
-    from benchmark.options import resolve_executor, resolve_run_config
+    from benchmark.run.execute import runner
+    from benchmark.run.execute.executors import check_executor
+    from benchmark.run.folder.joblog import RunClock, job_line
+    from benchmark.run.folder.lock import run_lock
+    from benchmark.run.execute.tracking import TrackingConfig
+    from benchmark.config.options import resolve_executor, resolve_run_config
 
     with user_errors():
         run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol, external_test,
@@ -235,9 +235,9 @@ def finetune(
     force: bool = typer.Option(False, "--force", metavar="", help="Delete the folder and start again."),
 ) -> None:
     """Fine-tune the supervised baseline (no pre-training) and evaluate it on the test split."""
-    from benchmark.run import runner
-    from benchmark.options import resolve_run_config
-    from benchmark.run.store import METRIC_COLUMNS
+    from benchmark.run.execute import runner
+    from benchmark.config.options import resolve_run_config
+    from benchmark.run.folder.store import METRIC_COLUMNS
 
     with user_errors():
         if not 0 < ft_ratio <= 100:
@@ -280,9 +280,9 @@ def plan(
 ) -> None:
     """The jobs a run would do, which are already done, and how long the rest should take. Trains
     nothing but a probe: a few timed steps, for the kinds of job no finished one has measured."""
-    from benchmark.run import runner
-    from benchmark.run.executors import job_threads, plan_slots
-    from benchmark.options import resolve_executor, resolve_run_config
+    from benchmark.run.execute import runner
+    from benchmark.run.execute.executors import job_threads, plan_slots
+    from benchmark.config.options import resolve_executor, resolve_run_config
     from benchmark.speed.planning import PlanRequest, plan_cost, this_machine
     from benchmark.train.device import DeviceOptions
 
@@ -331,7 +331,7 @@ def calibrate(
     """Supervised against the positive control for each setting of a shared budget: can the set-up see?"""
     from benchmark.calibration.settings import DEFAULT_GRID, load_grid, select
     from benchmark.calibration.study import run_calibration, write_calibration
-    from benchmark.options import resolve_executor, resolve_run_config
+    from benchmark.config.options import resolve_executor, resolve_run_config
     from benchmark.train.hardware import cpu_model
 
     with user_errors():
@@ -410,7 +410,7 @@ def report(
 @app.command(cls=PlainHelpCommand)
 def status(run_dir: Path = typer.Argument(..., help="A run folder.")) -> None:
     """Done / running / failed / pending per job, and the error of each failed one."""
-    from benchmark.run.store import load_jobs
+    from benchmark.run.folder.store import load_jobs
 
     with user_errors():
         jobs = load_jobs(run_dir)
@@ -514,7 +514,7 @@ def data_export_nnunet(
     run_dir: Path = typer.Argument(..., help="A run folder (config.toml, splits.json, data/prepared.npz)."),
     out: Path = typer.Argument(..., help="New folder, e.g. $nnUNet_raw/Dataset501_Angio."),
 ) -> None:
-    """The run's images, masks and fine-tuning splits in nnU-Net raw format (see README)."""
+    """The run's images, masks and fine-tuning splits in nnU-Net raw format (docs/export.md)."""
     from benchmark.export.nnunet import export_nnunet
 
     with user_errors():
@@ -541,7 +541,7 @@ def methods_list(
 
     Read without importing torch (about a second); --pretrain-params builds every method to count
     what it pre-trains too."""
-    from benchmark.profiles import profile_image_size, profile_unet
+    from benchmark.config.profiles import profile_image_size, profile_unet
     from benchmark.train.method_info import describe_methods
 
     with user_errors():

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark.plugins import plugin_names
+from benchmark.core.plugins import plugin_names
 
 PACKAGE = Path(__file__).resolve().parent
 #: The class attributes a card shows.
@@ -27,7 +27,7 @@ ROOT = "torch.nn.Module"
 
 
 def method_modules() -> list[str]:
-    """The package's method modules, as the registry scans them (benchmark.plugins: not `base`)."""
+    """The package's method modules, as the registry scans them (benchmark.core.plugins: not `base`)."""
     return plugin_names([PACKAGE], helpers=("base",))
 
 

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from benchmark.data.augment import gaussian_blur
 from benchmark.data.views import random_resized_crop
 from benchmark.data.views import chance as _chance, uniform as _uniform
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 
 def info_nce(query: Tensor, key: Tensor, temperature: float, negatives: Tensor | None = None) -> Tensor:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from benchmark.nets import UNet
-from benchmark.recipes import STUDY_BATCH, STUDY_EPOCHS, STUDY_WARMUP_EPOCHS, PretrainRecipe, scaled_lr
+from benchmark.model.unet import UNet
+from benchmark.model.recipes import STUDY_BATCH, STUDY_EPOCHS, STUDY_WARMUP_EPOCHS, PretrainRecipe, scaled_lr
 from methods.base import Profile, SSLMethod
 
 
@@ -39,7 +39,7 @@ class DenoisingTemplate(SSLMethod):
     label = "Denoising (template)"
     colour = "#8c564b"  # any matplotlib colour; pick one no other method uses (see `methods list`)
     transfers = "encoder+decoder"  # "encoder" or "encoder+decoder": what fine-tuning starts from
-    # The fair protocol (benchmark/recipes.py) gives every method the same optimiser, schedule, batch
+    # The fair protocol (benchmark/model/recipes.py) gives every method the same optimiser, schedule, batch
     # and steps; from the method it takes only these two facts of its paper:
     base_lr = 1.5e-4  # the paper's base rate under lr = base × batch / 256 (MAE's, for an SGD paper)
     official_crop = None  # e.g. (0.2, 1.0): random-resized-crop area range + flip the harness applies
@@ -64,7 +64,7 @@ class DenoisingTemplate(SSLMethod):
 
     def training_step(self, images: Tensor, step: int, total_steps: int, aux: dict[str, Tensor]) -> dict[str, Tensor]:
         # images: B×1×H×W, z-scored, already on the device; aux: this batch's rows of `prepare` ({}).
-        # The UNet's parts, for a pretext task of your own (benchmark/nets.py):
+        # The UNet's parts, for a pretext task of your own (benchmark/model/unet.py):
         #   self.unet.encoder(x) → a list of depth + 1 feature maps, finest first, bottleneck last:
         #     feature i is B × widths[i] × H/2^i × W/2^i, with widths = self.unet.cfg.widths()
         #     = [base, 2·base, …, 2^depth·base] (base 64, depth 4 in the study: 64 … 1024 channels,

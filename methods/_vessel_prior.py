@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 REFERENCE_SIDE = 512.0
 #: Gaussian kernels reach this many sigmas (scipy.ndimage's default truncation).

@@ -14,8 +14,8 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from benchmark.nets import TRANSFERRED_PARTS, Transfer, UNet, load_parts
-from benchmark.recipes import REFERENCE_BASE_LR, TINY_PRETRAIN_RECIPE, PretrainRecipe
+from benchmark.model.unet import TRANSFERRED_PARTS, Transfer, UNet, load_parts
+from benchmark.model.recipes import REFERENCE_BASE_LR, TINY_PRETRAIN_RECIPE, PretrainRecipe
 
 Profile = Literal["tiny", "small", "paper"]
 
@@ -27,7 +27,7 @@ class Method(nn.Module):
     description: ClassVar[str]
     #: How figures and tables name the method ("" → its `name`) and the matplotlib colour of its
     #: lines and points ("" → one of the report's spare colours). The run stores both in its folder
-    #: (benchmark/run/looks.py), so a report never imports the method to draw it.
+    #: (benchmark/run/folder/looks.py), so a report never imports the method to draw it.
     label: ClassVar[str] = ""
     colour: ClassVar[str] = ""
     transfers: ClassVar[Transfer]
@@ -56,7 +56,7 @@ class Method(nn.Module):
     def default_recipe(cls, profile: Profile) -> PretrainRecipe:
         """A stand-alone recipe for tests and speed probes: the method's paper recipe at `paper`, a
         short CPU one (lr 1e-3, batch 16, 6 epochs) at the CPU profiles. Not what a run trains with:
-        that is its protocol's (benchmark.protocols.protocol_recipe, from benchmark.profiles)."""
+        that is its protocol's (benchmark.config.protocols.protocol_recipe, from benchmark.config.profiles)."""
         return TINY_PRETRAIN_RECIPE if profile != "paper" else cls.paper_recipe()
 
     @classmethod
@@ -71,7 +71,7 @@ class Method(nn.Module):
 
     @classmethod
     def load_transferred(cls, unet: UNet, state: dict[str, Tensor]) -> None:
-        """Copy the transferred parts of a pre-trained UNet's `state` into `unet` (benchmark.nets.load_parts)."""
+        """Copy the transferred parts of a pre-trained UNet's `state` into `unet` (benchmark.model.unet.load_parts)."""
         load_parts(unet, state, cls.transfers)
 
     def pretrained_unet(self) -> UNet:
@@ -89,7 +89,7 @@ class SSLMethod(Method):
     """A self-supervised method: one training step returns its pretext loss."""
 
     #: The paper's base learning rate under the rule lr = base × batch / 256 (the fair protocol's
-    #: rule, benchmark.recipes); MAE's, for methods whose papers used SGD.
+    #: rule, benchmark.model.recipes); MAE's, for methods whose papers used SGD.
     base_lr: ClassVar[float] = REFERENCE_BASE_LR
     #: The random-resized-crop area range of the official recipe (with a horizontal flip), which the
     #: harness applies under the fair protocol; None for methods that augment inside their own step.

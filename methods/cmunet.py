@@ -37,11 +37,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from benchmark.errors import BenchmarkError
-from benchmark.nets import Decoder, UNet
+from benchmark.core.errors import BenchmarkError
+from benchmark.model.unet import Decoder, UNet
 from methods._contrastive import global_pool, info_nce, projection_mlp, random_resized_crop
 from methods._patches import grid_patch, masked_mean_fill, masked_mse, random_patch_mask, upsample_mask
-from benchmark.recipes import PretrainRecipe, ema_momentum_for
+from benchmark.model.recipes import PretrainRecipe, ema_momentum_for
 from methods.base import Profile, SSLMethod, momentum_copy
 
 
@@ -130,7 +130,7 @@ class CMUNet(SSLMethod):
 
     @classmethod
     def fit_to_budget(cls, settings: CMUNetConfig, images: int, steps: int, batch_size: int) -> CMUNetConfig:
-        """The momentum branch's EMA sized to the run (benchmark.recipes.ema_momentum_for): 0.996 over
+        """The momentum branch's EMA sized to the run (benchmark.model.recipes.ema_momentum_for): 0.996 over
         60 steps would leave most of its random start in the branch the InfoNCE compares against."""
         return dataclasses.replace(settings, momentum=ema_momentum_for(steps))
 

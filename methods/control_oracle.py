@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from benchmark.losses import dice_ce_loss
+from benchmark.model.losses import dice_ce_loss
 from methods.base import SSLMethod
 
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.nets import UNet
+from benchmark.model.unet import UNet
 from methods._genesis_transforms import (
     Boxes,
     local_pixel_shuffle,
@@ -27,7 +27,7 @@ from methods._genesis_transforms import (
     random_flip,
     unit_range,
 )
-from benchmark.recipes import PretrainRecipe
+from benchmark.model.recipes import PretrainRecipe
 from methods.base import Profile, SSLMethod
 
 

@@ -16,10 +16,10 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from benchmark.errors import BenchmarkError
-from benchmark.nets import UNet
+from benchmark.core.errors import BenchmarkError
+from benchmark.model.unet import UNet
 from methods._patches import grid_patch, masked_mean_fill, masked_mse, random_patch_mask, upsample_mask
-from benchmark.recipes import STUDY_BATCH, STUDY_EPOCHS, STUDY_WARMUP_EPOCHS, PretrainRecipe, scaled_lr
+from benchmark.model.recipes import STUDY_BATCH, STUDY_EPOCHS, STUDY_WARMUP_EPOCHS, PretrainRecipe, scaled_lr
 from methods.base import Profile, SSLMethod
 
 LossOn = Literal["masked", "all"]

@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from benchmark.errors import BenchmarkError
-from benchmark.nets import UNet
+from benchmark.core.errors import BenchmarkError
+from benchmark.model.unet import UNet
 from methods._contrastive import KeyQueue, ViewAugment, augment_view, global_pool, info_nce, projection_mlp
-from benchmark.recipes import PretrainRecipe, ema_momentum_for, queue_size_for
+from benchmark.model.recipes import PretrainRecipe, ema_momentum_for, queue_size_for
 from methods.base import Profile, SSLMethod, momentum_copy
 
 
@@ -91,7 +91,7 @@ class MoCo(SSLMethod):
 
     @classmethod
     def fit_to_budget(cls, settings: MoCoConfig, images: int, steps: int, batch_size: int) -> MoCoConfig:
-        """The queue and the key encoder's EMA sized to this set and run (benchmark.recipes rules)."""
+        """The queue and the key encoder's EMA sized to this set and run (benchmark.model.recipes rules)."""
         return dataclasses.replace(settings, queue_size=queue_size_for(images, batch_size),
                                    momentum=ema_momentum_for(steps))
 

@@ -27,11 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.errors import BenchmarkError
-from benchmark.nets import Encoder, UNet
+from benchmark.core.errors import BenchmarkError
+from benchmark.model.unet import Encoder, UNet
 from methods._patches import (masked_mean_fill, masked_mse, masked_patch_count, normalise_patches, patch_mean_std,
                               random_patch_mask, upsample_mask)
-from benchmark.recipes import STUDY_BATCH, STUDY_EPOCHS, STUDY_WARMUP_EPOCHS, PretrainRecipe, scaled_lr
+from benchmark.model.recipes import STUDY_BATCH, STUDY_EPOCHS, STUDY_WARMUP_EPOCHS, PretrainRecipe, scaled_lr
 from methods.base import Profile, SSLMethod
 
 #: SparK's learning-rate rule: lr = base_lr × batch / 256 (SparK pretrain/utils/arg_util.py).

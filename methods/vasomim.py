@@ -46,8 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.errors import BenchmarkError
-from benchmark.nets import UNet
+from benchmark.core.errors import BenchmarkError
+from benchmark.model.unet import UNet
 from methods._patches import grid_patch, masked_mean_fill, upsample_mask, weighted_patch_mask
 from methods._vessel_prior import (
     VesselMaps,
@@ -56,7 +56,7 @@ from methods._vessel_prior import (
     ridge_response,
     vessel_maps,
 )
-from benchmark.recipes import PretrainRecipe
+from benchmark.model.recipes import PretrainRecipe
 from methods.base import Profile, SSLMethod
 from methods.mae import MAE, reconstruction_loss
 

@@ -13,14 +13,14 @@ from reports.build import build_report
 from reports.result import ReportResult
 
 if TYPE_CHECKING:
-    from reports.summary import summary_lines
+    from reports.words.summary import summary_lines
 
 __all__ = ["ReportResult", "build_report", "summary_lines"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "summary_lines":
-        from reports.summary import summary_lines
+        from reports.words.summary import summary_lines
 
         return summary_lines
     raise AttributeError(f"module 'reports' has no attribute {name!r}")

@@ -17,14 +17,14 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from benchmark.files import atomic_write_json
-from benchmark.run import layout
-from benchmark.run.looks import LOOKS
+from benchmark.core.files import atomic_write_json
+from benchmark.run.folder import layout
+from benchmark.run.folder.looks import LOOKS
 from reports.result import ReportResult, check_formats
 
 RECORD_NAME = ".build.json"
 RECORD_VERSION = 1
-#: What a report reads from a run folder (reports.contents.read_run and the galleries): checkpoints and
+#: What a report reads from a run folder (reports.read.contents.read_run and the galleries): checkpoints and
 #: logs it never opens, so they do not count; prepared.npz counts by its members' CRC-32s.
 RUN_INPUTS = (layout.CONFIG, layout.SPLITS, LOOKS)
 JOB_INPUTS = layout.REPORT_INPUTS
@@ -135,7 +135,7 @@ def build_report(run_dir: Path, out_dir: Path | None = None, ratio: str | None =
         return reused
     (out / RECORD_NAME).unlink(missing_ok=True)  # a build that fails half-way must not look finished
     # matplotlib, seaborn and scipy: imported only when drawing
-    from reports.draw import draw_report
+    from reports.render.draw import draw_report
 
     result = draw_report(run_dir, out, ratio, method, options.formats)
     BuildRecord(digest, result).save()

@@ -17,7 +17,7 @@ from types import MappingProxyType
 import numpy as np
 
 from benchmark.data.splits import Ratio
-from benchmark.run.looks import MethodLook
+from benchmark.run.folder.looks import MethodLook
 
 BASELINE = "supervised"
 
@@ -25,7 +25,7 @@ BASELINE = "supervised"
 METHOD_ORDER = ("supervised", "genesis", "mae", "spark", "moco", "cmunet", "vasomim")
 
 #: The looks (display name, colour) of the run being drawn, which each method's file declares and
-#: the run folder stores (benchmark/run/looks.py). Scoped to one build by `drawn_with`, as
+#: the run folder stores (benchmark/run/folder/looks.py). Scoped to one build by `drawn_with`, as
 #: matplotlib's rc_context scopes a style: every table and figure names methods, and threading the
 #: run's looks through each of them would add one argument to every function of the package.
 _LOOKS: ContextVar[Mapping[str, MethodLook]] = ContextVar("method_looks", default=MappingProxyType({}))

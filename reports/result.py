@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 FORMATS = ("png", "pdf", "svg")
 

@@ -60,7 +60,7 @@ def compiled(monkeypatch) -> list:
 def study_looks():
     """Tables and figures drawn outside a report build name methods as their files declare (a build
     reads them from its run folder instead)."""
-    from benchmark.run.looks import looks_of
+    from benchmark.run.folder.looks import looks_of
     from methods import registry
     from reports.labels import drawn_with
 

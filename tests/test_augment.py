@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.data.augment import AugmentConfig, augment_batch, gaussian_blur
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 OFF = AugmentConfig.none()
 

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from benchmark.calibration.settings import DEFAULT_GRID, CalibrationSetting, load_grid, select
 from benchmark.calibration.study import calibration_run_config, calibration_table, summarise_rows
 from benchmark.cli import app
-from benchmark.config import build_config
-from benchmark.errors import BenchmarkError
+from benchmark.config.run_config import build_config
+from benchmark.core.errors import BenchmarkError
 from conftest import TINY_TABLE
 from test_report_stats import cell_rows, nct_factor
 
@@ -49,7 +49,7 @@ def test_calibration_runs_only_the_baseline_and_the_positive_control_apart_from_
 
 
 def test_summary_of_rows_with_a_known_answer():
-    from reports.manytoone import family_mdd
+    from reports.stats.manytoone import family_mdd
     """3 seeds × 4 images at 79:1: the control is the baseline + .20/.18/.22 per seed (mean .2, seed-mean
     SD .02, no spread within a seed: SE √(.0004/3)), t = 17.3 on 2 df; the baseline at 70:10 is its 79:1
     value + .1 on every image (curve +.1 exactly)."""

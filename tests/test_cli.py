@@ -71,7 +71,7 @@ def test_a_submission_sbatch_refuses_is_one_line_naming_the_option_and_leaves_no
     the option to change, exit 1, and no run folder (the refusal comes before any job ran)."""
     import submitit
 
-    from benchmark.run import slurm
+    from benchmark.run.execute import slurm
 
     class RefusingExecutor:
         def __init__(self, folder, cluster):
@@ -94,7 +94,7 @@ def test_a_submission_sbatch_refuses_is_one_line_naming_the_option_and_leaves_no
 
 
 def test_refusal_messages_point_at_the_option_behind_them():
-    from benchmark.run.slurm import refusal_message
+    from benchmark.run.execute.slurm import refusal_message
     assert refusal_message("sbatch: error: invalid partition specified: gpu").endswith("`sinfo` lists")
     assert "no reason given" in refusal_message("")
     assert refusal_message("something odd").endswith("(something odd); check the --slurm-* options")
@@ -204,7 +204,7 @@ def test_speed_metrics_alone_writes_a_report_without_training_rows(tmp_path, mon
 
 
 def test_gpus_a_partition_lacks_are_found_from_sinfo_before_anything_is_submitted():
-    from benchmark.run.slurm import gpu_shortage
+    from benchmark.run.execute.slurm import gpu_shortage
     cpu_only = "debug*|(null)\n"
     assert "--slurm-gpus-per-job 1: partition debug has no GPUs (sinfo lists its GRES as (null)); pass " \
            "--slurm-gpus-per-job 0" in gpu_shortage(cpu_only, "", 1)

@@ -1,11 +1,11 @@
 
 import pytest
 
-from benchmark.config import build_config, load_config
-from benchmark.protocols import protocol_recipe
-from benchmark.profiles import resolve_profile
-from benchmark.errors import BenchmarkError
-from benchmark.options import resolve_run_config
+from benchmark.config.run_config import build_config, load_config
+from benchmark.config.protocols import protocol_recipe
+from benchmark.config.profiles import resolve_profile
+from benchmark.core.errors import BenchmarkError
+from benchmark.config.options import resolve_run_config
 from methods import registry
 
 

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 from methods._contrastive import (
     KeyQueue,
     ViewAugment,

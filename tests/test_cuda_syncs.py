@@ -11,9 +11,9 @@ from typing import Callable
 import pytest
 import torch
 
-from benchmark.nets import UNet, UNetConfig
+from benchmark.model.unet import UNet, UNetConfig
 from benchmark.speed.measure import image_pool, zscored
-from benchmark.recipes import FinetuneRecipe
+from benchmark.model.recipes import FinetuneRecipe
 from benchmark.train.device import DeviceOptions
 from benchmark.train.loops import TensorSet, finetune, pretrain
 from methods import registry

@@ -17,21 +17,22 @@ from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from benchmark.cli import app
-from benchmark.config import load_config
+from benchmark.config.run_config import load_config
 from benchmark.data.images import read_image, read_mask
 from benchmark.data.preprocess import PreprocessConfig, crop_box, preprocess_image, preprocess_mask
 from benchmark.data.synthetic import write_synthetic
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 from benchmark.evaluate.metrics import METRIC_KEYS, mean_diameter, segmentation_metrics
 from benchmark.export import load_unet
 from benchmark.data.readers.arcade import ARCADE_LICENCE
 from benchmark.export.card import SYNTHETIC_LICENCE, dataset_info
 from benchmark.export.predict import model_side_check, overlay, restore_mask, segment
 from benchmark.export.weights import WEIGHTS_FORMAT
-from benchmark.nets import UNet, UNetConfig
-from benchmark.run import rundata, runner
-from benchmark.run.store import RunStore
-from benchmark.options import ExecutorConfig, resolve_run_config
+from benchmark.model.unet import UNet, UNetConfig
+from benchmark.run.folder import rundata
+from benchmark.run.execute import runner
+from benchmark.run.folder.store import RunStore
+from benchmark.config.options import ExecutorConfig, resolve_run_config
 from benchmark.train.device import DeviceOptions
 from benchmark.train.loops import predict
 from conftest import write_tiny_config

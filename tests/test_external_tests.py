@@ -14,15 +14,16 @@ from benchmark.cli import app
 from benchmark.data.external import IN_DOMAIN, ExternalTestRef, parse_external_test, parse_external_tests
 from benchmark.data.splits import Splits
 from benchmark.data.synthetic import write_synthetic
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 from benchmark.export import ExportChoice, export_model, load_unet
-from benchmark.run import rundata, runner
-from benchmark.run.jobs import build_jobs
-from benchmark.run.store import METRIC_COLUMNS, RunStore, load_results
-from benchmark.options import ExecutorConfig, resolve_run_config
+from benchmark.run.folder import rundata
+from benchmark.run.execute import runner
+from benchmark.run.plan.jobs import build_jobs
+from benchmark.run.folder.store import METRIC_COLUMNS, RunStore, load_results
+from benchmark.config.options import ExecutorConfig, resolve_run_config
 from conftest import write_tiny_config
-from reports.generalisation import generalisation_lines, generalisation_table
-from reports.contents import read_run
+from reports.tables.generalisation import generalisation_lines, generalisation_table
+from reports.read.contents import read_run
 
 pytestmark = pytest.mark.usefixtures("study_looks")  # methods named as their files declare
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from benchmark.cli import app
 from benchmark.data.synthetic import write_synthetic
-from benchmark.run.store import RunStore
+from benchmark.run.folder.store import RunStore
 from conftest import write_tiny_config
 
 runner = CliRunner()

@@ -8,13 +8,13 @@ import pytest
 import torch
 from scipy import ndimage
 
-from benchmark.config import build_config
+from benchmark.config.run_config import build_config
 from benchmark.data.preprocess import resize_mask
 from benchmark.data.splits import Ratio, make_splits
-from benchmark.nets import UNet
-from benchmark.protocols import FAIR_BUDGETS
-from benchmark.recipes import REFERENCE_BASE_LR, ema_momentum_for, queue_size_for
-from benchmark.run.jobs import build_jobs
+from benchmark.model.unet import UNet
+from benchmark.config.protocols import FAIR_BUDGETS
+from benchmark.model.recipes import REFERENCE_BASE_LR, ema_momentum_for, queue_size_for
+from benchmark.run.plan.jobs import build_jobs
 from methods import registry
 
 IDS = [f"i{n:03d}" for n in range(200)]
@@ -115,9 +115,9 @@ def test_methods_of_one_cell_share_fine_tuning_seed_validation_ids_and_untransfe
 
 
 def test_the_positive_control_pretrains_on_labels_of_its_pretraining_set_only(tmp_path):
-    from benchmark.run import runner
-    from benchmark.run.worker import run_job
-    from benchmark.options import resolve_run_config
+    from benchmark.run.execute import runner
+    from benchmark.run.execute.worker import run_job
+    from benchmark.config.options import resolve_run_config
     from benchmark.train import loops
     from benchmark.train.device import DeviceOptions
     from conftest import write_tiny_config
@@ -136,7 +136,7 @@ def test_the_positive_control_pretrains_on_labels_of_its_pretraining_set_only(tm
         seen["images"], seen["masks"] = images.clone(), masks.clone()
         return real(method, images, recipe, options, seed, progress, masks)
 
-    from benchmark.run import rundata
+    from benchmark.run.folder import rundata
     from benchmark.run.handlers import pretrain as handler
     handler.pretrain = spy
     try:
@@ -183,8 +183,8 @@ def test_every_profile_value_comes_from_its_one_table_entry(monkeypatch):
     defaults and its pre-training budget read."""
     import dataclasses
 
-    import benchmark.config as config
-    from benchmark import profiles, protocols
+    import benchmark.config.run_config as config
+    from benchmark.config import profiles, protocols
     edited = dataclasses.replace(profiles.PROFILE_TABLE["small"], seeds=(7, 8), pretrain_steps=321,
                                  finetune_fair=profiles.FinetunePlan(lr=1e-2, batch_size=4, steps=99, lr_grid=(1e-3,)))
     monkeypatch.setitem(profiles.PROFILE_TABLE, "small", edited)  # the one table every module reads

@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 
 from benchmark.data.synthetic import write_synthetic
-from benchmark.run import runner
-from benchmark.run.store import METRIC_COLUMNS, RunStore, load_jobs, load_results
-from benchmark.options import ExecutorConfig, resolve_run_config
+from benchmark.run.execute import runner
+from benchmark.run.folder.store import METRIC_COLUMNS, RunStore, load_jobs, load_results
+from benchmark.config.options import ExecutorConfig, resolve_run_config
 from conftest import write_tiny_config
 
 FAULTS = Path(__file__).parent / "faults"
@@ -31,7 +31,7 @@ MOMENTS = {
     "data preparation": ("benchmark.data.preprocess:preprocess_pair", 5, 45, ""),
     "pre-training": ("methods.mae:MAE.training_step", 2, 7, ""),
     "fine-tuning": ("benchmark.train.loops:validation_dice", 1, 6, ""),
-    "rows written, status not yet": ("benchmark.run.store:RunStore.write_rows", 1, 2, "+"),
+    "rows written, status not yet": ("benchmark.run.folder.store:RunStore.write_rows", 1, 2, "+"),
     "scoring an external set": ("benchmark.evaluate.metrics:segmentation_metrics", 22, 31, ""),
     "report": ("matplotlib.figure:Figure.savefig", 1, 3, ""),
 }
@@ -116,7 +116,7 @@ def test_a_job_that_raises_is_recorded_failed_with_its_error_and_the_rest_finish
 
 
 def test_a_write_that_fails_mid_way_leaves_no_partial_file_and_a_retry_completes(tmp_path, monkeypatch):
-    import benchmark.files
+    import benchmark.core.files
 
     config = resolve_run_config(write_tiny_config(tmp_path, methods=["supervised"], ratios=["70:10"]))[0]
     clean = runner.run_benchmark(config, tmp_path / "clean", ExecutorConfig(kind="inline"))
@@ -128,7 +128,7 @@ def test_a_write_that_fails_mid_way_leaves_no_partial_file_and_a_retry_completes
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_fsync(fd)
 
-    monkeypatch.setattr(benchmark.files.os, "fsync", full_disk_on_rows)
+    monkeypatch.setattr(benchmark.core.files.os, "fsync", full_disk_on_rows)
     failed = runner.run_benchmark(config, tmp_path / "run", ExecutorConfig(kind="inline"))
     key = failed.summary.failed[0]
     store = RunStore(tmp_path / "run")
@@ -136,7 +136,7 @@ def test_a_write_that_fails_mid_way_leaves_no_partial_file_and_a_retry_completes
     leftovers = [p.name for p in store.job_dir(key).iterdir() if p.name != "job.json" and p.name != "status.json"]
     assert not any("rows.parquet" in name for name in leftovers), leftovers  # neither the file nor its temp
     assert load_results(tmp_path / "run").empty
-    monkeypatch.setattr(benchmark.files.os, "fsync", real_fsync)
+    monkeypatch.setattr(benchmark.core.files.os, "fsync", real_fsync)
     retried = runner.run_benchmark(config, tmp_path / "run", ExecutorConfig(kind="inline"), retry_failed=True)
     assert retried.summary.done == [key]
     pd.testing.assert_frame_equal(_rows(tmp_path / "run"), _rows(tmp_path / "clean"))

@@ -6,15 +6,15 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark.config import build_config
+from benchmark.config.run_config import build_config
 from benchmark.data.splits import make_splits
-from benchmark.errors import BenchmarkError
-from benchmark.nets import UNet, UNetConfig
-from benchmark.recipes import FinetuneRecipe
-from benchmark.run import runner
-from benchmark.run.jobs import build_jobs
-from benchmark.run.store import RunStore, load_results
-from benchmark.options import ExecutorConfig, resolve_run_config
+from benchmark.core.errors import BenchmarkError
+from benchmark.model.unet import UNet, UNetConfig
+from benchmark.model.recipes import FinetuneRecipe
+from benchmark.run.execute import runner
+from benchmark.run.plan.jobs import build_jobs
+from benchmark.run.folder.store import RunStore, load_results
+from benchmark.config.options import ExecutorConfig, resolve_run_config
 from benchmark.train.device import DeviceOptions
 from benchmark.train.loops import TensorSet, finetune, freeze_encoder
 

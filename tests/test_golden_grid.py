@@ -67,9 +67,9 @@ def golden_grid(folder: Path, grid: dict = GRID) -> dict:
     import torch
 
     from benchmark.data.synthetic import write_synthetic
-    from benchmark.run import runner
-    from benchmark.run.store import load_results
-    from benchmark.options import ExecutorConfig, resolve_run_config
+    from benchmark.run.execute import runner
+    from benchmark.run.folder.store import load_results
+    from benchmark.config.options import ExecutorConfig, resolve_run_config
 
     sys.path.insert(0, str(Path(__file__).parent))
     from conftest import write_tiny_config

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from benchmark.nets import UNet, UNetConfig
+from benchmark.model.unet import UNet, UNetConfig
 from benchmark.train.health import LEARNED_MARGIN, pretext_health, pretext_learned, relative_shift
 from methods.control_oracle import constant_prediction_loss
 from methods.mae import MAE, MAEConfig

@@ -8,11 +8,11 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from benchmark.errors import BenchmarkError
-from benchmark.run import runner
-from benchmark.run.store import RunStore
-from benchmark.run.worker import run_job
-from benchmark.options import resolve_run_config
+from benchmark.core.errors import BenchmarkError
+from benchmark.run.execute import runner
+from benchmark.run.folder.store import RunStore
+from benchmark.run.execute.worker import run_job
+from benchmark.config.options import resolve_run_config
 from benchmark.train.device import DeviceOptions
 from conftest import write_tiny_config
 

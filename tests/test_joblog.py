@@ -1,4 +1,4 @@
-"""Lines for finished jobs and the time-remaining estimate (benchmark.run.joblog), on a run folder
+"""Lines for finished jobs and the time-remaining estimate (benchmark.run.folder.joblog), on a run folder
 written by hand; and `angiobench run` without a terminal printing them."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from typer.testing import CliRunner
 
 from benchmark.cli import app
 from benchmark.data.splits import Ratio
-from benchmark.run.jobs import Job
-from benchmark.run.joblog import RunClock, duration_text, job_line
-from benchmark.run.store import RunStore
-from benchmark.nets import UNetConfig
+from benchmark.run.plan.jobs import Job
+from benchmark.run.folder.joblog import RunClock, duration_text, job_line
+from benchmark.run.folder.store import RunStore
+from benchmark.model.unet import UNetConfig
 from benchmark.data.preprocess import PreprocessConfig
 from conftest import write_tiny_config
 from tests.test_reports import add_finetune, image_metrics, write_config
@@ -39,8 +39,8 @@ def test_a_finished_finetune_job_line_names_kind_method_ratio_seed_dice_and_seco
 
 def test_a_failed_job_line_gives_the_first_line_of_its_error():
     ratio = Ratio.parse("79:1")
-    job = Job("pretrain-mae-79-1-0", "pretrain", "mae", 0, 1, ratio.pt, ratio.ft, ratio.label, (), "x",
-              UNetConfig(base=4), PreprocessConfig(size=32))
+    job = Job("pretrain-mae-79-1-0", "pretrain", "mae", 0, ratio.pt, ratio.ft, ratio.label, (), job_seed=1, data="x",
+              unet=UNetConfig(base=4), preprocess=PreprocessConfig(size=32))
     clock = RunClock(total=1, already_done=0, started=0.0)
     clock.finish()
     assert job_line(RunStore("/nonexistent"), job, "failed", "CUDA out of memory\ntrace", clock, now=1.0) == \

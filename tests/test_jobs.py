@@ -1,8 +1,8 @@
 import dataclasses
 
-from benchmark.config import build_config
+from benchmark.config.run_config import build_config
 from benchmark.data.splits import make_splits
-from benchmark.run.jobs import build_jobs, derive_seed
+from benchmark.run.plan.jobs import build_jobs, derive_seed
 
 IDS = [f"i{n:03d}" for n in range(200)]
 

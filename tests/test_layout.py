@@ -9,14 +9,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: Stages in the order data flows; a module may import from its own rank or a lower one.
 STAGES: list[tuple[str, ...]] = [
-    ("benchmark.errors", "benchmark.dataclass_io", "benchmark.files", "benchmark.plugins", "benchmark.progress",
-     "benchmark.text"),
+    ("benchmark.core",),
     ("benchmark.data",),
-    ("benchmark.nets", "benchmark.unet_config", "benchmark.unet_file", "benchmark.recipes", "benchmark.losses"),
+    ("benchmark.model",),
     ("methods",),
     ("benchmark.train",),
     ("benchmark.evaluate",),
-    ("benchmark.config", "benchmark.profiles", "benchmark.protocols", "benchmark.options"),
+    ("benchmark.config",),
     ("benchmark.run",),
     ("benchmark.export",),
     ("benchmark.speed",),
@@ -25,6 +24,12 @@ STAGES: list[tuple[str, ...]] = [
     ("benchmark.cli",),
 ]
 
+#: Within a stage of several folders, the same rule one level down: each part (a sub-folder, or a
+#: module at the stage's top) imports only from its own part or an earlier one.
+PARTS: dict[str, list[str]] = {
+    "benchmark.run": ["plan", "folder", "handlers", "execute"],
+    "reports": ["labels", "result", "read", "stats", "tables", "words", "render", "build"],
+}
 
 def rank(module: str) -> int:
     if module == "benchmark":  # the package's own __init__: its version, nothing else
@@ -72,6 +77,27 @@ def test_no_module_imports_from_a_later_stage():
     assert not upward, "imports from a later stage:\n" + "\n".join(sorted(upward))
 
 
+def part_rank(stage: str, module: str) -> int:
+    part = module[len(stage) + 1:].split(".")[0]
+    assert part in PARTS[stage], f"{module} belongs to no part of {stage}: add it to PARTS"
+    return PARTS[stage].index(part)
+
+
+def test_within_a_stage_no_module_imports_from_a_later_part():
+    """plan → the run folder → job handlers → execution; names and results → reading a run →
+    statistics → tables → words → rendering → building the report."""
+    upward = [f"{a} → {b}" for a, targets in project_graph().items() for b in targets
+              for stage in PARTS if a.startswith(stage + ".") and b.startswith(stage + ".")
+              and part_rank(stage, b) > part_rank(stage, a)]
+    assert not upward, "imports from a later part:\n" + "\n".join(sorted(upward))
+
+
+def test_every_harness_module_lives_in_its_stage_folder():
+    """Only the package's face and the CLI sit at benchmark/'s top: everything else is in a stage's folder."""
+    loose = sorted(p.name for p in (ROOT / "benchmark").glob("*.py"))
+    assert loose == ["__init__.py", "cli.py"], loose
+
+
 def test_no_import_cycles():
     graph = project_graph()
     state: dict[str, int] = {}
@@ -94,8 +120,8 @@ def test_no_import_cycles():
 
 def test_the_rank_table_catches_an_upward_import():
     assert rank("benchmark.train.loops") < rank("benchmark.evaluate.rows")
-    assert rank("benchmark.run.store") > rank("benchmark.evaluate.metrics")
-    assert rank("benchmark.nets") < rank("methods.mae") < rank("benchmark.train.loops")
+    assert rank("benchmark.run.folder.store") > rank("benchmark.evaluate.metrics")
+    assert rank("benchmark.model.unet") < rank("methods.mae") < rank("benchmark.train.loops")
 
 
 def test_the_readers_are_importable_from_the_data_package():

@@ -1,4 +1,4 @@
-"""Reading results needs no training stack: `load_results`, reports.contents, `angiobench report` and
+"""Reading results needs no training stack: `load_results`, reports.read.contents, `angiobench report` and
 `angiobench status` import neither torch nor numba nor the methods (each costs seconds to import,
 and a laptop reading a cluster's run folder may have none of them)."""
 
@@ -17,13 +17,13 @@ HEAVY = ("torch", "numba", "methods")
 READ = """
 {prelude}
 import json, sys
-from benchmark.run.store import load_jobs, load_results
-import reports.contents
+from benchmark.run.folder.store import load_jobs, load_results
+import reports.read.contents
 from benchmark.cli import app
 
 run_dir, out = sys.argv[1], sys.argv[2]
 assert len(load_results(run_dir)) and len(load_jobs(run_dir))
-reports.contents.read_run(run_dir)
+reports.read.contents.read_run(run_dir)
 for args in (["status", run_dir], ["report", run_dir, "--out", out, "--format", "png"]):
     app(args, standalone_mode=False)
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {heavy})))

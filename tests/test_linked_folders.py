@@ -8,9 +8,9 @@ import pytest
 
 from benchmark.data.readers import load_dataset, load_unlabelled
 from benchmark.data.synthetic import write_synthetic
-from benchmark.errors import BenchmarkError
-from benchmark.files import holds_a_file
-from benchmark.options import resolve_run_config
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.files import holds_a_file
+from benchmark.config.options import resolve_run_config
 
 
 def linked_copy(real: Path, where: Path) -> Path:

@@ -1,4 +1,4 @@
-"""The many-to-one test (reports.manytoone): known answers (Dunnett's tables, Student's t, the crossed
+"""The many-to-one test (reports.stats.manytoone): known answers (Dunnett's tables, Student's t, the crossed
 decomposition by hand) and simulations of its error rates on the design a run has: six contenders and
 a baseline, seeds as blocks (each seed's labelled draw shared by every method), test images crossed
 with seeds."""
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from reports.hierarchical import run_level
-from reports.manytoone import (critical_value, crossed_terms, family_mdd, family_statistics, many_to_one,
+from reports.stats.hierarchical import run_level
+from reports.stats.manytoone import (critical_value, crossed_terms, family_mdd, family_statistics, many_to_one,
                                max_abs_t_cdf, pooled_df, seeds_for)
 
 HALF = math.sqrt(0.5)

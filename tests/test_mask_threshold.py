@@ -9,15 +9,16 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from benchmark.cli import app
-from benchmark.config import build_config
+from benchmark.config.run_config import build_config
 from benchmark.data.images import check_mask_threshold, read_mask
 from benchmark.data.inspection import inspect_dataset
 from benchmark.data.readers import load_dataset
 from benchmark.data.synthetic import write_synthetic
-from benchmark.errors import BenchmarkError
-from benchmark.run import rundata, runner
-from benchmark.run.store import RunStore
-from benchmark.options import resolve_run_config
+from benchmark.core.errors import BenchmarkError
+from benchmark.run.folder import rundata
+from benchmark.run.execute import runner
+from benchmark.run.folder.store import RunStore
+from benchmark.config.options import resolve_run_config
 from conftest import write_tiny_config
 
 #: One pixel of each grey level: 0 and 100 background at T=128, 200 and 255 vessel.

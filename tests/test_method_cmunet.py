@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 import torch
 
-from benchmark.errors import BenchmarkError
-from benchmark.nets import UNet, UNetConfig, count_parameters
+from benchmark.core.errors import BenchmarkError
+from benchmark.model.unet import UNet, UNetConfig, count_parameters
 from benchmark.train.optim import make_optimizer
 from methods._patches import upsample_mask
 from methods.cmunet import CMUNet, CMUNetConfig, shifted_views

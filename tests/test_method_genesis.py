@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from benchmark.nets import UNet, UNetConfig
+from benchmark.model.unet import UNet, UNetConfig
 from methods._genesis_transforms import (
     Boxes,
     bezier_map,

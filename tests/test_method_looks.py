@@ -8,10 +8,10 @@ import re
 import numpy as np
 from matplotlib.colors import to_hex
 
-from benchmark.run.looks import LOOKS, MethodLook, looks_of, read_looks, write_looks
+from benchmark.run.folder.looks import LOOKS, MethodLook, looks_of, read_looks, write_looks
 from methods import registry
 from reports import build_report
-from reports.figures import curves_figure
+from reports.render.figures import curves_figure
 from reports.labels import drawn_with
 from tests.test_reports import add_finetune, image_metrics, write_config
 
@@ -48,7 +48,7 @@ def test_report_names_and_colours_a_new_method_as_its_run_folder_says(tmp_path):
     page = build_report(root, formats=("png",)).index_html.read_text()
     assert "Brand New" in page and not re.search(r">newmethod<", page)
     with drawn_with(read_looks(root)):
-        from benchmark.run.store import load_results
+        from benchmark.run.folder.store import load_results
 
         figure = curves_figure(load_results(root))
     colours = {c.get_label(): to_hex(c.lines[0].get_color()) for c in figure.axes[0].containers}

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from benchmark.errors import BenchmarkError
-from benchmark.nets import UNet, UNetConfig
+from benchmark.core.errors import BenchmarkError
+from benchmark.model.unet import UNet, UNetConfig
 from methods._patches import upsample_mask
 from methods.mae import MAE, MAEConfig, reconstruction_loss
 

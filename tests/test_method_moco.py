@@ -6,8 +6,8 @@ import dataclasses
 import pytest
 import torch
 
-from benchmark.errors import BenchmarkError
-from benchmark.nets import UNet, UNetConfig
+from benchmark.core.errors import BenchmarkError
+from benchmark.model.unet import UNet, UNetConfig
 from benchmark.train.optim import make_optimizer
 from methods.moco import MoCo, MoCoConfig
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.errors import BenchmarkError
-from benchmark.nets import UNet, UNetConfig
+from benchmark.core.errors import BenchmarkError
+from benchmark.model.unet import UNet, UNetConfig
 from methods._patches import normalise_patches, random_patch_mask, upsample_mask
 from methods.spark import SparK, SparKConfig, VisibleMask, sparse_batch_norm, sparse_encode, spark_loss
 

@@ -11,8 +11,8 @@ from scipy import ndimage
 from skimage.filters import sato
 
 from benchmark.data.synthetic import synthetic_dataset
-from benchmark.errors import BenchmarkError
-from benchmark.nets import UNet, UNetConfig
+from benchmark.core.errors import BenchmarkError
+from benchmark.model.unet import UNet, UNetConfig
 from methods._patches import proportional_sample, random_patch_mask, weighted_patch_mask
 from methods._vessel_prior import (
     VesselPriorConfig,

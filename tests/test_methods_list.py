@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from benchmark.errors import BenchmarkError
-from benchmark.nets import UNet, UNetConfig, count_parameters
-from benchmark.profiles import choose_profile, gpu_visible, profile_image_size, profile_unet
+from benchmark.core.errors import BenchmarkError
+from benchmark.model.unet import UNet, UNetConfig, count_parameters
+from benchmark.config.profiles import choose_profile, gpu_visible, profile_image_size, profile_unet
 from benchmark.train.method_info import describe_methods, mask_geometry
-from benchmark.unet_config import unet_parameters
+from benchmark.model.unet_config import unet_parameters
 from methods import _catalogue, catalogue, registry
 from methods._catalogue import MethodCard, NotStatic, static_catalogue
 

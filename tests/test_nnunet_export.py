@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 from benchmark.cli import app
 from benchmark.data.readers import load_dataset
 from benchmark.data.splits import Ratio, Splits, make_splits
-from benchmark.errors import BenchmarkError
-from benchmark.run import rundata
+from benchmark.core.errors import BenchmarkError
+from benchmark.run.folder import rundata
 from benchmark.export.nnunet import export_nnunet
-from benchmark.run.store import RunStore
+from benchmark.run.folder.store import RunStore
 
 
 def make_run(root: Path, n: int = 20, size: int = 16) -> rundata.RunData:

@@ -8,12 +8,12 @@ import dataclasses
 import torch
 from torch import nn
 
-from benchmark.nets import UNet
-from benchmark.recipes import FinetuneRecipe, PretrainRecipe
+from benchmark.model.unet import UNet
+from benchmark.model.recipes import FinetuneRecipe, PretrainRecipe
 from benchmark.train.device import DeviceOptions
 from benchmark.train.loops import TensorSet, finetune
 from benchmark.train.optim import decay_groups, make_optimizer
-from benchmark.unet_config import UNetConfig
+from benchmark.model.unet_config import UNetConfig
 from methods.cmunet import CMUNet
 from methods.spark import SparK
 

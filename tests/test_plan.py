@@ -9,11 +9,11 @@ import itertools
 
 import pytest
 
-from benchmark.errors import BenchmarkError
-from benchmark.nets import UNetConfig
-from benchmark.run import runner
-from benchmark.run.job_status import JobStatus
-from benchmark.options import resolve_run_config
+from benchmark.core.errors import BenchmarkError
+from benchmark.model.unet import UNetConfig
+from benchmark.run.execute import runner
+from benchmark.run.folder.job_status import JobStatus
+from benchmark.config.options import resolve_run_config
 from benchmark.speed import planning, probe
 from benchmark.speed.cost import FINETUNE_STEP, METRICS, job_image_steps, pretrain_step
 from benchmark.speed.estimate import Machine, Sample, Span, busy_warning, rates, seconds_for, span_text, wall_span

@@ -9,7 +9,7 @@ from scipy import ndimage
 from benchmark.data.preprocess import (PreprocessConfig, center_crop, corner_mask, gaussian_blur, inpaint_corners,
                                        preprocess_image, preprocess_pair, resize_image, resize_mask, unsharp_mask,
                                        zscore)
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 OFF = PreprocessConfig(crop=None, inpaint_corners=False, unsharp_amount=0.0, zscore=False, size=None)
 

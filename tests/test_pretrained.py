@@ -15,18 +15,19 @@ from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from benchmark.cli import app
-from benchmark.config import load_config
-from benchmark.errors import BenchmarkError
+from benchmark.config.run_config import load_config
+from benchmark.core.errors import BenchmarkError
 from benchmark.export import load_unet
-from benchmark.nets import UNet, UNetConfig
-from benchmark.run import rundata, runner
-from benchmark.run.external_weights import load_external, read_external, resolve_external_weights
-from benchmark.run.jobs import build_jobs
-from benchmark.run.looks import read_looks
-from benchmark.run.row_schema import METRIC_COLUMNS
-from benchmark.run.store import RunStore, load_results
-from benchmark.options import ExecutorConfig, resolve_run_config
-from benchmark.unet_file import PRETRAINED_FILE, save_unet_weights
+from benchmark.model.unet import UNet, UNetConfig
+from benchmark.run.folder import rundata
+from benchmark.run.execute import runner
+from benchmark.run.plan.external_weights import load_external, read_external, resolve_external_weights
+from benchmark.run.plan.jobs import build_jobs
+from benchmark.run.folder.looks import read_looks
+from benchmark.run.folder.row_schema import METRIC_COLUMNS
+from benchmark.run.folder.store import RunStore, load_results
+from benchmark.config.options import ExecutorConfig, resolve_run_config
+from benchmark.model.unet_file import PRETRAINED_FILE, save_unet_weights
 from conftest import write_tiny_config
 
 cli = CliRunner()

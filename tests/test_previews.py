@@ -1,10 +1,10 @@
-"""previews.npz: one typed record per job kind, written and read through benchmark.run.previews."""
+"""previews.npz: one typed record per job kind, written and read through benchmark.run.folder.previews."""
 
 import numpy as np
 import pytest
 
-from benchmark.errors import BenchmarkError
-from benchmark.run.previews import PredictionPreview, PretextPreview, preview_bytes, read_preview
+from benchmark.core.errors import BenchmarkError
+from benchmark.run.folder.previews import PredictionPreview, PretextPreview, preview_bytes, read_preview
 
 
 def _write(path, preview):

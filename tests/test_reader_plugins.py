@@ -17,10 +17,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from benchmark.cli import app
-from benchmark.config import build_config
+from benchmark.config.run_config import build_config
 from benchmark.data.inspection import inspect_dataset
 from benchmark.data.readers import check_format, detect_format, format_names, formats, load_dataset, scan_dataset
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 from benchmark.export.card import dataset_info
 
 PACKAGE = "benchmark.data.readers"

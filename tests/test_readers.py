@@ -22,7 +22,7 @@ from benchmark.data.readers import (
     load_unlabelled,
     scan_dataset,
 )
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 ARCADE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "arcade"  # ../shared beside the repo
 

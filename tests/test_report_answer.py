@@ -1,4 +1,4 @@
-"""The report's first section (reports.answer) and what the page says once: run folders written by
+"""The report's first section (reports.words.answer) and what the page says once: run folders written by
 hand with known Dice values, so every number in the words can be checked by hand."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import tomli_w
 
-from benchmark.run.store import RunStore
+from benchmark.run.folder.store import RunStore
 from reports import build_report
-from reports.answer import ratio_answer, resolution_line
-from reports.hierarchical import SignificanceSettings
-from reports.manytoone import seeds_for
-from benchmark.run.looks import looks_of, write_looks
+from reports.words.answer import ratio_answer, resolution_line
+from reports.stats.hierarchical import SignificanceSettings
+from reports.stats.manytoone import seeds_for
+from benchmark.run.folder.looks import looks_of, write_looks
 from methods import registry
 from tests.test_reports import add_finetune, add_pretrain, complete_run, image_metrics, write_config, write_dataset
 

@@ -12,21 +12,21 @@ import pandas as pd
 import pytest
 
 from benchmark.data.splits import Ratio
-from reports.agreement import bland_altman, diameters, pearson
-from reports.budget import budget_table
-from reports.controls import controls_table, findings
-from reports.hierarchical import SignificanceSettings, detectable_text, run_level
+from reports.stats.agreement import bland_altman, diameters, pearson
+from reports.tables.budget import budget_table
+from reports.tables.controls import controls_table, findings
+from reports.stats.hierarchical import SignificanceSettings, detectable_text, run_level
 from reports.labels import DICE, HD, TABLE_ONE_METRICS, order_methods, order_ratios
-from reports.significance import compare_methods, holm, marker, ranking_text, tie_ranks, wilcoxon_p
-from reports.stats import cell_means, cell_summary, relative_change
-from reports.tables import efficiency_table, p_text, power_table, significance_table, table_one
+from reports.stats.significance import compare_methods, holm, marker, ranking_text, tie_ranks, wilcoxon_p
+from reports.stats.numbers import cell_means, cell_summary, relative_change
+from reports.tables.study import efficiency_table, p_text, power_table, significance_table, table_one
 
 pytestmark = pytest.mark.usefixtures("study_looks")  # methods named as their files declare
 
 
 def nct_factor(df: int, alpha: float, power: float = 0.8) -> float:
     """The MDD in standard errors from scipy's noncentral t (exact where δ is moderate): an independent
-    check of reports.hierarchical.detectable_effect."""
+    check of reports.stats.hierarchical.detectable_effect."""
     from scipy import optimize
     from scipy.stats import nct, t
     critical = t.ppf(1 - alpha / 2, df)
@@ -214,7 +214,7 @@ def test_run_level_estimate_of_paired_differences_by_hand():
 
 @pytest.mark.parametrize("df, alpha", [(2, 0.05), (4, 0.05 / 6), (9, 0.05), (9, 0.05 / 6)])
 def test_mdd_factor_is_the_noncentral_t_power_solution(df, alpha):
-    from reports.hierarchical import detectable_effect, t_test_power
+    from reports.stats.hierarchical import detectable_effect, t_test_power
     assert detectable_effect(df, alpha, 0.8) == pytest.approx(nct_factor(df, alpha), rel=1e-5)
     assert t_test_power(detectable_effect(df, alpha, 0.8), df, alpha) == pytest.approx(0.8, abs=1e-6)
     assert t_test_power(0.0, df, alpha) == pytest.approx(alpha, rel=1e-4)  # no effect: the level itself
@@ -295,8 +295,8 @@ def as_rows(differences: np.ndarray, ratio: str = "79:1") -> pd.DataFrame:
 
 def test_report_marker_is_the_simulated_test():
     """The same tables through the report's own path give the same verdicts as the array test (one
-    contender: a family of one, reports.manytoone)."""
-    from reports.manytoone import many_to_one
+    contender: a family of one, reports.stats.manytoone)."""
+    from reports.stats.manytoone import many_to_one
     differences = np.concatenate([simulated_differences(10, 0.0, runs=4), simulated_differences(10, 0.15, runs=4)])
     expected = np.array([many_to_one([table]).p_family[0] < 0.05 for table in differences])
     assert 0 < expected.sum() < len(expected)
@@ -356,7 +356,7 @@ TWO_CONTENDER_DF = 6 / 1.25  # (3 + 3) / (1 + (2 − 1)/4)
 
 def test_comparison_tests_contenders_as_one_family_and_keeps_controls_apart(controlled_rows):
     from scipy.stats import t
-    from reports.manytoone import critical_value, detectable_multiple
+    from reports.stats.manytoone import critical_value, detectable_multiple
     result = compare_methods(controlled_rows, DICE, "supervised")
     at = result[result["ratio"] == "79:1"].set_index("method")
     assert at.loc["cmunet", "diff"] == pytest.approx(0.175) and at.loc["mae", "diff"] == pytest.approx(0.0175)
@@ -512,7 +512,7 @@ def _error_bars(figure) -> dict:
 
 
 def test_curves_set_methods_side_by_side_with_bars_only_where_there_are_seeds_for_one():
-    from reports.figures import curves_caption, curves_figure
+    from reports.render.figures import curves_caption, curves_figure
     rows = two_and_three_seed_rows()
     drawn = _error_bars(curves_figure(rows, (DICE,)))
     mae_x, mae_bars = drawn["MAE"]
@@ -528,7 +528,7 @@ def test_curves_set_methods_side_by_side_with_bars_only_where_there_are_seeds_fo
 
 
 def test_a_curve_better_with_fewer_labels_is_flagged_on_the_figure_and_in_the_caption():
-    from reports.figures import RISE_FLAG, curves_caption, curves_figure
+    from reports.render.figures import RISE_FLAG, curves_caption, curves_figure
     rows = pd.concat([cell_rows("supervised", "79:1", 0, [0.4, 0.5]), cell_rows("supervised", "50:30", 0, [0.7, 0.8]),
                       cell_rows("mae", "79:1", 0, [0.6, 0.7]), cell_rows("mae", "50:30", 0, [0.5, 0.6])])
     figure = curves_figure(rows, (DICE,))
@@ -545,7 +545,7 @@ def test_the_curves_legend_fits_the_figure_at_nine_methods_and_flags_cover_no_da
     """Every registered method (labels up to 'Positive control (supervised PT with labels)'): the drawn
     legend lies within the figure's width and below the panels; a flagged curve is named in the
     legend, not written over the lines."""
-    from reports.figures import RISE_FLAG, curves_figure
+    from reports.render.figures import RISE_FLAG, curves_figure
     from test_reports import _drawn
     frames = [cell_rows(m, ratio, s, [0.5 + 0.01 * k + (0.2 if ratio == "79:1" and m == "mae" else 0)] * 2)
               for k, m in enumerate(NINE) for ratio in ("79:1", "70:10") for s in range(3)]
@@ -617,7 +617,7 @@ def test_diameters_are_averaged_over_seeds_per_image():
 
 
 def test_diameter_figure_carries_a_caveat_when_vessels_are_about_one_pixel_wide():
-    from reports.figures import diameter_caveat, diameter_figure
+    from reports.render.figures import diameter_caveat, diameter_figure
     rows = pd.DataFrame({"method": "cmunet", "ratio": "79:1", "seed": 0, "image_id": [f"i{k}" for k in range(4)],
                          "diameter_gt": [1.0, 1.2, 0.9, 1.1], "diameter_pred": [1.0, 1.0, 2.0, 1.0]})
     caveat = diameter_caveat(rows, 64)
@@ -631,7 +631,7 @@ def test_seed_spread_separates_what_every_method_of_a_seed_shares_by_hand():
     """Three methods × four seeds: each seed moves every method by .00/.04/−.02/−.02 (shared), and
     each method adds ±.01 of its own in a pattern with no seed or method mean. Own = MS residual =
     8 · .01² / 6; shared = the seed means' variance (.0008) less the residual's share of it (MS / 3)."""
-    from reports.seedspread import seed_spread
+    from reports.stats.seedspread import seed_spread
     shared = np.array([0.0, 0.04, -0.02, -0.02])
     own = 0.01 * np.array([[1, -1, 1, -1], [-1, 1, -1, 1], [0, 0, 0, 0]])
     own = own - own.mean(axis=1, keepdims=True) - own.mean(axis=0, keepdims=True) + own.mean()

@@ -16,19 +16,19 @@ import tomli_w
 from PIL import Image
 
 from benchmark.data.splits import Ratio, make_splits
-from benchmark.errors import BenchmarkError
-from benchmark.files import atomic_write_bytes, atomic_write_parquet
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.files import atomic_write_bytes, atomic_write_parquet
 from benchmark.data.preprocess import PreprocessConfig
-from benchmark.nets import UNetConfig
-from benchmark.run.job_status import FinetuneOutcome, JobStatus, Outcome, PretrainOutcome, Provenance
-from benchmark.run.jobs import Job
-from benchmark.run.looks import looks_of, write_looks
-from benchmark.run.store import RunStore
+from benchmark.model.unet import UNetConfig
+from benchmark.run.folder.job_status import FinetuneOutcome, JobStatus, Outcome, PretrainOutcome, Provenance
+from benchmark.run.plan.jobs import Job
+from benchmark.run.folder.looks import looks_of, write_looks
+from benchmark.run.folder.store import RunStore
 from methods import registry
 from reports import build_report, summary_lines
 from reports.build import ReportOptions, input_digest
-from reports.galleries import BACKGROUND_LEVEL, FN_COLOUR, FP_COLOUR, TP_COLOUR, error_overlay
-from reports.style import DPI
+from reports.render.galleries import BACKGROUND_LEVEL, FN_COLOUR, FP_COLOUR, TP_COLOUR, error_overlay
+from reports.render.style import DPI
 
 SIZE = 32
 TEST_IDS = [f"t{i:02d}" for i in range(8)]
@@ -60,8 +60,9 @@ def write_job(root: Path, key: str, kind: str, method: str, ratio: str, seed: in
               depends_on: tuple[str, ...] = (), outcome: Outcome | None = None, error: str | None = None) -> Path:
     parsed = Ratio.parse(ratio)
     store = RunStore(root)
-    store.write_job(Job(key, kind, method, seed, 1000 + seed, parsed.pt, parsed.ft, parsed.label, tuple(depends_on),
-                        "test", UNetConfig(base=4), PreprocessConfig(size=SIZE)))
+    store.write_job(Job(key, kind, method, seed, parsed.pt, parsed.ft, parsed.label, tuple(depends_on),
+                        job_seed=1000 + seed, data="test", unet=UNetConfig(base=4),
+                        preprocess=PreprocessConfig(size=SIZE)))
     if state == "done":
         made = Provenance(PROVENANCE["git_commit"], PROVENANCE["versions"])
         status = JobStatus(state, device=PROVENANCE["device"], wall_time_s=1.5, provenance=made, outcome=outcome)
@@ -415,7 +416,7 @@ def test_unchanged_run_reuses_the_report_and_draws_nothing(tmp_path, monkeypatch
     root = complete_run(tmp_path / "run")
     first = build_report(root, formats=("png",))
     _age_report(root / "report")
-    monkeypatch.setattr("reports.draw.draw_report", lambda *args: pytest.fail("drew an unchanged report"))
+    monkeypatch.setattr("reports.render.draw.draw_report", lambda *args: pytest.fail("drew an unchanged report"))
     again = build_report(root, formats=("png",))
     assert again == first
     assert _rewritten(root / "report") == set()
@@ -501,7 +502,7 @@ def _drawn(figure):
     """The figure laid out and drawn as save_figure renders it, and its renderer."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from reports.style import styled_context
+    from reports.render.style import styled_context
 
     with styled_context():
         figure.set_dpi(DPI)
@@ -512,8 +513,8 @@ def _drawn(figure):
 
 @pytest.fixture(scope="module")
 def planned(built) -> list:
-    from reports.draw import choose, planned_figures
-    from reports.contents import read_run
+    from reports.render.draw import choose, planned_figures
+    from reports.read.contents import read_run
 
     root, _ = built
     contents = read_run(root)

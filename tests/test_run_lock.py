@@ -10,14 +10,14 @@ import pytest
 from typer.testing import CliRunner
 
 from benchmark.cli import app
-from benchmark.errors import BenchmarkError
-from benchmark.run import runner
-from benchmark.run.lock import lock_path, run_lock
-from benchmark.run.store import load_results
-from benchmark.options import ExecutorConfig, resolve_run_config
+from benchmark.core.errors import BenchmarkError
+from benchmark.run.execute import runner
+from benchmark.run.folder.lock import lock_path, run_lock
+from benchmark.run.folder.store import load_results
+from benchmark.config.options import ExecutorConfig, resolve_run_config
 from conftest import write_tiny_config
 
-HOLD = "import sys, time\nfrom benchmark.run.lock import run_lock\nwith run_lock(sys.argv[1]):\n" \
+HOLD = "import sys, time\nfrom benchmark.run.folder.lock import run_lock\nwith run_lock(sys.argv[1]):\n" \
        "    print('held', flush=True)\n    time.sleep(120)\n"
 
 

@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.errors import BenchmarkError
-from benchmark.run import rundata, runner
-from benchmark.run.store import RunStore
+from benchmark.core.errors import BenchmarkError
+from benchmark.run.folder import rundata
+from benchmark.run.execute import runner
+from benchmark.run.folder.store import RunStore
 from benchmark.data.synthetic import write_synthetic
-from benchmark.options import resolve_run_config
+from benchmark.config.options import resolve_run_config
 from conftest import write_tiny_config
 
 

@@ -8,11 +8,11 @@ import time
 import pandas as pd
 import pytest
 
-from benchmark.run import runner
-from benchmark.errors import BenchmarkError
-from benchmark.options import ExecutorConfig
-from benchmark.options import resolve_run_config
-from benchmark.run.store import METRIC_COLUMNS, RunStore, load_jobs, load_results
+from benchmark.run.execute import runner
+from benchmark.core.errors import BenchmarkError
+from benchmark.config.options import ExecutorConfig
+from benchmark.config.options import resolve_run_config
+from benchmark.run.folder.store import METRIC_COLUMNS, RunStore, load_jobs, load_results
 from benchmark.train.device import DeviceOptions
 from conftest import write_tiny_config
 

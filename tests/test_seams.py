@@ -3,19 +3,19 @@ as what was written, and refused by name when it holds something else."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import typing
 
 import pandas as pd
 import pytest
 
-from benchmark.errors import BenchmarkError
-from benchmark.run.job_identity import JobIdentity
-from benchmark.run.job_status import FinetuneOutcome, JobStatus, PretrainOutcome, Provenance, ScoreOutcome
-from benchmark.run.jobs import Job
-from benchmark.run.messages import FinishedMessage, ProgressMessage, ReleaseMessage, decode, encode
-from benchmark.run.row_schema import KEY_COLUMNS, ROW_NAMES, RowProvenance, RowSource, empty_rows, result_frame
+from benchmark.core.errors import BenchmarkError
+from benchmark.data.preprocess import PreprocessConfig
+from benchmark.model.unet_config import UNetConfig
+from benchmark.run.plan.job_identity import JobIdentity
+from benchmark.run.folder.job_status import FinetuneOutcome, JobStatus, PretrainOutcome, Provenance, ScoreOutcome
+from benchmark.run.plan.jobs import Job
+from benchmark.run.execute.messages import FinishedMessage, ProgressMessage, ReleaseMessage, decode, encode
+from benchmark.run.folder.row_schema import KEY_COLUMNS, ROW_NAMES, RowProvenance, RowSource, empty_rows, result_frame
 
 DONE = JobStatus("done", time=5.0, device="cpu", wall_time_s=2.5, provenance=Provenance("abc", "v1", "fp32", False),
                  outcome=FinetuneOutcome(params_finetune=10, best_epoch=2, best_val_dice=0.5, lr=1e-3, steps=8,
@@ -42,10 +42,15 @@ def test_each_kind_reads_its_own_outcome_and_a_stray_key_is_refused_by_name():
     assert (failed.error, failed.outcome, failed.provenance) == ("boom", None, None)
 
 
-def test_the_identity_is_a_projection_of_the_job_with_the_same_field_types():
-    job_types, identity_types = typing.get_type_hints(Job), typing.get_type_hints(JobIdentity)
-    assert {f.name: identity_types[f.name] for f in dataclasses.fields(JobIdentity)} == \
-        {f.name: job_types[f.name] for f in dataclasses.fields(JobIdentity)}
+def test_a_job_file_reads_back_as_the_identity_of_the_job_that_wrote_it():
+    """status and the report read job.json as a JobIdentity: the Job's own fields of that name, read
+    without the method registry, whatever the job trains with."""
+    job = Job("finetune-mae-x", "finetune", "mae", 2, 70.0, 10.0, "70:10", ("pretrain-mae-y",), job_seed=7,
+              data="d", unet=UNetConfig(base=4), preprocess=PreprocessConfig(size=32))
+    identity = JobIdentity.from_json(json.loads(json.dumps(job.to_json())), "job.json")
+    assert identity == JobIdentity("finetune-mae-x", "finetune", "mae", 2, 70.0, 10.0, "70:10", ("pretrain-mae-y",))
+    with pytest.raises(BenchmarkError, match="job.json: no 'ratio'"):
+        JobIdentity.from_json({k: v for k, v in job.to_json().items() if k != "ratio"}, "job.json")
 
 
 def test_rows_have_the_schema_columns_in_order_with_their_dtypes():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.run.store import RunStore, load_jobs, load_results
+from benchmark.run.folder.store import RunStore, load_jobs, load_results
 from conftest import write_tiny_config
 
 SCRIPT = Path(__file__).parent / "slurm" / "local_slurm.sh"

@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.run import runner
+from benchmark.run.execute import runner
 from benchmark.speed.cost import job_image_steps
 from benchmark.train.flops import training_flops_per_image
 from benchmark.data.augment import AugmentConfig
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 from benchmark.train.hardware import native_cpu_bf16
 from benchmark.evaluate.metrics import segmentation_metrics
 from benchmark.evaluate.reference import reference_segmentation_metrics, vessel_like_pair
-from benchmark.nets import UNet, UNetConfig
-from benchmark.options import resolve_run_config
+from benchmark.model.unet import UNet, UNetConfig
+from benchmark.config.options import resolve_run_config
 from benchmark.speed import measure
 from benchmark.speed.measure import (
     SpeedRequest, SpeedSizes, Window, aggregate_images_per_second, check_request, check_sizes, choose_sizes, image_pool,
@@ -32,7 +32,7 @@ from benchmark.speed.report import (
     ConcurrencyRow, MetricSpeed, SpeedReport, SpeedRow, estimate_cost_from_speed, images_per_second_for,
     load_speed_json,
 )
-from benchmark.recipes import FinetuneRecipe, PretrainRecipe
+from benchmark.model.recipes import FinetuneRecipe, PretrainRecipe
 from benchmark.train.device import DeviceOptions
 from benchmark.train.loops import TensorSet, finetune, pretrain
 from methods import registry

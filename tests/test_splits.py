@@ -1,7 +1,7 @@
 import pytest
 
 from benchmark.data.splits import STUDY_RATIOS, Ratio, Splits, make_splits
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 IDS = [f"img{i:03d}" for i in range(200)]
 RATIOS = [Ratio.parse(r) for r in STUDY_RATIOS]

@@ -13,7 +13,7 @@ from benchmark.data.synthetic import (
     synthetic_dataset,
     write_synthetic,
 )
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 
 def test_same_seed_same_image_and_other_seed_other_image():

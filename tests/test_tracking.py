@@ -4,11 +4,11 @@ fails never fails a job."""
 import pandas as pd
 import pytest
 
-from benchmark.errors import BenchmarkError
-from benchmark.run import runner
-from benchmark.run.store import RunStore
-from benchmark.run.tracking import MLflowSink, TrackingConfig
-from benchmark.options import ExecutorConfig, resolve_run_config
+from benchmark.core.errors import BenchmarkError
+from benchmark.run.execute import runner
+from benchmark.run.folder.store import RunStore
+from benchmark.run.execute.tracking import MLflowSink, TrackingConfig
+from benchmark.config.options import ExecutorConfig, resolve_run_config
 
 pytest.importorskip("tensorboard")
 pytest.importorskip("mlflow")

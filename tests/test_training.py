@@ -9,10 +9,10 @@ import torch
 from benchmark.data.augment import AugmentConfig
 from benchmark.data.preprocess import PreprocessConfig, preprocess_pair
 from benchmark.data.synthetic import synthetic_dataset
-from benchmark.losses import batch_dice, dice_ce_loss, soft_dice_loss
-from benchmark.nets import UNet, UNetConfig, count_parameters
+from benchmark.model.losses import batch_dice, dice_ce_loss, soft_dice_loss
+from benchmark.model.unet import UNet, UNetConfig, count_parameters
 from benchmark.evaluate.rows import metric_rows
-from benchmark.recipes import FinetuneRecipe
+from benchmark.model.recipes import FinetuneRecipe
 from benchmark.train.device import DeviceOptions
 from benchmark.train.loops import TensorSet, finetune, predict
 from benchmark.train.selection import cross_validate

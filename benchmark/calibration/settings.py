@@ -11,11 +11,11 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.config import RunConfig, read_toml
-from benchmark.dataclass_io import update
-from benchmark.errors import BenchmarkError
-from benchmark.protocols import FAIR_BUDGETS
-from benchmark.recipes import REFERENCE_BASE_LR, SharedBudget, budget_recipe, scaled_lr
+from benchmark.config.run_config import RunConfig, read_toml
+from benchmark.core.dataclass_io import update
+from benchmark.core.errors import BenchmarkError
+from benchmark.config.protocols import FAIR_BUDGETS
+from benchmark.model.recipes import REFERENCE_BASE_LR, SharedBudget, budget_recipe, scaled_lr
 from methods import registry
 
 

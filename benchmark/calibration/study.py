@@ -3,12 +3,12 @@ and seeds), and per setting what the benchmark can see at that budget.
 
 For each setting the table gives the positive control's paired Dice gain over the baseline at the
 smallest fine-tuning share with its run-level 95 % CI, p and MDD (the report's own test:
-`reports.significance`), the baseline's label curve (its Dice at the largest share minus at the
+`reports.stats.significance`), the baseline's label curve (its Dice at the largest share minus at the
 smallest, paired over seeds and images, with its CI), and the CPU time the run's jobs took. A
 setting *sees* when the control is detected (p < 0.05, at least 3 seeds) and the label curve rises
 by more than the contenders' MDD: more labels must help the baseline by more than the smallest
 difference a contender could be called different by, at the family-wise level its verdict uses
-(`reports.manytoone.family_mdd`: a family of as many contenders as the registry has, each as spread
+(`reports.stats.manytoone.family_mdd`: a family of as many contenders as the registry has, each as spread
 between seeds as the control), or that resolution is not enough for the question.
 """
 
@@ -23,19 +23,19 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.calibration.settings import CalibrationSetting
-from benchmark.config import RunConfig, build_config
-from benchmark.dataclass_io import to_plain
-from benchmark.errors import BenchmarkError
-from benchmark.run.runner import run_benchmark
-from benchmark.run.store import RunStore, load_results
-from benchmark.options import ExecutorConfig
+from benchmark.config.run_config import RunConfig, build_config
+from benchmark.core.dataclass_io import to_plain
+from benchmark.core.errors import BenchmarkError
+from benchmark.run.execute.runner import run_benchmark
+from benchmark.run.folder.store import RunStore, load_results
+from benchmark.config.options import ExecutorConfig
 from methods import registry
-from reports.hierarchical import SignificanceSettings
+from reports.stats.hierarchical import SignificanceSettings
 from reports.labels import BASELINE, DICE, POSITIVE_CONTROL, contenders, order_ratios
-from reports.manytoone import FamilyTest, family_mdd, many_to_one
-from reports.significance import compare_methods
-from reports.table_format import Table, write_table
-from reports.tables import MISSING, interval, p_text, signed
+from reports.stats.manytoone import FamilyTest, family_mdd, many_to_one
+from reports.stats.significance import compare_methods
+from reports.tables.table_format import Table, write_table
+from reports.tables.study import MISSING, interval, p_text, signed
 
 CALIBRATION_METHODS = (BASELINE, POSITIVE_CONTROL)
 
@@ -213,7 +213,7 @@ def calibration_table(results: list[SettingResult], cpu: str = "") -> Table:
     notes = (
         f"Control: {POSITIVE_CONTROL} (supervised pre-training on the pre-training set's labels); baseline: "
         f"{BASELINE}. Difference paired per (seed, test image), run-level test with test images crossed with "
-        "seeds (reports.manytoone), uncorrected; control MDD: the true difference detected with 80 % power at "
+        "seeds (reports.stats.manytoone), uncorrected; control MDD: the true difference detected with 80 % power at "
         "level 0.05.",
         "Label curve: the baseline's Dice at the largest fine-tuning share minus at the smallest, paired per (seed, "
         "test image). Contenders' MDD: what a contender would need to be called different, in a family of as many "

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.errors import BenchmarkError
-from benchmark.text import USABLE_NAME
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.text import USABLE_NAME
 
 #: The `test_set` of the rows scored on the run's own test split.
 IN_DOMAIN = "in-domain"

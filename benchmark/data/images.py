@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(ext.lower() for ext in Image.registered_extensions())
 SHOWN_VALUES = 8

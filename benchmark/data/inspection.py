@@ -15,7 +15,7 @@ import numpy as np
 
 from benchmark.data.duplicates import NEAR_CORRELATION, Twin, find_twins, mask_dice, pixel_digest, thumbnail
 from benchmark.data.readers.registry import scan_dataset
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 from scipy import fft, ndimage
 
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 REFERENCE_SIDE = 512.0  # the side the study's pixel lengths refer to
 GAUSSIAN_TRUNCATE = 4.0  # kernel half-width in sigmas, as scipy.ndimage.gaussian_filter

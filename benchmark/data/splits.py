@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.errors import BenchmarkError
-from benchmark.files import atomic_write_text
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.files import atomic_write_text
 
 STUDY_RATIOS = ("50:30", "60:20", "70:10", "75:5", "79:1")  # PT:FT
 #: A ratio's shares are percent of the study's training pool, which is 80 % of its data (20 % test):

@@ -23,7 +23,7 @@ from PIL import Image
 from scipy import ndimage, signal
 
 from benchmark.data.dataset import LabelledDataset, LabelledItem
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 # Bump whenever a change to this file changes the pixels generated for a given seed.
 GENERATOR_VERSION = 2

@@ -1,7 +1,7 @@
 """Per-image metric rows from predicted and true masks, in parallel CPU processes when asked.
 
 Metrics are CPU work (skeletons, distances); on a GPU machine the job hands the device back
-before computing them, so they overlap the next job's training (see benchmark.run.worker).
+before computing them, so they overlap the next job's training (see benchmark.run.execute.worker).
 """
 
 from __future__ import annotations

@@ -15,10 +15,10 @@ from typing import Any
 
 from benchmark.data.preprocess import PreprocessConfig
 from benchmark.data.readers.registry import AUTO, detect_format, formats
-from benchmark.dataclass_io import build, to_plain
-from benchmark.errors import BenchmarkError
-from benchmark.nets import UNetConfig
-from benchmark.recipes import FinetuneRecipe, PretrainRecipe
+from benchmark.core.dataclass_io import build, to_plain
+from benchmark.core.errors import BenchmarkError
+from benchmark.model.unet import UNetConfig
+from benchmark.model.recipes import FinetuneRecipe, PretrainRecipe
 
 #: Bumped when the card's fields change meaning; a card of another version is refused.
 CARD_VERSION = 1

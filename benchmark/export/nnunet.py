@@ -29,11 +29,11 @@ from PIL import Image
 
 from benchmark.data.readers.nnunet import NNUNET_CHANNEL
 from benchmark.data.splits import Splits
-from benchmark.errors import BenchmarkError
-from benchmark.files import atomic_write_bytes, atomic_write_json, staged_folder
-from benchmark.run import rundata
-from benchmark.run.rundata import RunData
-from benchmark.run.store import RunStore
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.files import atomic_write_bytes, atomic_write_json, staged_folder
+from benchmark.run.folder import rundata
+from benchmark.run.folder.rundata import RunData
+from benchmark.run.folder.store import RunStore
 
 FILE_ENDING = ".tif"
 SPLITS_FILE = "splits_final.json"

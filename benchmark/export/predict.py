@@ -32,20 +32,20 @@ from PIL import Image
 from benchmark.data.images import check_mask_threshold, list_images, read_image, read_mask
 from benchmark.data.preprocess import PreprocessConfig, crop_box, preprocess_image
 from benchmark.data.readers.folder import MASK_SUFFIXES, mask_candidates
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 from benchmark.evaluate.metrics import mean_diameter, segmentation_metrics
 from benchmark.export.card import ModelCard
 from benchmark.export.weights import load_unet
-from benchmark.files import atomic_write_bytes, atomic_write_text, staged_folder
-from benchmark.nets import UNet
-from benchmark.profiles import DeviceName
-from benchmark.progress import Progress
+from benchmark.core.files import atomic_write_bytes, atomic_write_text, staged_folder
+from benchmark.model.unet import UNet
+from benchmark.config.profiles import DeviceName
+from benchmark.core.progress import Progress
 from benchmark.train.device import DeviceOptions
 from benchmark.train.loops import predict
 
 MASKS_DIR, OVERLAYS_DIR, TABLE_FILE = "masks", "overlays", "predictions.csv"
 OVERLAY_COLOUR = np.array([255.0, 0.0, 0.0])
-#: With --masks: the report's error colours (reports/galleries.py), in 0–255.
+#: With --masks: the report's error colours (reports/render/galleries.py), in 0–255.
 TP_COLOUR, FP_COLOUR, FN_COLOUR = np.array([255.0, 255.0, 255.0]), np.array([237.0, 51.0, 41.0]), np.array([38.0, 140.0, 255.0])
 
 

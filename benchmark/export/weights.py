@@ -27,20 +27,20 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
-from benchmark.config import load_config
+from benchmark.config.run_config import load_config
 from benchmark.data.external import IN_DOMAIN
 from benchmark.data.splits import Ratio
-from benchmark.dataclass_io import build, to_plain
-from benchmark.errors import BenchmarkError
+from benchmark.core.dataclass_io import build, to_plain
+from benchmark.core.errors import BenchmarkError
 from benchmark.evaluate.metric_keys import METRIC_KEYS
 from benchmark.export.card import CARD_JSON, CARD_MARKDOWN, ModelCard, TestScores, dataset_info
-from benchmark.files import atomic_write_text, staged_folder
-from benchmark.nets import Transfer, UNet, UNetConfig
-from benchmark.run.job_status import Provenance
-from benchmark.run.jobs import Job
-from benchmark.run.provenance import versions
-from benchmark.run.store import RunStore
-from benchmark.unet_file import FINETUNED_FILE, PRETRAINED_FILE, WEIGHTS_FORMAT, save_unet_weights
+from benchmark.core.files import atomic_write_text, staged_folder
+from benchmark.model.unet import Transfer, UNet, UNetConfig
+from benchmark.run.folder.job_status import Provenance
+from benchmark.run.plan.jobs import Job
+from benchmark.run.folder.provenance import versions
+from benchmark.run.folder.store import RunStore
+from benchmark.model.unet_file import FINETUNED_FILE, PRETRAINED_FILE, WEIGHTS_FORMAT, save_unet_weights
 from methods import registry
 Which = Literal["auto", "finetuned", "pretrained"]
 

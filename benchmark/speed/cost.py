@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from benchmark.config import RunConfig
-from benchmark.run.jobs import Job
+from benchmark.config.run_config import RunConfig
+from benchmark.run.plan.jobs import Job
 from benchmark.train.flops import training_flops_per_image
 from benchmark.train.schedule import finetune_rounds, pretrain_schedule
 

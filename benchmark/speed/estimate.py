@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
-from benchmark.text import duration_text
+from benchmark.core.text import duration_text
 
 #: The narrowest range a rate is given: ±10 % about its middle. A single measurement (one finished
 #: job, a probe repeating itself closely) spreads less than jobs of one kind do from run to run.

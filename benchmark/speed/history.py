@@ -4,9 +4,9 @@ other sizes says little about these."""
 
 from __future__ import annotations
 
-from benchmark.errors import BenchmarkError
-from benchmark.nets import UNetConfig
-from benchmark.run.store import RunStore
+from benchmark.core.errors import BenchmarkError
+from benchmark.model.unet import UNetConfig
+from benchmark.run.folder.store import RunStore
 from benchmark.speed.cost import measured_work
 from benchmark.speed.estimate import Sample
 

@@ -26,19 +26,19 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from benchmark.config import profile_defaults
-from benchmark.progress import Progress
+from benchmark.config.run_config import profile_defaults
+from benchmark.core.progress import Progress
 from benchmark.train.flops import training_flops_per_image
 from benchmark.data.preprocess import zscore
 from benchmark.data.synthetic import synthetic_dataset
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 from benchmark.train.hardware import device_name
 from benchmark.evaluate.metrics import METRIC_KEYS, segmentation_metrics
 from benchmark.evaluate.reference import compare_metric_speed, reference_segmentation_metrics, vessel_like_pair
-from benchmark.nets import UNet, UNetConfig
+from benchmark.model.unet import UNet, UNetConfig
 from benchmark.speed.reference_loop import PlainLoop, plain_finetune_loop, plain_pretrain_loop
 from benchmark.speed.report import FINETUNE, ConcurrencyRow, MetricSpeed, SpeedReport, SpeedRow
-from benchmark.recipes import TINY_PRETRAIN_RECIPE, FinetuneRecipe, PretrainRecipe
+from benchmark.model.recipes import TINY_PRETRAIN_RECIPE, FinetuneRecipe, PretrainRecipe
 from benchmark.train.device import DeviceOptions
 from benchmark.train.loops import TensorSet, finetune, pretrain
 from methods import registry

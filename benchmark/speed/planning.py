@@ -20,11 +20,11 @@ from typing import Callable
 
 import pandas as pd
 
-from benchmark.config import RunConfig
-from benchmark.errors import BenchmarkError
-from benchmark.run.job_status import JobStatus
-from benchmark.run.jobs import Job
-from benchmark.run.store import RunStore
+from benchmark.config.run_config import RunConfig
+from benchmark.core.errors import BenchmarkError
+from benchmark.run.folder.job_status import JobStatus
+from benchmark.run.plan.jobs import Job
+from benchmark.run.folder.store import RunStore
 from benchmark.speed.cost import (FINETUNE_STEP, estimate_cost, job_group, job_image_steps, measured_work,
                                   probed_work)
 from benchmark.speed.estimate import Machine, Span, busy_warning, rates, seconds_for, span_text, wall_span

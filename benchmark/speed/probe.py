@@ -22,8 +22,8 @@ import torch
 
 from benchmark.evaluate.reference import vessel_like_pair
 from benchmark.evaluate.rows import metric_rows
-from benchmark.nets import UNet
-from benchmark.run.jobs import Job
+from benchmark.model.unet import UNet
+from benchmark.run.plan.jobs import Job
 from benchmark.speed.cost import FINETUNE_STEP, METRICS, pretrain_step
 from benchmark.speed.estimate import Span
 from benchmark.speed.measure import Timer, harness_finetune_timer, harness_pretrain_timer, image_pool, timed

@@ -21,9 +21,9 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from benchmark.data.preprocess import zscore
-from benchmark.losses import dice_ce_loss
+from benchmark.model.losses import dice_ce_loss
 from benchmark.train.optim import make_optimizer
-from benchmark.recipes import PretrainRecipe
+from benchmark.model.recipes import PretrainRecipe
 from methods.base import SSLMethod
 
 

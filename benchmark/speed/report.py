@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.config import RunConfig
+from benchmark.config.run_config import RunConfig
 from benchmark.speed.cost import CostEstimate, estimate_cost
 from benchmark.train.flops import training_flops_per_image
-from benchmark.dataclass_io import to_plain, update
-from benchmark.errors import BenchmarkError
-from benchmark.run.jobs import Job
-from benchmark.nets import UNetConfig
+from benchmark.core.dataclass_io import to_plain, update
+from benchmark.core.errors import BenchmarkError
+from benchmark.run.plan.jobs import Job
+from benchmark.model.unet import UNetConfig
 
 #: The row of the fine-tuning step; every other row is named after the method it pre-trains.
 FINETUNE = "finetune"

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from benchmark.nets import TRANSFERRED_PARTS, UNet, UNetConfig
+from benchmark.model.unet import TRANSFERRED_PARTS, UNet, UNetConfig
 from benchmark.train.optim import make_optimizer
 from methods.base import Method, SSLMethod
 

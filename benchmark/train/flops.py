@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmark.losses import dice_ce_loss
-from benchmark.nets import UNet, UNetConfig
+from benchmark.model.losses import dice_ce_loss
+from benchmark.model.unet import UNet, UNetConfig
 from methods import registry
 
 COUNT_SIZE = 64

@@ -23,11 +23,11 @@ from torch import Tensor
 
 from benchmark.data.augment import augment_batch
 from benchmark.data.views import same_view
-from benchmark.losses import batch_dice, dice_ce_loss
-from benchmark.nets import UNet
+from benchmark.model.losses import batch_dice, dice_ce_loss
+from benchmark.model.unet import UNet
 from benchmark.train.optim import decay_groups, lr_factor, make_optimizer, set_lr
-from benchmark.progress import Progress
-from benchmark.recipes import FinetuneRecipe, PretrainRecipe
+from benchmark.core.progress import Progress
+from benchmark.model.recipes import FinetuneRecipe, PretrainRecipe
 from benchmark.train.device import DeviceOptions
 from benchmark.train.schedule import finetune_rounds, pretrain_schedule
 from methods.base import SSLMethod

@@ -1,7 +1,7 @@
 """What `methods list` shows: each method's description, what it transfers and its sizes.
 
 Without torch: the methods' cards come from their source (methods.catalogue) and the UNet's
-parameters from its sizes (benchmark.unet_config), so the list takes about a second. Counting a
+parameters from its sizes (benchmark.model.unet_config), so the list takes about a second. Counting a
 method's own parameters during pre-training (its heads, its momentum copies) builds it, which
 imports torch: only when asked (`pretrain_params`).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from benchmark.unet_config import UNetConfig, unet_parameters
+from benchmark.model.unet_config import UNetConfig, unet_parameters
 from methods import catalogue
 
 if TYPE_CHECKING:  # methods.base imports torch
@@ -24,7 +24,7 @@ def _millions(count: int) -> float:
 def pretrain_parameters(unet: UNetConfig, profile: Profile) -> dict[str, int]:
     """name → parameters of each pre-training method built on `unet` with its `profile` settings
     (heads and momentum copies included); imports torch and every method."""
-    from benchmark.nets import UNet, count_parameters
+    from benchmark.model.unet import UNet, count_parameters
     from methods import registry
 
     return {name: count_parameters(cls(UNet(unet), cls.default_config(profile)))

@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-from benchmark.recipes import PretrainRecipe
+from benchmark.model.recipes import PretrainRecipe
 
 
 def decay_groups(module: nn.Module, weight_decay: float) -> list[dict]:

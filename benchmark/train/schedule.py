@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from benchmark.recipes import FinetuneRecipe, PretrainRecipe
+from benchmark.model.recipes import FinetuneRecipe, PretrainRecipe
 
 
 def pretrain_batches(n: int, batch: int) -> list[tuple[int, int]]:

@@ -15,9 +15,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from benchmark.nets import UNet
-from benchmark.progress import Progress
-from benchmark.recipes import FinetuneRecipe
+from benchmark.model.unet import UNet
+from benchmark.core.progress import Progress
+from benchmark.model.recipes import FinetuneRecipe
 from benchmark.train.device import DeviceOptions
 from benchmark.train.loops import FinetuneResult, TensorSet, finetune
 

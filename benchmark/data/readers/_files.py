@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Iterable
 
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 IMAGE_DIRS = ("imgs", "images")
 SHOWN_NAMES = 5

@@ -11,7 +11,7 @@ import numpy as np
 
 from benchmark.data.dataset import LabelledDataset, LabelledItem
 from benchmark.data.images import read_grey, read_image, read_mask_file
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 
 @dataclass(frozen=True)

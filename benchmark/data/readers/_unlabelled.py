@@ -10,7 +10,7 @@ import numpy as np
 from benchmark.data.dataset import UnlabelledDataset
 from benchmark.data.images import list_images, natural_key, read_image
 from benchmark.data.readers._files import by_stem, existing_folder, fingerprint_files, image_dir
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from benchmark.data.images import list_images, natural_key, read_image
 from benchmark.data.readers._files import by_stem, fingerprint_files, listing, parse_json_object
 from benchmark.data.readers._scan import DatasetScan, split_unique_ids
 from benchmark.data.readers.registry import DatasetFormat, KnownDataset, load_dataset
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 ARCADE_SPLITS = ("train", "val", "test")
 EDGE_TOLERANCE_PX = 1.0  # polygon points may sit on or just past the image edge (annotation tools do)

@@ -18,7 +18,7 @@ from benchmark.data.images import list_images, natural_key
 from benchmark.data.readers._files import by_stem, fingerprint_files, image_dir, listing, named_dir
 from benchmark.data.readers._scan import DatasetScan, FilePairs
 from benchmark.data.readers.registry import DatasetFormat
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 MASK_DIRS = ("masks", "labels", "gt", "groundtruth")
 #: Mask file name = image stem + one of these (or the image's own stem in a separate mask folder).

@@ -14,7 +14,7 @@ from benchmark.data.images import list_images, natural_key
 from benchmark.data.readers._files import fingerprint_files, listing, parse_json_object
 from benchmark.data.readers._scan import DatasetScan, FilePairs, split_unique_ids
 from benchmark.data.readers.registry import DatasetFormat
-from benchmark.errors import BenchmarkError
+from benchmark.core.errors import BenchmarkError
 
 #: The one input channel's file-name suffix: imagesTr/CASE_0000.png.
 NNUNET_CHANNEL = "_0000"

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from benchmark.data.readers._files import existing_folder
-from benchmark.errors import BenchmarkError
-from benchmark.plugins import plugin_names
-from benchmark.text import did_you_mean
+from benchmark.core.errors import BenchmarkError
+from benchmark.core.plugins import plugin_names
+from benchmark.core.text import did_you_mean
 
 if TYPE_CHECKING:
     from benchmark.data.dataset import LabelledDataset

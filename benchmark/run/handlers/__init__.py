@@ -1,4 +1,4 @@
-"""One handler per job kind: each takes a JobContext and returns a JobResult (benchmark.run.worker
+"""One handler per job kind: each takes a JobContext and returns a JobResult (benchmark.run.execute.worker
 runs the one the job's kind names and records what it returns)."""
 
 from __future__ import annotations

@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from benchmark.progress import Progress
-from benchmark.run.job_status import Outcome
-from benchmark.run.jobs import Job
-from benchmark.run.rundata import RunData
-from benchmark.run.row_schema import FINETUNE, FROZEN_ENCODER, RowSource
-from benchmark.run.store import RunStore
+from benchmark.core.progress import Progress
+from benchmark.run.folder.job_status import Outcome
+from benchmark.run.plan.jobs import Job
+from benchmark.run.folder.rundata import RunData
+from benchmark.run.folder.row_schema import RowSource
+from benchmark.run.plan.job_identity import FINETUNE, FROZEN_ENCODER
+from benchmark.run.folder.store import RunStore
 from benchmark.train.device import DeviceOptions
 
 #: Images a job keeps as previews for the report's galleries.

@@ -10,11 +10,11 @@ import torch
 
 from benchmark.data.external import IN_DOMAIN
 from benchmark.evaluate.rows import metric_rows
-from benchmark.nets import UNet, count_parameters
-from benchmark.run.external_weights import load_external
+from benchmark.model.unet import UNet, count_parameters
+from benchmark.run.plan.external_weights import load_external
 from benchmark.run.handlers.context import PREVIEW_COUNT, JobContext, JobResult, Scores, row_source
-from benchmark.run.job_status import FinetuneOutcome
-from benchmark.run.previews import PredictionPreview
+from benchmark.run.folder.job_status import FinetuneOutcome
+from benchmark.run.folder.previews import PredictionPreview
 from benchmark.train.health import relative_shift
 from benchmark.train.loops import TensorSet, freeze_encoder, predict
 from benchmark.train.selection import train_selected

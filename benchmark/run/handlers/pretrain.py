@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmark.nets import UNet, count_parameters
+from benchmark.model.unet import UNet, count_parameters
 from benchmark.run.handlers.context import PREVIEW_COUNT, JobContext, JobResult
-from benchmark.run.job_status import PretrainOutcome
-from benchmark.run.previews import PretextPreview
+from benchmark.run.folder.job_status import PretrainOutcome
+from benchmark.run.folder.previews import PretextPreview
 from benchmark.train.flops import training_flops_per_image
 from benchmark.train.health import pretext_health
 from benchmark.train.loops import image_tensor, pretrain

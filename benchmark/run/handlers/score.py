@@ -4,9 +4,9 @@ is scored. Nothing is trained or chosen here."""
 from __future__ import annotations
 
 from benchmark.evaluate.rows import metric_rows
-from benchmark.nets import UNet, count_parameters
+from benchmark.model.unet import UNet, count_parameters
 from benchmark.run.handlers.context import JobContext, JobResult, Scores, row_source
-from benchmark.run.job_status import ScoreOutcome
+from benchmark.run.folder.job_status import ScoreOutcome
 from benchmark.train.loops import image_tensor, predict
 
 

@@ -1,7 +1,7 @@
 """Each lever's share of the resolution at 79:1 (issue 32 item 6), from the rows of one run: the
 contenders' median MDD against the baseline under the report's test before this version (each
 contender alone, two-level bootstrap, Student t on S - 1 df, at Holm's level alpha/6) and under the
-many-to-one test (reports.manytoone), with the run's first 5 seeds and with all of them.
+many-to-one test (reports.stats.manytoone), with the run's first 5 seeds and with all of them.
 
 Run from the repository root:
     python docs/measurements/2026-12-07-arcade-small-10-seeds/levers.py results/arcade-small-v4
@@ -11,10 +11,10 @@ import sys
 
 import numpy as np
 
-from benchmark.run.store import load_results
-from reports.hierarchical import detectable_difference, run_level
+from benchmark.run.folder.store import load_results
+from reports.stats.hierarchical import detectable_difference, run_level
 from reports.labels import BASELINE, CONTROLS, DICE
-from reports.significance import compare_methods, seed_image_matrix
+from reports.stats.significance import compare_methods, seed_image_matrix
 
 
 def holm_era_mdd(rows, ratio: str) -> float:

@@ -1,4 +1,4 @@
-"""The error rates quoted in docs/statistics.md: the many-to-one test (reports.manytoone) on the design
+"""The error rates quoted in docs/statistics.md: the many-to-one test (reports.stats.manytoone) on the design
 of tests/test_manytoone.py (six contenders and a baseline, 5 seeds, 30 test images), beside the two
 tests it replaced or could have been: the pooled spread without the guard, and the nested two-level
 test of each contender alone, Holm-corrected (the report's test before).
@@ -16,9 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from test_manytoone import simulate  # noqa: E402  (the tests' own design)
 
-from reports.hierarchical import run_level  # noqa: E402
-from reports.manytoone import family_statistics, max_abs_t_cdf  # noqa: E402
-from reports.significance import holm  # noqa: E402
+from reports.stats.hierarchical import run_level  # noqa: E402
+from reports.stats.manytoone import family_statistics, max_abs_t_cdf  # noqa: E402
+from reports.stats.significance import holm  # noqa: E402
 
 RUNS = 1000
 EFFECT = 0.04

@@ -1,0 +1,1 @@
+"""Planning a run: the job graph, each job's identity, and contenders whose weights come from outside the run."""

@@ -1,0 +1,1 @@
+"""The report's tables, computed from rows: Table I, data efficiency, controls, health, budgets, generalisation, evaluations."""
