@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from benchmark.model.unet import TRANSFERRED_PARTS, Transfer, UNet, load_parts
 from benchmark.model.recipes import REFERENCE_BASE_LR, TINY_PRETRAIN_RECIPE, PretrainRecipe
+from methods._roles import Role
 
 Profile = Literal["tiny", "small", "paper"]
 
@@ -32,6 +33,15 @@ class Method(nn.Module):
     colour: ClassVar[str] = ""
     transfers: ClassVar[Transfer]
     pretrains: ClassVar[bool] = True
+    #: What the method is to the study (methods._roles.Role): the one `baseline`, a `contender`, or a
+    #: control; reports find the baseline and the controls by it, never by name.
+    role: ClassVar[Role] = "contender"
+    #: Its place in the study's tables (the paper's order, the baseline first); None: after those,
+    #: alphabetically.
+    study_order: ClassVar[int | None] = None
+    #: Shown by figures of one method unless the report is told another (the study's Fig. 4 shows the
+    #: paper's own method).
+    featured: ClassVar[bool] = False
     #: Pre-trains on the pre-training set's labels (the positive control); they reach
     #: `training_step` as aux["masks"] (B×1×H×W float), and the unlabelled pool is left out.
     uses_labels: ClassVar[bool] = False

@@ -103,6 +103,8 @@ def shifted_views(base: Tensor, size: tuple[int, int], max_shift: int) -> tuple[
 
 class CMUNet(SSLMethod):
     name = "cmunet"
+    study_order = 5
+    featured = True
     description = "CM-UNet: masked reconstruction plus InfoNCE against a momentum encoder on a shifted view."
     label = "CM-UNet"
     colour = "#d62728"

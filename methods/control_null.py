@@ -13,6 +13,7 @@ from methods.base import Method
 
 class NullControl(Method):
     name = "control-null"
+    role = "negative-control"
     description = "Negative control: the supervised baseline under an independent seed stream (true effect 0)."
     label = "Negative control (baseline, new seeds)"
     colour = "#e377c2"

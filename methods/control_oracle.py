@@ -18,6 +18,7 @@ from methods.base import SSLMethod
 
 class OracleControl(SSLMethod):
     name = "control-oracle"
+    role = "positive-control"
     description = "Positive control: supervised pre-training on the PT set's labels (an upper bound)."
     label = "Positive control (supervised PT with labels)"
     colour = "#bcbd22"

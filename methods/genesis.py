@@ -67,6 +67,7 @@ def corrupt(target: Tensor, cfg: GenesisConfig) -> Tensor:
 
 class ModelsGenesis(SSLMethod):
     name = "genesis"
+    study_order = 1
     description = "Models Genesis: restore images corrupted by shuffling, Bézier intensity and painting."
     label = "Models Genesis"
     colour = "#1f77b4"

@@ -58,6 +58,7 @@ def reconstruction_loss(
 
 class MAE(SSLMethod):
     name = "mae"
+    study_order = 2
     description = "MAE on the UNet: zero half of the patches of a 16×16 grid and reconstruct the image."
     mask_grid = 16  # the study's 16×16 grid
     label = "MAE"

@@ -64,6 +64,7 @@ class MoCoConfig:
 
 class MoCo(SSLMethod):
     name = "moco"
+    study_order = 4
     description = "MoCo v2: momentum key encoder, queue of negatives, InfoNCE on two augmented views."
     label = "MoCo v2"
     colour = "#9467bd"

@@ -162,6 +162,7 @@ def spark_chance(images: Tensor, masked_grid: Tensor, patch: int, eps: float) ->
 
 class SparK(SSLMethod):
     name = "spark"
+    study_order = 3
     description = "SparK: sparse masked modelling; the encoder sees only the visible patches (ratio 0.6)."
     mask_grid = "stride"  # one cell per pixel of the encoder's deepest feature map
     label = "SparK"

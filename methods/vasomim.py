@@ -122,6 +122,7 @@ def anatomical_consistency(reconstruction: Tensor, maps: VesselMaps, softness: f
 
 class VasoMIM(SSLMethod):
     name = "vasomim"
+    study_order = 6
     description = "VasoMIM on the UNet: vessel-guided MAE masks plus a vessel-map consistency loss."
     label = "VasoMIM"
     colour = "#17becf"

@@ -1,8 +1,9 @@
 """How methods, ratios and metrics are named and ordered in every figure and table.
 
 One place, so a method has the same name, colour and position everywhere, and a metric the same
-unit and direction ("higher is better" decides what is bold and what "best" means). A method's name
-and colour are its own (its file declares them; the run folder stores them), read here.
+unit and direction ("higher is better" decides what is bold and what "best" means). A method's name,
+colour, role (the baseline, a contender, a control) and place in the study's order are its own (its
+file declares them; the run folder stores them), read here.
 """
 
 from __future__ import annotations
@@ -16,13 +17,10 @@ from types import MappingProxyType
 
 import numpy as np
 
+from benchmark.core.errors import BenchmarkError
 from benchmark.data.splits import Ratio
 from benchmark.run.folder.looks import MethodLook
-
-BASELINE = "supervised"
-
-#: The study's methods in the order of its tables; methods not listed follow alphabetically.
-METHOD_ORDER = ("supervised", "genesis", "mae", "spark", "moco", "cmunet", "vasomim")
+from methods._roles import CONTROL_ROLES, Role
 
 #: The looks (display name, colour) of the run being drawn, which each method's file declares and
 #: the run folder stores (benchmark/run/folder/looks.py). Scoped to one build by `drawn_with`, as
@@ -45,12 +43,33 @@ def method_look(name: str) -> MethodLook:
     """The look of `name` in the current build; an empty one (name as label, spare colour) if unknown."""
     return _LOOKS.get().get(name) or MethodLook("", "")
 
-#: Controls are methods with a known answer, reported apart and never ranked with the contenders:
-#: the positive one must beat the baseline at the smallest fine-tuning share, the negative one
-#: (the baseline under an independent seed stream) has a true difference of zero.
-POSITIVE_CONTROL = "control-oracle"
-NEGATIVE_CONTROL = "control-null"
-CONTROLS = (POSITIVE_CONTROL, NEGATIVE_CONTROL)
+
+def role_of(name: str) -> Role:
+    """The method's role in the current build (a method no look names is a contender)."""
+    return method_look(name).role
+
+
+def with_role(role: Role) -> str | None:
+    """The method of the current build that has `role` (None if none has; the first by name if several)."""
+    return next((name for name, look in sorted(_LOOKS.get().items()) if look.role == role), None)
+
+
+def baseline() -> str:
+    """The method every other is tested against: the one whose file declares role "baseline"."""
+    name = with_role("baseline")
+    if name is None:
+        raise BenchmarkError("no method of this run has the role 'baseline' (methods.json)")
+    return name
+
+
+def with_featured() -> str | None:
+    """The method a figure of one method shows unless told another (its file declares `featured`)."""
+    return next((name for name, look in sorted(_LOOKS.get().items()) if look.featured), None)
+
+
+def is_control(name: str) -> bool:
+    """Controls have a known answer: reported apart, never ranked with the contenders."""
+    return role_of(name) in CONTROL_ROLES
 
 
 @dataclass(frozen=True)
@@ -92,16 +111,18 @@ def method_label(name: str) -> str:
 
 def order_methods(names: Iterable[str]) -> list[str]:
     """Distinct method names, the study's order first, then any other method alphabetically, the
-    controls last."""
+    controls last (the positive one first)."""
     unique = set(names)
-    known = [m for m in METHOD_ORDER if m in unique]
-    controls = [m for m in CONTROLS if m in unique]
-    return known + sorted(unique - set(known) - set(controls)) + controls
+    controls = sorted((m for m in unique if is_control(m)), key=lambda m: CONTROL_ROLES.index(role_of(m)))
+    rest = unique - set(controls)
+    known = sorted((m for m in rest if method_look(m).study_order is not None),
+                   key=lambda m: method_look(m).study_order)
+    return known + sorted(rest - set(known)) + controls
 
 
 def contenders(names: Iterable[str]) -> list[str]:
     """The methods being compared (the baseline included), in order, without the controls."""
-    return [m for m in order_methods(names) if m not in CONTROLS]
+    return [m for m in order_methods(names) if not is_control(m)]
 
 
 def order_ratios(labels: Iterable[str]) -> list[str]:

@@ -49,3 +49,16 @@ def test_the_check_sees_a_heavy_import(tmp_path):
     """The same script, with torch imported first on purpose, lists it: the check can fail."""
     run_dir = complete_run(tmp_path / "run")
     assert "torch" in _loaded_after_reading(run_dir, tmp_path / "report", prelude="import torch")
+
+
+def test_the_entry_point_loads_results_without_the_training_stack(tmp_path):
+    """`from benchmark import load_results`, as the README shows, reads a run's rows and imports
+    neither torch nor numba nor the methods."""
+    run_dir = complete_run(tmp_path / "run")
+    script = ("import json, sys\nfrom benchmark import load_results\nrows = load_results(sys.argv[1])\n"
+              f"print(len(rows), json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {set(HEAVY)})))")
+    done = subprocess.run([sys.executable, "-c", script, str(run_dir)], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    count, loaded = done.stdout.split(" ", 1)
+    assert int(count) == 48 and json.loads(loaded) == []

@@ -8,16 +8,15 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-import tomli_w
 
-from benchmark.run.folder.store import RunStore
 from reports import build_report
 from reports.words.answer import ratio_answer, resolution_line
 from reports.stats.hierarchical import SignificanceSettings
 from reports.stats.manytoone import seeds_for
 from benchmark.run.folder.looks import looks_of, write_looks
 from methods import registry
-from tests.test_reports import add_finetune, add_pretrain, complete_run, image_metrics, write_config, write_dataset
+from tests.test_reports import (add_finetune, add_pretrain, claim_run, complete_run, image_metrics, write_config,
+                                write_dataset)
 
 BASE = np.linspace(0.4, 0.54, 8)
 
@@ -153,7 +152,7 @@ def test_synthetic_data_is_a_smoke_test(tmp_path):
     root = tmp_path / "run"
     config = {"profile": "paper", "data": {"source": "synthetic"}, "methods": ["supervised", "mae"],
               "ratios": ["50:30"], "seeds": [0, 1, 2]}
-    RunStore(root).claim(tomli_w.dumps(config), force=False)
+    claim_run(root, config)
     for method in ("supervised", "mae"):
         for seed in range(3):
             add_finetune(root, method, "50:30", seed, image_metrics((BASE + 0.01 * seed).tolist()))
@@ -167,7 +166,7 @@ def _small_sets_run(root, control_gain: float):
     fine-tuning set is 1 training and 1 validation image (200-image splits)."""
     config = {"profile": "small", "data": {"source": "/data/angiograms"}, "methods": ["supervised", "control-oracle"],
               "ratios": ["50:30", "79:1"], "seeds": [0, 1, 2]}
-    RunStore(root).claim(tomli_w.dumps(config), force=False)
+    claim_run(root, config)
     write_looks(root, looks_of(registry()))
     write_dataset(root)
     for ratio in ("50:30", "79:1"):

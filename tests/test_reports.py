@@ -38,8 +38,12 @@ PROVENANCE = {"git_commit": "abc1234", "versions": "angiobench 0.1.0; torch 2.14
 # --- writing a run folder the way the store and the worker do -------------------------------------
 
 def write_config(root: Path, methods: list[str], ratios: list[str], seeds: list[int]) -> None:
-    """config.toml, and methods.json with every method's name and colour, as the runner writes them."""
-    config = {"profile": "tiny", "methods": methods, "ratios": ratios, "seeds": seeds}
+    """config.toml of a tiny-profile run of these methods, ratios and seeds (see claim_run)."""
+    claim_run(root, {"profile": "tiny", "methods": methods, "ratios": ratios, "seeds": seeds})
+
+
+def claim_run(root: Path, config: dict) -> None:
+    """config.toml, and methods.json with every method's name, colour and role, as the runner writes them."""
     RunStore(root).claim(tomli_w.dumps(config), force=False)
     write_looks(root, looks_of(registry()))
 

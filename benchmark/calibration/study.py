@@ -31,13 +31,19 @@ from benchmark.run.folder.store import RunStore, load_results
 from benchmark.config.options import ExecutorConfig
 from methods import registry
 from reports.stats.hierarchical import SignificanceSettings
-from reports.labels import BASELINE, DICE, POSITIVE_CONTROL, contenders, order_ratios
+from benchmark.run.folder.looks import looks_of
+from reports.labels import DICE, drawn_with, order_ratios
 from reports.stats.manytoone import FamilyTest, family_mdd, many_to_one
 from reports.stats.significance import compare_methods
 from reports.tables.table_format import Table, write_table
 from reports.tables.study import MISSING, interval, p_text, signed
 
-CALIBRATION_METHODS = (BASELINE, POSITIVE_CONTROL)
+
+
+def calibration_methods() -> tuple[str, str]:
+    """The registry's baseline and positive control, by the roles their files declare."""
+    named = {cls.role: name for name, cls in registry().items()}
+    return named["baseline"], named["positive-control"]
 
 
 @dataclass(frozen=True)
@@ -82,12 +88,12 @@ def calibration_run_config(base: RunConfig, setting: CalibrationSetting, test_sp
     source's own), under `setting`."""
     table = to_plain(base)
     table.pop("method_settings", None)  # RunConfig's field for the TOML's [method.NAME] tables
-    table.update(methods=list(CALIBRATION_METHODS), pretrain={}, method={})
+    table.update(methods=list(calibration_methods()), pretrain={}, method={})
     table["data"] = {**table["data"], "test_split": test_split}
     config = build_config(table, "calibration")
     if len(config.ratios) < 2:
         raise BenchmarkError("--ratios: calibration needs two ratios (the smallest FT share and a larger one)")
-    return dataclasses.replace(setting.apply(config), methods=CALIBRATION_METHODS)
+    return dataclasses.replace(setting.apply(config), methods=calibration_methods())
 
 
 def job_cpu_seconds(run_dir: Path) -> float:
@@ -99,7 +105,7 @@ def job_cpu_seconds(run_dir: Path) -> float:
 
 def _curve(rows: pd.DataFrame, small: str, large: str, settings: SignificanceSettings) -> FamilyTest | None:
     """The baseline at `large` minus at `small`, paired per (seed, test image), images crossed."""
-    mine = rows[rows["method"] == BASELINE]
+    mine = rows[rows["method"] == calibration_methods()[0]]
     wide = mine.pivot_table(index=["seed", "image_id"], columns="ratio", values=DICE.key, aggfunc="mean")
     if small not in wide or large not in wide:
         return None
@@ -111,7 +117,7 @@ def _curve(rows: pd.DataFrame, small: str, large: str, settings: SignificanceSet
 
 def registry_contenders() -> int:
     """How many contenders a default run races: the registry's methods less the baseline and controls."""
-    return len(contenders(registry())) - 1
+    return sum(cls.role == "contender" for cls in registry().values())
 
 
 def _contender_mdd(control: pd.Series, family: int, settings: SignificanceSettings) -> float:
@@ -128,8 +134,9 @@ def summarise(run_dir: Path, setting: CalibrationSetting, config: RunConfig, wal
               settings: SignificanceSettings = SignificanceSettings()) -> SettingResult:
     """The calibration figures of one finished (or partly finished) setting's run."""
     rows = load_results(run_dir)
-    if rows.empty or not {BASELINE, POSITIVE_CONTROL} <= set(rows["method"]):
-        raise BenchmarkError(f"{run_dir}: no finished fine-tune jobs of both {BASELINE} and {POSITIVE_CONTROL}")
+    baseline, control = calibration_methods()
+    if rows.empty or not {baseline, control} <= set(rows["method"]):
+        raise BenchmarkError(f"{run_dir}: no finished fine-tune jobs of both {baseline} and {control}")
     return summarise_rows(rows, setting.name, setting.describe(config), job_cpu_seconds(run_dir), wall_s, settings)
 
 
@@ -139,10 +146,12 @@ def summarise_rows(rows: pd.DataFrame, name: str, values: dict[str, object], job
     """The calibration figures of one setting's result rows (baseline and positive control); `family`:
     the contenders a run would race (default: the registry's)."""
     family = registry_contenders() if family is None else family
+    baseline, control_name = calibration_methods()
     ratios = order_ratios(rows["ratio"])
     small, large = ratios[0], ratios[-1]
-    comparison = compare_methods(rows, DICE, BASELINE, settings).set_index(["ratio", "method"])
-    control = comparison.loc[(small, POSITIVE_CONTROL)]
+    with drawn_with(looks_of(registry())):  # the controls' roles, as a run folder would give them
+        comparison = compare_methods(rows, DICE, baseline, settings).set_index(["ratio", "method"])
+    control = comparison.loc[(small, control_name)]
     means = rows.groupby(["method", "ratio", "seed"])[DICE.key].mean().groupby(["method", "ratio"]).mean()
     curve = _curve(rows, small, large, settings)
     nan = float("nan")
@@ -150,7 +159,7 @@ def summarise_rows(rows: pd.DataFrame, name: str, values: dict[str, object], job
         name, values, small, large, int(control["pair_seeds"]),
         int(control["n_images"]), float(control["diff"]), float(control["diff_low"]), float(control["diff_high"]),
         float(control["p_seeds"]), float(control["mdd"]), control["verdict"] == "better",
-        float(means.get((BASELINE, small), nan)), float(means.get((BASELINE, large), nan)),
+        float(means.get((baseline, small), nan)), float(means.get((baseline, large), nan)),
         float(curve.diff[0]) if curve else nan, float(curve.low[0]) if curve else nan,
         float(curve.high[0]) if curve else nan, job_cpu_s, wall_s, _contender_mdd(control, family, settings), family)
 
@@ -210,9 +219,10 @@ def calibration_table(results: list[SettingResult], cpu: str = "") -> Table:
                         "contender_mdd": result.contender_mdd, "family": result.family,
                         "curve_exceeds_mdd": result.curve_exceeds_mdd, "sees": result.sees,
                         "job_cpu_s": result.job_cpu_s, "wall_s": result.wall_s})
+    baseline, control = calibration_methods()
     notes = (
-        f"Control: {POSITIVE_CONTROL} (supervised pre-training on the pre-training set's labels); baseline: "
-        f"{BASELINE}. Difference paired per (seed, test image), run-level test with test images crossed with "
+        f"Control: {control} (supervised pre-training on the pre-training set's labels); baseline: "
+        f"{baseline}. Difference paired per (seed, test image), run-level test with test images crossed with "
         "seeds (reports.stats.manytoone), uncorrected; control MDD: the true difference detected with 80 % power at "
         "level 0.05.",
         "Label curve: the baseline's Dice at the largest fine-tuning share minus at the smallest, paired per (seed, "

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from reports.labels import METHOD_ORDER, order_ratios
+from reports.labels import order_methods, order_ratios
 from reports.read.contents import RunContents
 
 STATES = ("done", "failed", "skipped", "running", "pending")
@@ -61,9 +61,8 @@ def missing_cells(contents: RunContents) -> list[MissingCell]:
         reason = _reason(match.iloc[0], jobs) if len(match) else "no job in the run folder"
         missing.append(MissingCell(method, ratio, seed, reason))
     ratio_rank = {r: i for i, r in enumerate(order_ratios({c.ratio for c in missing}))}
-    method_rank = {m: i for i, m in enumerate(METHOD_ORDER)}
-    return sorted(missing, key=lambda c: (method_rank.get(c.method, len(METHOD_ORDER)), c.method,
-                                          ratio_rank[c.ratio], c.seed))
+    method_rank = {m: i for i, m in enumerate(order_methods({c.method for c in missing}))}
+    return sorted(missing, key=lambda c: (method_rank[c.method], ratio_rank[c.ratio], c.seed))
 
 
 def _reason(job: pd.Series, jobs: pd.DataFrame) -> str:

@@ -17,6 +17,7 @@ from benchmark.data.splits import Ratio
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import atomic_write_bytes
 from benchmark.run.folder.looks import read_looks
+from benchmark.run.folder.store import require_run
 from reports.result import FORMATS, ReportResult
 from reports.tables.analysis import Analysis, analyse
 from reports.words.answer import answer, small_set_warnings
@@ -26,7 +27,7 @@ from reports.tables.evaluations import evaluations_table
 from reports.tables.controls import controls_table
 from reports.tables.generalisation import generalisation_table
 from reports.stats.hierarchical import SignificanceSettings
-from reports.labels import BASELINE, DICE, contenders, drawn_with, method_label, order_methods, order_ratios
+from reports.labels import DICE, baseline, contenders, drawn_with, method_label, order_methods, order_ratios, with_featured
 from reports.read.contents import RunContents, read_run
 from reports.render import figures, galleries
 from reports.read import status
@@ -38,7 +39,6 @@ from reports.words.summary import headline
 from reports.render.style import save_figure
 from reports.tables.table_format import TABLE_FILES, Table, write_table
 
-DIAMETER_DEFAULT_METHOD = "cmunet"
 FIGURE_NAMES = ("curves", "diameters", "gallery_predictions", "gallery_pretext", "loss_curves")
 TABLE_NAMES = ("table1", "data_efficiency", "significance", "power", "controls", "generalisation", "evaluations",
                "budget", "health")
@@ -71,8 +71,8 @@ def choose(rows: pd.DataFrame, run_dir: Path, ratio: str | None, method: str | N
     table_ratio = ratios[0] if ratio is None else _pick(ratio, "--ratio", Ratio.parse(ratio).label, ratios, run_dir)
     if method is not None:
         chosen = _pick(method, "--method", method, methods, run_dir)
-    elif DIAMETER_DEFAULT_METHOD in methods:
-        chosen = DIAMETER_DEFAULT_METHOD
+    elif with_featured() in methods:
+        chosen = with_featured()
     else:
         at_smallest = cell_means(rows, DICE.key)[ratios[0]].reindex(contenders(methods)).dropna()
         chosen = best_method(at_smallest, DICE.higher_is_better)
@@ -83,9 +83,9 @@ def choose(rows: pd.DataFrame, run_dir: Path, ratio: str | None, method: str | N
 def _make_tables(contents: RunContents, choices: Choices, analysis: Analysis,
                  settings: SignificanceSettings) -> list[Table]:
     comparison = analysis.comparison
-    made = [tables.table_one(contents.rows, contents.jobs, choices.table_ratio, comparison, BASELINE, settings),
-            tables.efficiency_table(comparison, BASELINE, settings, tuple(small_set_warnings(contents))),
-            tables.significance_table(comparison, BASELINE, settings),
+    made = [tables.table_one(contents.rows, contents.jobs, choices.table_ratio, comparison, baseline(), settings),
+            tables.efficiency_table(comparison, baseline(), settings, tuple(small_set_warnings(contents))),
+            tables.significance_table(comparison, baseline(), settings),
             tables.power_table(comparison, settings),
             controls_table(comparison, analysis.controls),
             generalisation_table(contents.rows, contents.external_rows, settings)]
@@ -147,6 +147,7 @@ def draw_report(run_dir: Path, out: Path, ratio: str | None, method: str | None,
     """Write the figures (in the checked `formats`), the tables (Markdown, LaTeX, CSV) and index.html
     to `out`; the options are those of `reports.build.build_report`. Methods are named and coloured
     as the run folder stores them (benchmark/run/folder/looks.py)."""
+    require_run(run_dir)
     with drawn_with(read_looks(run_dir)):
         return _draw(run_dir, out, ratio, method, formats)
 
@@ -155,8 +156,8 @@ def _draw(run_dir: Path, out: Path, ratio: str | None, method: str | None, forma
     contents = read_run(run_dir)
     missing = status.missing_lines(contents)
     choices = None if contents.rows.empty else choose(contents.rows, run_dir, ratio, method)
-    if choices is not None and BASELINE not in set(contents.rows["method"]):
-        missing.append(f"no results of the baseline {BASELINE!r}: no gains or tests against it")
+    if choices is not None and baseline() not in set(contents.rows["method"]):
+        missing.append(f"no results of the baseline {baseline()!r}: no gains or tests against it")
     if choices is None:
         if ratio is not None or method is not None:
             option = f"--ratio {ratio}" if ratio is not None else f"--method {method}"

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 
 from benchmark.core.files import atomic_write_bytes
-from reports.labels import BASELINE, METHOD_ORDER, method_look
+from reports.labels import method_look, role_of
 
 DPI = 200
 BASELINE_COLOUR = "#3b3b3b"
@@ -77,13 +77,14 @@ def fitted_legend(figure: Figure, handles: list, labels: list[str], most_columns
 
 #: tab10 slots for a method that declares no colour (the study's methods use 0–4, 7 and 9).
 _SPARE_SLOTS = (5, 6, 8)
+#: Slots before those of methods outside the study's order: one per method of the study.
+STUDY_SLOTS = 7
 
 
 def _slot(method: str) -> int:
     """A fixed position per known method, so a method keeps its look whatever else is shown."""
-    if method in METHOD_ORDER:
-        return METHOD_ORDER.index(method)
-    return len(METHOD_ORDER) + sum(map(ord, method))
+    order = method_look(method).study_order
+    return order if order is not None else STUDY_SLOTS + sum(map(ord, method))
 
 
 def method_colour(method: str) -> tuple[float, float, float] | str:
@@ -92,7 +93,7 @@ def method_colour(method: str) -> tuple[float, float, float] | str:
     declared = method_look(method).colour
     if declared:
         return declared
-    if method == BASELINE:
+    if role_of(method) == "baseline":
         return BASELINE_COLOUR
     return sns.color_palette("tab10", 10)[_SPARE_SLOTS[_slot(method) % len(_SPARE_SLOTS)]]
 

@@ -24,12 +24,11 @@ from scipy import stats as sps
 
 from reports.stats.hierarchical import REFERENCE, SignificanceSettings, detectable_text, run_level
 from reports.stats.manytoone import METHOD, many_to_one
-from reports.labels import NEGATIVE_CONTROL, POSITIVE_CONTROL, Metric, method_label, order_methods, order_ratios
+from reports.labels import Metric, method_label, order_methods, order_ratios, role_of
 
 BETTER_MARK = "↑"
 WORSE_MARK = "↓"
 IMAGE_TEST_NAME = "two-sided Wilcoxon signed-rank test over test images, given these trained models"
-ROLES = {POSITIVE_CONTROL: "positive control", NEGATIVE_CONTROL: "negative control"}
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
@@ -71,7 +70,8 @@ def seed_image_matrix(wide: pd.DataFrame, method: str, baseline: str | None = No
 
 
 def role(method: str, baseline: str) -> str:
-    return "baseline" if method == baseline else ROLES.get(method, "contender")
+    """The method's role in words ("positive control"); the tested baseline is the baseline whatever it declares."""
+    return "baseline" if method == baseline else role_of(method).replace("-", " ")
 
 
 def tie_ranks(means: pd.Series, mdd: float, higher_is_better: bool) -> pd.Series:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from reports.tables.controls import ControlFindings, findings
 from reports.stats.hierarchical import SignificanceSettings
-from reports.labels import BASELINE, DICE, TABLE_ONE_METRICS
+from reports.labels import DICE, TABLE_ONE_METRICS, baseline
 from reports.stats.significance import compare_methods
 
 
@@ -23,5 +23,5 @@ class Analysis:
 
 def analyse(rows: pd.DataFrame, settings: SignificanceSettings) -> Analysis:
     """Dice comparisons, and the controls' verdicts over every Table I metric the rows have."""
-    comparisons = {m: compare_methods(rows, m, BASELINE, settings) for m in TABLE_ONE_METRICS if m.key in rows}
+    comparisons = {m: compare_methods(rows, m, baseline(), settings) for m in TABLE_ONE_METRICS if m.key in rows}
     return Analysis(comparisons[DICE], findings(comparisons, DICE, settings))

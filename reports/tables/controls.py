@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from reports.stats.hierarchical import SignificanceSettings, detectable_text
-from reports.labels import NEGATIVE_CONTROL, POSITIVE_CONTROL, Metric, method_label, order_ratios
+from reports.labels import Metric, method_label, order_ratios, with_role
 from reports.stats.significance import IMAGE_TEST_NAME
 from reports.tables.table_format import Table
 from reports.tables.study import MISSING, interval, p_text, signed
@@ -37,7 +37,7 @@ class PositiveControl:
     detected: bool
 
     def line(self) -> str:
-        label = method_label(POSITIVE_CONTROL)
+        label = method_label(with_role("positive-control") or "")
         numbers = f"Δ Dice {signed(self.diff, 3)} {interval(self.low, self.high, 3, sign=True)} at {self.ratio}"
         if not self.testable:
             return (f"Positive control not judged: {label} {numbers}; "
@@ -75,19 +75,26 @@ class ControlFindings:
     def lines(self) -> list[str]:
         """The report's first lines: whether the set-up detects transfer, and the tests' false-positive rates."""
         lines = [self.positive.line() if self.positive else
-                 f"No positive control ({POSITIVE_CONTROL}) in this run: whether it could detect transfer is unknown."]
+                 f"No positive control{_named('positive-control')} in this run: whether it could detect transfer "
+                 "is unknown."]
         if self.run_level is None or self.image_level is None:
-            lines.append(f"No negative control ({NEGATIVE_CONTROL}) in this run: the tests' false-positive rate "
-                         "is not measured.")
+            lines.append(f"No negative control{_named('negative-control')} in this run: the tests' false-positive "
+                         "rate is not measured.")
         else:
             lines.append(f"Negative control called different from the baseline (true difference 0, about 5 % "
                          f"expected of a sound test): {self.run_level.text()}; {self.image_level.text()}.")
         return lines
 
 
+def _named(role: str) -> str:
+    """ (name) of the method that has `role` among the run's methods, for a line saying it is absent."""
+    name = with_role(role)
+    return f" ({name})" if name else ""
+
+
 def positive_control(comparison: pd.DataFrame) -> PositiveControl | None:
     """The positive control's test at the smallest fine-tuning share where it was paired with the baseline."""
-    mine = comparison[(comparison["method"] == POSITIVE_CONTROL) & comparison["diff"].notna()]
+    mine = comparison[(comparison["role"] == "positive control") & comparison["diff"].notna()]
     if mine.empty:
         return None
     test = mine.set_index("ratio").loc[order_ratios(mine["ratio"])[0]]
@@ -98,7 +105,7 @@ def positive_control(comparison: pd.DataFrame) -> PositiveControl | None:
 
 def false_positives(comparisons: dict[Metric, pd.DataFrame], alpha: float) -> tuple[FalsePositives, FalsePositives] | None:
     """The negative control's false positives over ratio × metric cells, run-level and image-level."""
-    tests = [c[(c["method"] == NEGATIVE_CONTROL) & c["diff"].notna()] for c in comparisons.values()]
+    tests = [c[(c["role"] == "negative control") & c["diff"].notna()] for c in comparisons.values()]
     tests = pd.concat(tests, ignore_index=True) if tests else pd.DataFrame()
     if tests.empty:
         return None

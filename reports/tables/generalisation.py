@@ -13,7 +13,7 @@ import pandas as pd
 
 from benchmark.data.external import IN_DOMAIN
 from reports.stats.hierarchical import SignificanceSettings
-from reports.labels import BASELINE, CONTROLS, DICE, method_label, order_methods, order_ratios
+from reports.labels import DICE, baseline, is_control, method_label, order_methods, order_ratios
 from reports.stats.significance import compare_methods, interval_note, marker, marker_note
 from reports.stats.numbers import cell_means, cell_summary
 from reports.tables.table_format import Table
@@ -30,8 +30,8 @@ def _set_summaries(rows: pd.DataFrame, settings: SignificanceSettings) -> dict[s
         summary = cell_summary(part, DICE, settings).set_index(["method", "ratio"])
         summary["marker"] = ""
         summary["verdict"] = MISSING
-        if BASELINE in set(part["method"]):
-            tests = compare_methods(part, DICE, BASELINE, settings).set_index(["method", "ratio"])
+        if baseline() in set(part["method"]):
+            tests = compare_methods(part, DICE, baseline(), settings).set_index(["method", "ratio"])
             summary["verdict"] = tests["verdict"].reindex(summary.index).fillna(MISSING)
             summary["marker"] = [marker(tests.loc[i]) if i in tests.index and tests.loc[i, "role"] == "contender"
                                  else "" for i in summary.index]
@@ -85,7 +85,7 @@ def generalisation_table(in_domain: pd.DataFrame, external: pd.DataFrame,
     )
     return Table("generalisation", "Generalisation: in-domain against external test sets", tuple(columns),
                  tuple(cells), frozenset(), notes, pd.DataFrame(records),
-                 (marker_note(method_label(BASELINE), settings), interval_note()))
+                 (marker_note(method_label(baseline()), settings), interval_note()))
 
 
 def generalisation_lines(in_domain: pd.DataFrame, external: pd.DataFrame) -> list[str]:
@@ -98,7 +98,7 @@ def generalisation_lines(in_domain: pd.DataFrame, external: pd.DataFrame) -> lis
     for name in sorted(set(external["test_set"])):
         rows = external[external["test_set"] == name]
         change = (cell_means(rows, DICE.key).stack() - home).dropna()
-        change = change[~change.index.get_level_values("method").isin(CONTROLS)]
+        change = change[[not is_control(m) for m in change.index.get_level_values("method")]]
         if change.empty:
             continue
         images = rows["image_id"].nunique()

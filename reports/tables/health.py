@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from reports.labels import CONTROLS, method_label, order_methods, order_ratios
+from reports.labels import is_control, method_label, order_methods, order_ratios
 from reports.tables.table_format import Table
 from reports.tables.study import MISSING
 
@@ -35,7 +35,7 @@ def not_learned(jobs: pd.DataFrame) -> list[tuple[str, int, int]]:
     pre = _done(jobs, "pretrain")
     found = []
     for method in order_methods(pre["method"]):
-        if method in CONTROLS:
+        if is_control(method):
             continue
         learned, said = _learned(pre.loc[pre["method"] == method, "pretext_learned"])
         if said and learned < said:

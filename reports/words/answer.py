@@ -21,7 +21,7 @@ from reports.tables.controls import PositiveControl
 from reports.tables.health import pretext_notes
 from reports.stats.hierarchical import SignificanceSettings
 from reports.stats.manytoone import seeds_for
-from reports.labels import BASELINE, method_label, order_methods, order_ratios
+from reports.labels import baseline, method_label, order_methods, order_ratios
 from reports.read.contents import RunContents
 from reports.stats.significance import paired_seeds
 from reports.tables.study import mdd_text
@@ -125,14 +125,14 @@ def _lead(ranked: pd.DataFrame, ratio: str) -> str:
     """'At 79:1, MAE is ahead: +0.010 Dice over UNet (no PT), 0.004 above CM-UNet.'"""
     leader, runner_up = ranked.iloc[0], ranked.iloc[1]
     name = method_label(leader["method"])
-    if leader["method"] == BASELINE:
+    if leader["method"] == baseline():
         return (f"At {ratio}, {name} (no pre-training) is ahead, {leader['mean'] - runner_up['mean']:.3f} Dice above "
                 f"the best pre-trained method, {method_label(runner_up['method'])}.")
-    over = ranked[ranked["method"] == BASELINE]
+    over = ranked[ranked["method"] == baseline()]
     text = f"At {ratio}, {name} is ahead"
     if not over.empty:
-        text += f": {leader['mean'] - float(over['mean'].iloc[0]):+.3f} Dice over {method_label(BASELINE)}"
-    if runner_up["method"] != BASELINE:
+        text += f": {leader['mean'] - float(over['mean'].iloc[0]):+.3f} Dice over {method_label(baseline())}"
+    if runner_up["method"] != baseline():
         text += f", {leader['mean'] - runner_up['mean']:.3f} above {method_label(runner_up['method'])}"
     return text + "."
 
@@ -145,13 +145,13 @@ def _can_tell(block: pd.DataFrame, seeds: int, settings: SignificanceSettings) -
     called = block[block["verdict"].isin(["better", "worse"]) & (block["role"] == "contender")]
     if not called.empty:
         return "The run can tell: " + ", ".join(
-            f"{method_label(m)} is significantly {v} than {method_label(BASELINE)}"
+            f"{method_label(m)} is significantly {v} than {method_label(baseline())}"
             for m, v in zip(called["method"], called["verdict"])) + " (run-level many-to-one test, family-wise)."
     mdd = float(block["run_mdd"].iloc[0])
     limit = f"with {count(seeds, 'seed')} it detects only differences of about {mdd:.3f} Dice or more"
     if seeds < settings.min_seeds:
         return f"The run cannot tell: {limit}, and it gives no verdict below {settings.min_seeds} seeds."
-    return f"The run cannot tell: no method differs detectably from {method_label(BASELINE)}; {limit}."
+    return f"The run cannot tell: no method differs detectably from {method_label(baseline())}; {limit}."
 
 
 def contender_spread(block: pd.DataFrame) -> tuple[float, float, float, int] | None:

@@ -236,7 +236,8 @@ class RunStore:
                 path.unlink() if path.is_file() else shutil.rmtree(path)
 
 
-def _require_run(run_dir: Path | str) -> RunStore:
+def require_run(run_dir: Path | str) -> RunStore:
+    """The store of `run_dir`, which must be a run folder (an error naming it otherwise)."""
     store = RunStore(run_dir)
     if not store.root.is_dir():
         raise BenchmarkError(f"{store.root}: no such folder")
@@ -253,7 +254,7 @@ def _done_frames(store: RunStore, path_of: Callable[[str], Path]) -> list[pd.Dat
 
 def load_jobs(run_dir: Path | str) -> pd.DataFrame:
     """One row per job in the folder: identity, state, error, wall time, device."""
-    store = _require_run(run_dir)
+    store = require_run(run_dir)
     rows = []
     for key in store.job_keys():
         job = store.read_identity(key)
@@ -278,7 +279,7 @@ def load_results(run_dir: Path | str, test_sets: Literal["in-domain", "external"
     the run's own test split (test_set "in-domain"), which every table but the generalisation
     table is about; "external" gives the external test sets' rows, "all" both.
     """
-    store = _require_run(run_dir)
+    store = require_run(run_dir)
     frames = [frame if "test_set" in frame.columns else frame.assign(test_set=IN_DOMAIN)  # rows written without it
               for frame in _done_frames(store, store.rows_path)]
     if not frames:
@@ -295,7 +296,7 @@ def load_results(run_dir: Path | str, test_sets: Literal["in-domain", "external"
 
 def load_loss_curves(run_dir: Path | str) -> pd.DataFrame:
     """The loss curve of every finished pre-training job: job_key, method, seed, step, epoch, loss."""
-    store = _require_run(run_dir)
+    store = require_run(run_dir)
     frames = _done_frames(store, store.loss_curve_path)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["job_key", "method", "seed", "step", "epoch", "loss"]

@@ -5,6 +5,9 @@ many-to-one test (reports.stats.manytoone), with the run's first 5 seeds and wit
 
 Run from the repository root:
     python docs/measurements/2026-12-07-arcade-small-10-seeds/levers.py results/arcade-small-v4
+
+levers.txt is its output at commit 0c644d7; the run folder is of that version's format, which later
+versions refuse to read, so re-check it at that commit (`git checkout 0c644d7`).
 """
 
 import sys
@@ -13,7 +16,8 @@ import numpy as np
 
 from benchmark.run.folder.store import load_results
 from reports.stats.hierarchical import detectable_difference, run_level
-from reports.labels import BASELINE, CONTROLS, DICE
+from benchmark.run.folder.looks import read_looks
+from reports.labels import DICE, baseline, drawn_with, is_control
 from reports.stats.significance import compare_methods, seed_image_matrix
 
 
@@ -21,16 +25,16 @@ def holm_era_mdd(rows, ratio: str) -> float:
     """The median contender MDD as the report computed it before the many-to-one test."""
     at = rows[rows["ratio"] == ratio]
     wide = at.groupby(["seed", "image_id", "method"])[DICE.key].mean().unstack("method")
-    contenders = [m for m in wide.columns if m != BASELINE and m not in CONTROLS]
+    contenders = [m for m in wide.columns if m != baseline() and not is_control(m)]
     mdds = []
     for method in contenders:
-        paired = run_level(seed_image_matrix(wide, method, BASELINE))
+        paired = run_level(seed_image_matrix(wide, method, baseline()))
         mdds.append(float(detectable_difference(paired.se, paired.n_seeds, 0.05 / len(contenders), 0.8)))
     return float(np.median(mdds))
 
 
 def many_to_one_mdd(rows, ratio: str) -> tuple[float, float, float]:
-    block = compare_methods(rows[rows["ratio"] == ratio], DICE, BASELINE)
+    block = compare_methods(rows[rows["ratio"] == ratio], DICE, baseline())
     return tuple(float(block[c].iloc[0]) for c in ("run_mdd", "run_mdd_low", "run_mdd_high"))
 
 
@@ -46,4 +50,5 @@ def main(run_dir: str, ratio: str = "79:1") -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    with drawn_with(read_looks(sys.argv[1])):
+        main(*sys.argv[1:])
