@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from benchmark.model.unet import TRANSFERRED_PARTS, Transfer, UNet, load_parts
 from benchmark.model.recipes import REFERENCE_BASE_LR, TINY_PRETRAIN_RECIPE, PretrainRecipe
-from methods._roles import Role
+from benchmark.model.roles import Role
 
 Profile = Literal["tiny", "small", "paper"]
 
@@ -33,7 +33,7 @@ class Method(nn.Module):
     colour: ClassVar[str] = ""
     transfers: ClassVar[Transfer]
     pretrains: ClassVar[bool] = True
-    #: What the method is to the study (methods._roles.Role): the one `baseline`, a `contender`, or a
+    #: What the method is to the study (benchmark.model.roles.Role): the one `baseline`, a `contender`, or a
     #: control; reports find the baseline and the controls by it, never by name.
     role: ClassVar[Role] = "contender"
     #: Its place in the study's tables (the paper's order, the baseline first); None: after those,

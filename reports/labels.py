@@ -20,7 +20,7 @@ import numpy as np
 from benchmark.core.errors import BenchmarkError
 from benchmark.data.splits import Ratio
 from benchmark.run.folder.looks import MethodLook
-from methods._roles import CONTROL_ROLES, Role
+from benchmark.model.roles import CONTROL_ROLES, Role
 
 #: The looks (display name, colour) of the run being drawn, which each method's file declares and
 #: the run folder stores (benchmark/run/folder/looks.py). Scoped to one build by `drawn_with`, as

@@ -23,6 +23,9 @@ from benchmark.model.unet import UNetConfig
 from benchmark.run.folder.job_status import FinetuneOutcome, JobStatus, Outcome, PretrainOutcome, Provenance
 from benchmark.run.plan.jobs import Job
 from benchmark.run.folder.looks import looks_of, write_looks
+from benchmark.run.folder.row_schema import RowProvenance, RowSource, result_frame
+from benchmark.run.plan.job_identity import FINETUNE
+from benchmark.data.external import IN_DOMAIN
 from benchmark.run.folder.store import RunStore
 from methods import registry
 from reports import build_report, summary_lines
@@ -100,11 +103,10 @@ def add_finetune(root: Path, method: str, ratio: str, seed: int, metrics: pd.Dat
     if state != "done":
         return key
     parsed = Ratio.parse(ratio)
-    frame = metrics.copy()
-    frame = frame.assign(job_key=key, method=method, pt_ratio=parsed.pt, ft_ratio=parsed.ft, ratio=parsed.label,
-                         seed=seed, params_finetune=31_040_000, pretrained_from=",".join(depends_on), **PROVENANCE,
-                         wall_time_s=1.5)
-    atomic_write_parquet(folder / "rows.parquet", frame)
+    source = RowSource(key, key, method, "fair", FINETUNE, parsed.pt, parsed.ft, parsed.label, seed, 31_040_000,
+                       ",".join(depends_on), "", 150, 8, 2)
+    made = RowProvenance(PROVENANCE["git_commit"], PROVENANCE["versions"], PROVENANCE["device"], "fp32", False, 1.5)
+    atomic_write_parquet(folder / "rows.parquet", result_frame(metrics.to_dict("records"), IN_DOMAIN, source, made))
     shown = sorted(TEST_IDS)[:4]
     masks = np.stack([vessel_mask(i) for i in range(4)])
     images = np.where(masks, -1.5, 0.5).astype(np.float32) + np.linspace(0, 0.3, SIZE, dtype=np.float32)

@@ -14,7 +14,7 @@ from benchmark.core.dataclass_io import build
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import atomic_write_json
 from benchmark.run.folder.layout import LOOKS
-from methods._roles import Role
+from benchmark.model.roles import Role
 
 
 @dataclass(frozen=True)

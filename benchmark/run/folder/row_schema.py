@@ -2,8 +2,7 @@
 order, their dtypes, and which columns identify a row.
 
 The worker writes rows through `result_frame`, the store reads them back (`load_results`, an empty
-frame of these columns when nothing is done), and the report conforms what it reads to the same
-columns. Import-light (pandas only), so reading results needs no training stack.
+frame of these columns when nothing is done) and puts every file's columns in the same order. Import-light (pandas only), so reading results needs no training stack.
 """
 
 from __future__ import annotations
@@ -11,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
+from benchmark.core.errors import BenchmarkError
 from benchmark.evaluate.metric_keys import METRIC_KEYS
-from benchmark.run.plan.job_identity import FINETUNE, FROZEN_ENCODER
 
 _DTYPES = {str: "str", float: "float64", int: "int64", bool: "bool"}
 
@@ -36,7 +36,7 @@ class RowSource:
     finetune_job: str
     method: str
     protocol: str
-    #: FINETUNE (the whole UNet trained) or FROZEN_ENCODER (the transferred encoder kept fixed,
+    #: job_identity.FINETUNE (the whole UNet trained) or FROZEN_ENCODER (the transferred encoder kept fixed,
     #: decoder and head trained: a probe of the representation itself)
     evaluation: str
     pt_ratio: float
@@ -92,11 +92,12 @@ def result_frame(scores: list[dict[str, float | str]], test_set: str, source: Ro
     return frame.astype({c.name: c.dtype for c in ROW_COLUMNS})
 
 
-def conform(rows: pd.DataFrame) -> pd.DataFrame:
-    """`rows` with the schema's columns first, in order; a column that rows of an older run lack is
-    added empty. Values are not cast (rows of several harness versions may mix)."""
-    missing = {c.name: pd.Series(None, index=rows.index, dtype="object") for c in ROW_COLUMNS if c.name not in rows.columns}
-    rows = rows.assign(**missing) if missing else rows
+def conform(rows: pd.DataFrame, where: Path) -> pd.DataFrame:
+    """`rows` (read from `where`) with the schema's columns first, in order; a file that lacks one is
+    an error naming the file and the column."""
+    missing = [name for name in ROW_NAMES if name not in rows.columns]
+    if missing:
+        raise BenchmarkError(f"{where}: no column {missing[0]!r} (rows of another harness version?)")
     return rows[[*ROW_NAMES, *(c for c in rows.columns if c not in ROW_NAMES)]]
 
 

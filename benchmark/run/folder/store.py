@@ -22,7 +22,7 @@ from benchmark.data.external import IN_DOMAIN
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import atomic_write_bytes, atomic_write_json, atomic_write_parquet
 from benchmark.run.folder import layout
-from benchmark.run.plan.job_identity import FINETUNE, JobIdentity
+from benchmark.run.plan.job_identity import JobIdentity
 from benchmark.run.folder.job_status import JobState, JobStatus
 from benchmark.run.folder.previews import Preview, preview_bytes, read_preview
 from benchmark.run.folder.row_schema import METRIC_COLUMNS, conform, empty_rows
@@ -33,6 +33,12 @@ if TYPE_CHECKING:  # the store reads results without the training stack; jobs.py
     from benchmark.run.plan.jobs import Job
 
 __all__ = ["METRIC_COLUMNS", "JobState", "RunStore", "load_jobs", "load_loss_curves", "load_results"]
+
+#: The run folder's format, written when a run starts (RUN_DIR/format.json). Bumped when this version
+#: can no longer read a folder an earlier one wrote (2: every row has `test_set` and `evaluation`,
+#: methods.json has each method's role); such a folder is refused, naming what to do, instead of
+#: being read half right.
+FOLDER_FORMAT = 2
 
 
 class RunStore:
@@ -64,8 +70,8 @@ class RunStore:
         return self.config_path.is_file()
 
     def is_debris(self) -> bool:
-        """A config and no job: what a start that failed before any job was written left behind
-        (by a version that did not clean up after itself); it holds no result to protect."""
+        """A config and no job: what a start killed before any job was written left behind; it holds
+        no result to protect."""
         return self.config_path.is_file() and not self.job_keys()
 
     def resumes(self, config_toml: str, force: bool) -> bool:
@@ -79,6 +85,7 @@ class RunStore:
                     f"{self.root} holds a run of a different config; choose another --out, "
                     "or pass --force to delete it and start again"
                 )
+            self.check_format()
             return True
         if any(self.root.iterdir()):
             raise BenchmarkError(f"{self.root} exists and is not a run folder; choose another --out")
@@ -94,8 +101,22 @@ class RunStore:
         if self.root.exists() and (force or self.is_debris()):
             shutil.rmtree(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.root / layout.FORMAT, {"run_folder_format": FOLDER_FORMAT})
         atomic_write_bytes(self.config_path, config_toml.encode())
         return False
+
+    def check_format(self) -> None:
+        """Refuse a folder written in another format than this version's (FOLDER_FORMAT), naming it."""
+        path = self.root / layout.FORMAT
+        try:
+            found = json.loads(path.read_text()).get("run_folder_format")
+        except (OSError, ValueError, AttributeError):
+            found = None
+        if found != FOLDER_FORMAT:
+            written = "an earlier angiobench" if found is None or found < FOLDER_FORMAT else "a later angiobench"
+            raise BenchmarkError(
+                f"{self.root} is a run folder of {written} (format {found or 1}; this version reads format "
+                f"{FOLDER_FORMAT}): read it with the version that wrote it, or run it again with --force")
 
     def replace_config(self, config_toml: str) -> None:
         """Record the run's config anew: only for a change that keeps every job's meaning (external
@@ -243,13 +264,15 @@ def require_run(run_dir: Path | str) -> RunStore:
         raise BenchmarkError(f"{store.root}: no such folder")
     if not store.is_run():
         raise BenchmarkError(f"{store.root} is not an angiobench run folder (no config.toml)")
+    store.check_format()
     return store
 
 
-def _done_frames(store: RunStore, path_of: Callable[[str], Path]) -> list[pd.DataFrame]:
-    """The table at `path_of(key)` of every finished job that has one (a failed job's files never count)."""
+def _done_frames(store: RunStore, path_of: Callable[[str], Path]) -> list[tuple[Path, pd.DataFrame]]:
+    """The table at `path_of(key)` of every finished job that has one (a failed job's files never
+    count), with its path."""
     paths = (path_of(key) for key in store.job_keys() if store.state(key) == "done")
-    return [pd.read_parquet(path) for path in paths if path.is_file()]
+    return [(path, pd.read_parquet(path)) for path in paths if path.is_file()]
 
 
 def load_jobs(run_dir: Path | str) -> pd.DataFrame:
@@ -280,12 +303,10 @@ def load_results(run_dir: Path | str, test_sets: Literal["in-domain", "external"
     table is about; "external" gives the external test sets' rows, "all" both.
     """
     store = require_run(run_dir)
-    frames = [frame if "test_set" in frame.columns else frame.assign(test_set=IN_DOMAIN)  # rows written without it
-              for frame in _done_frames(store, store.rows_path)]
+    frames = [conform(frame, path) for path, frame in _done_frames(store, store.rows_path)]
     if not frames:
         return empty_rows()
-    rows = conform(pd.concat(frames, ignore_index=True))
-    rows["evaluation"] = rows["evaluation"].fillna(FINETUNE)  # rows of runs before the probe were fine-tuned
+    rows = pd.concat(frames, ignore_index=True)
     if test_sets == "all":
         return rows
     if test_sets not in ("in-domain", "external"):
@@ -297,7 +318,7 @@ def load_results(run_dir: Path | str, test_sets: Literal["in-domain", "external"
 def load_loss_curves(run_dir: Path | str) -> pd.DataFrame:
     """The loss curve of every finished pre-training job: job_key, method, seed, step, epoch, loss."""
     store = require_run(run_dir)
-    frames = _done_frames(store, store.loss_curve_path)
+    frames = [frame for _, frame in _done_frames(store, store.loss_curve_path)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["job_key", "method", "seed", "step", "epoch", "loss"]
     )
