@@ -147,80 +147,104 @@ def run(
     tracking_uri: str = typer.Option("", "--tracking-uri", metavar="URI", help="MLflow tracking URI (default: a file store in RUN/tracking/mlruns)."),
 ) -> None:
     """Run the benchmark grid (every method × ratio × seed); finished jobs are skipped on a re-run."""
-    from benchmark.data.external import IN_DOMAIN
-    from benchmark.run.execute import runner
-    from benchmark.run.execute.executors import check_executor
-    from benchmark.run.folder.joblog import RunClock, job_line
-    from benchmark.run.folder.lock import run_lock
-    from benchmark.run.execute.tracking import TrackingConfig
-    from benchmark.config.options import resolve_executor, resolve_run_config
+    from benchmark.config.options import resolve_executor, resolve_run_config, run_request
+    from benchmark.config.request import default_run_dir
+    from benchmark.run.folder.store import finished_run
 
     with user_errors():
-        run_config, note = resolve_run_config(config, data, methods, ratios, seeds, profile, protocol, external_test,
-                                                pretrained, mask_threshold, evaluation)
-        if note:
-            console.print(note)
+        asked = (config, data, methods, ratios, seeds, profile, protocol, external_test, pretrained, mask_threshold,
+                 evaluation)
+        request = run_request(*asked)
         exec_config = resolve_executor(
             executor, devices, jobs_per_device=jobs_per_device, cpu_workers=cpu_workers,
             slurm_partition=slurm_partition, slurm_gpus_per_job=slurm_gpus_per_job, slurm_cpus_per_job=slurm_cpus_per_job,
             slurm_time_min=slurm_time, slurm_cluster=slurm_cluster, compile=compile, precision=precision,
         )
-        run_dir = out or runner.default_run_dir(run_config)
-        check_executor(exec_config)
-        tracking = TrackingConfig(tuple(split_csv(track) or ()), tracking_uri)
-        tracking.check()
-        terminal = console.is_terminal  # under tee, nohup or Slurm: one line per finished job instead of bars
-        with _progress(disable=not terminal) as progress, run_lock(run_dir), runner.removed_if_refused(run_dir):
-            prepare_bar = _bar_callback(progress, "data")
-            jobs_task = progress.add_task("jobs", total=None, info="")
-            job_bars: dict[str, int] = {}
-            clock: RunClock | None = None
-
-            def on_event(event) -> None:
-                if event.kind == "start":
-                    job_bars[event.job.key] = progress.add_task(f"  {event.job.label}", total=None, info="")
-                elif event.kind == "progress" and event.job.key in job_bars:
-                    progress.update(job_bars[event.job.key], completed=event.done, total=event.total,
-                                    info=event.message)
-                elif event.kind in ("done", "failed", "skipped"):
-                    if event.job.key in job_bars:
-                        progress.remove_task(job_bars.pop(event.job.key))
-                    clock.finish()
-                    progress.update(jobs_task, advance=1, info=clock.progress_text())
-                    if not terminal:
-                        console.print(job_line(store, event.job, event.kind, event.message, clock), highlight=False,
-                                      soft_wrap=True)
-                    elif event.kind != "done":
-                        progress.console.print(f"[yellow]{event.kind}[/yellow] {event.job.label}: {event.message}")
-                elif event.kind == "warning":
-                    progress.console.print(f"[yellow]warning[/yellow] {event.job.label}: {event.message}",
-                                           highlight=False, soft_wrap=True)
-
-            store, jobs = runner.open_run(run_config, run_dir, force, prepare_bar)
-            todo = sum(store.state(j.key) != "done" for j in jobs)
-            clock = RunClock(len(jobs), len(jobs) - todo)
-            progress.update(jobs_task, total=len(jobs), completed=len(jobs) - todo, info=clock.progress_text())
-            if not terminal:
-                console.print(f"{run_dir}: {todo} of {len(jobs)} jobs to run", highlight=False)
-            outcome = runner.execute(store, jobs, exec_config, retry_failed, on_event, tracking=tracking)
+        digest = request.digest()
+        done = None if force else finished_run(out or request.default_run_dir(), digest)
+        if done is not None:  # the same request, every job done: answered from the folder, torch never imported
+            if request.note:
+                console.print(request.note)
+            run_dir = out or request.default_run_dir()
+            _print_outcome(run_dir, f"{run_dir}: 0 job(s) run, {len(done)} already done, 0 failed, 0 skipped in 0 s")
+            return
+        run_config, note = resolve_run_config(*asked)
+        if note:
+            console.print(note)
+        run_dir = out or default_run_dir(run_config.data.source, run_config.profile)
+        outcome = _run_with_progress(run_config, run_dir, exec_config, force, retry_failed,
+                                     split_csv(track) or [], tracking_uri, digest)
         summary = outcome.summary
-        console.print(
-            f"{run_dir}: {len(summary.done)} job(s) run, {len(summary.already_done)} already done, "
-            f"{len(summary.failed)} failed, {len(summary.skipped)} skipped in {outcome.wall_time_s:.0f} s"
-        )
-        tables = runner.summary_tables(run_dir)
-        for name, table in tables.items():
-            if name != IN_DOMAIN:
-                console.print(f"external test set {name} (scored only, never selected on):", highlight=False)
-            _print_frame(table.reset_index(), "mean test Dice" if name == IN_DOMAIN else "mean Dice")
-        if tables:
-            from reports import build_report
-
-            console.print(f"report: {build_report(run_dir).index_html}")
+        _print_outcome(run_dir, f"{run_dir}: {len(summary.done)} job(s) run, {len(summary.already_done)} already done, "
+                                f"{len(summary.failed)} failed, {len(summary.skipped)} skipped in {outcome.wall_time_s:.0f} s")
         if summary.interrupted:
             raise typer.Exit(130)
         if summary.failed or summary.skipped:
             raise typer.Exit(1)
+
+
+def _run_with_progress(run_config, run_dir: Path, exec_config, force: bool, retry_failed: bool, track: list[str],
+                       tracking_uri: str, digest: str):
+    """runner.run_benchmark with a bar per job and one for the run (on a terminal), or one line per
+    finished job (under tee, nohup or Slurm)."""
+    from benchmark.run.execute import runner
+    from benchmark.run.execute.tracking import TrackingConfig
+    from benchmark.run.folder.joblog import RunClock, job_line
+
+    terminal = console.is_terminal
+    with _progress(disable=not terminal) as progress:
+        jobs_task = progress.add_task("jobs", total=None, info="")
+        job_bars: dict[str, int] = {}
+        opened: dict[str, object] = {}  # the store and the clock, once the plan is made
+
+        def on_open(store, jobs) -> None:
+            todo = sum(store.state(j.key) != "done" for j in jobs)
+            opened.update(store=store, clock=RunClock(len(jobs), len(jobs) - todo))
+            progress.update(jobs_task, total=len(jobs), completed=len(jobs) - todo,
+                            info=opened["clock"].progress_text())
+            if not terminal:
+                console.print(f"{run_dir}: {todo} of {len(jobs)} jobs to run", highlight=False)
+
+        def on_event(event) -> None:
+            if event.kind == "start":
+                job_bars[event.job.key] = progress.add_task(f"  {event.job.label}", total=None, info="")
+            elif event.kind == "progress" and event.job.key in job_bars:
+                progress.update(job_bars[event.job.key], completed=event.done, total=event.total, info=event.message)
+            elif event.kind in ("done", "failed", "skipped"):
+                if event.job.key in job_bars:
+                    progress.remove_task(job_bars.pop(event.job.key))
+                clock = opened["clock"]
+                clock.finish()
+                progress.update(jobs_task, advance=1, info=clock.progress_text())
+                if not terminal:
+                    console.print(job_line(opened["store"], event.job, event.kind, event.message, clock),
+                                  highlight=False, soft_wrap=True)
+                elif event.kind != "done":
+                    progress.console.print(f"[yellow]{event.kind}[/yellow] {event.job.label}: {event.message}")
+            elif event.kind == "warning":
+                progress.console.print(f"[yellow]warning[/yellow] {event.job.label}: {event.message}",
+                                       highlight=False, soft_wrap=True)
+
+        return runner.run_benchmark(run_config, run_dir, exec_config, force, retry_failed, on_event,
+                                    _bar_callback(progress, "data"), TrackingConfig(tuple(track), tracking_uri),
+                                    digest, on_open)
+
+
+def _print_outcome(run_dir: Path, line: str) -> None:
+    """The run's one-line outcome, its mean test Dice per method and ratio (per test set), and its report."""
+    from benchmark.data.external import IN_DOMAIN
+    from benchmark.run.folder.store import summary_tables
+
+    console.print(line)
+    tables = summary_tables(run_dir)
+    for name, table in tables.items():
+        if name != IN_DOMAIN:
+            console.print(f"external test set {name} (scored only, never selected on):", highlight=False)
+        _print_frame(table.reset_index(), "mean test Dice" if name == IN_DOMAIN else "mean Dice")
+    if tables:
+        from reports import build_report
+
+        console.print(f"report: {build_report(run_dir).index_html}")
 
 
 @app.command(cls=PlainHelpCommand)
@@ -283,6 +307,7 @@ def plan(
     from benchmark.run.execute import runner
     from benchmark.run.execute.executors import job_threads, plan_slots
     from benchmark.config.options import resolve_executor, resolve_run_config
+    from benchmark.config.request import default_run_dir
     from benchmark.speed.planning import PlanRequest, plan_cost, this_machine
     from benchmark.train.device import DeviceOptions
 
@@ -297,7 +322,7 @@ def plan(
         slots = plan_slots(executor)
         device = DeviceOptions(device="cuda" if slots[0].gpu is not None else "cpu", bf16=executor.bf16())
         request = PlanRequest(tflops, speed, len(slots), job_threads(executor, slots), device)
-        run_dir = out or runner.default_run_dir(run_config)
+        run_dir = out or default_run_dir(run_config.data.source, run_config.profile)
         store, job_list, _, extra_count = runner.plan_run(run_config, run_dir)
         planned = plan_cost(job_list, run_config, extra_count, store, request, machine)
         if jobs:

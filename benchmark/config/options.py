@@ -1,23 +1,28 @@
-"""From command-line options (and an optional TOML file) to one resolved RunConfig and ExecutorConfig."""
+"""From command-line options (and an optional TOML file) to one resolved RunConfig and ExecutorConfig.
+
+The option table (`run_request`) is built without the training stack, so a re-run can be checked
+against its run folder before anything heavy is imported (benchmark.config.request); turning it into
+a RunConfig (`resolve_run_config`) fills in the methods' defaults and imports them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
-import torch
-
-from benchmark.config.run_config import RunConfig, build_config, parse_pretrained
+from benchmark.config.profiles import PRECISIONS, PrecisionName, choose_profile, gpu_visible
+from benchmark.config.request import RunRequest
+from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import holds_a_file, read_toml
-from benchmark.config.profiles import PRECISIONS, PrecisionName, choose_profile
+from benchmark.core.text import split_csv
 from benchmark.data.external import parse_external_tests
 from benchmark.data.images import check_mask_threshold
-from benchmark.core.errors import BenchmarkError
-from benchmark.core.text import split_csv
+
+if TYPE_CHECKING:  # the RunConfig module imports the methods and torch
+    from benchmark.config.run_config import RunConfig
 
 
-def resolve_run_config(
+def run_request(
     config_path: Path | None = None,
     data: str | None = None,
     methods: str | None = None,
@@ -29,19 +34,21 @@ def resolve_run_config(
     pretrained: list[str] | None = None,
     mask_threshold: int | None = None,
     evaluation: str | None = None,
-) -> tuple[RunConfig, str]:
-    """The run's config: file values, then command-line values on top; and a note on `auto`.
+    cuda_available: Callable[[], bool] = gpu_visible,
+) -> RunRequest:
+    """The run as asked for: file values, then command-line values on top; and a note on `auto`.
 
     `external_tests` (each NAME=PATH or PATH), when given, replace the file's data.external_tests;
     `pretrained` (each NAME=PATH), when given, the file's pretrained table.
     `mask_threshold` (`--mask-threshold`), when given, the file's data.mask_threshold.
     `evaluation` (`--evaluation`), when given, the file's evaluation.
 
-    The profile comes from `--profile` unless it is `auto` and the file names one.
+    The profile comes from `--profile` unless it is `auto` and the file names one; `auto` asks
+    `cuda_available` (by default whether a GPU is visible, without torch).
     """
     table = read_toml(config_path) if config_path else {}
     where = str(config_path) if config_path else "options"
-    table["profile"], note = choose_profile(profile, table, torch.cuda.is_available, where)
+    table["profile"], note = choose_profile(profile, table, cuda_available, where)
     if protocol is not None:
         table["protocol"] = protocol
     if evaluation is not None:
@@ -75,7 +82,37 @@ def resolve_run_config(
             table["seeds"] = [int(v) for v in values]
         except ValueError:
             raise BenchmarkError(f"--seeds {seeds!r}: seeds must be integers") from None
-    return build_config(table, where), note
+    return RunRequest(table, where, note)
+
+
+def resolve_run_config(*options: Any, **named: Any) -> tuple[RunConfig, str]:
+    """The run's config from `run_request`'s options, with `auto` answered by torch itself; and the
+    note on what `auto` chose."""
+    import torch
+
+    request = run_request(*options, cuda_available=torch.cuda.is_available, **named)
+    return resolve(request), request.note
+
+
+def resolve(request: RunRequest) -> RunConfig:
+    """The RunConfig a request asks for: its table with every default filled in."""
+    from benchmark.config.run_config import build_config
+
+    return build_config(request.table, request.where)
+
+
+def parse_pretrained(entries: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """`--pretrained NAME=PATH` entries as RunConfig.pretrained; a malformed or repeated one is refused."""
+    found: dict[str, str] = {}
+    for entry in entries:
+        name, sep, path = entry.partition("=")
+        if not (sep and name and path):
+            raise BenchmarkError(f"--pretrained {entry!r}: write NAME=PATH (PATH a safetensors file or an "
+                                 "`angiobench export` folder)")
+        if name in found:
+            raise BenchmarkError(f"--pretrained: the name {name!r} is given twice ({found[name]} and {path})")
+        found[name] = path
+    return found
 
 
 EXECUTOR_KINDS = ("local", "inline", "slurm")

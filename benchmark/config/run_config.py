@@ -124,20 +124,6 @@ def profile_defaults(profile: ProfileName, protocol: ProtocolName = "fair") -> R
     )
 
 
-def parse_pretrained(entries: list[str] | tuple[str, ...]) -> dict[str, str]:
-    """`--pretrained NAME=PATH` entries as RunConfig.pretrained; a malformed or repeated one is refused."""
-    found: dict[str, str] = {}
-    for entry in entries:
-        name, sep, path = entry.partition("=")
-        if not (sep and name and path):
-            raise BenchmarkError(f"--pretrained {entry!r}: write NAME=PATH (PATH a safetensors file or an "
-                                 "`angiobench export` folder)")
-        if name in found:
-            raise BenchmarkError(f"--pretrained: the name {name!r} is given twice ({found[name]} and {path})")
-        found[name] = path
-    return found
-
-
 def check_pretrained(pretrained: dict[str, str], known: dict[str, type], where: str) -> dict[str, str]:
     """External weights by name with absolute paths; a name that cannot name a contender, or that a
     registered method has (their rows would mix), is refused. The files are checked when the run is

@@ -1,7 +1,8 @@
 """The benchmark as one library call: prepare the run folder, build the job graph, run the queue.
 
 `angiobench run`, `plan` and `status` are thin wrappers over the functions here, so a notebook
-can do everything the CLI does.
+can do everything the CLI does. A re-run with nothing to do never gets here: the CLI answers it from
+the run folder (benchmark.run.folder.store.finished_run) without importing this module's training stack.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ import pandas as pd
 from benchmark.run.folder import rundata
 from benchmark.config.run_config import RunConfig
 from benchmark.core.errors import BenchmarkError
-from benchmark.data.external import IN_DOMAIN, ExternalTestRef
+from benchmark.data.external import ExternalTestRef
 from benchmark.data.splits import Splits
 from benchmark.run.plan.external_weights import resolve_all
 from benchmark.run.plan.jobs import Job, build_jobs
@@ -42,15 +43,10 @@ class RunOutcome:
     wall_time_s: float
 
 
-def default_run_dir(config: RunConfig, root: Path = Path("results")) -> Path:
-    """results/<source>-<profile>: one folder per data source and profile."""
-    source = "synthetic" if config.data.source == "synthetic" else Path(config.data.source).resolve().name
-    return root / f"{source}-{config.profile}"
-
-
 def open_run(config: RunConfig, run_dir: Path, force: bool = False,
-             progress: Progress | None = None) -> tuple[RunStore, list[Job]]:
-    """Claim the folder for this config, prepare data and splits (once), and build the job graph.
+             progress: Progress | None = None, request: str = "") -> tuple[RunStore, list[Job]]:
+    """Claim the folder for this config, prepare data and splits (once), and build the job graph;
+    with the digest of the `request` it came from (benchmark.config.request), record which jobs it planned.
 
     External weights are checked first (a file that does not fit the UNet makes no folder); jobs of
     an external contender that the plan no longer has (its file changed) are retired from the folder."""
@@ -62,6 +58,8 @@ def open_run(config: RunConfig, run_dir: Path, force: bool = False,
     external = tuple(ExternalTestRef(t.name, t.fingerprint, len(t.ids)) for t in data.external)
     jobs = build_jobs(config, splits, data.fingerprint, len(data.extra), external, weights)
     retire_replaced(store, jobs, {w.name for w in weights})
+    if request:
+        store.record_plan(request, [job.key for job in jobs])
     return store, jobs
 
 
@@ -89,15 +87,21 @@ def run_benchmark(
     on_event: EventSink | None = None,
     progress: Progress | None = None,
     tracking: TrackingConfig = TrackingConfig(),
+    request: str = "",
+    on_open: Callable[[RunStore, list[Job]], None] | None = None,
 ) -> RunOutcome:
     """Run every job of the grid not yet done in `run_dir`; finished jobs are kept and skipped.
+    `request`: the digest of what the run was asked for, recorded with its plan (see `open_run`);
+    `on_open` is told the store and the jobs once the plan is made, before any job runs.
 
     Holds the folder's lock throughout (benchmark.run.folder.lock): a second run on it is refused."""
     started = time.time()
     check_executor(executor)
     tracking.check()
     with run_lock(run_dir), removed_if_refused(run_dir):
-        store, jobs = open_run(config, run_dir, force, progress)
+        store, jobs = open_run(config, run_dir, force, progress, request)
+        if on_open is not None:
+            on_open(store, jobs)
         return execute(store, jobs, executor, retry_failed, on_event, started, tracking)
 
 
@@ -140,21 +144,6 @@ def tracked(store: RunStore, tracking: TrackingConfig, on_event: EventSink | Non
                 on_event(Event("warning", event.job, message=message))
 
     return handle
-
-
-def summary_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
-    """Mean test Dice per method × ratio (ratios ordered by fine-tuning share, largest first), per
-    test set: the run's own split first, then each external set; {} before any fine-tune job is done."""
-    rows = load_results(run_dir, "all")
-    tables = {}
-    for name in dict.fromkeys([IN_DOMAIN, *sorted(set(rows["test_set"]))]):
-        part = rows[rows["test_set"] == name]
-        if part.empty:
-            continue
-        table = part.pivot_table(index="method", columns="ratio", values="dice", aggfunc="mean")
-        order = part.drop_duplicates("ratio").sort_values("ft_ratio", ascending=False)["ratio"]
-        tables[name] = table[[r for r in order if r in table.columns]]
-    return tables
 
 
 def plan_run(config: RunConfig, run_dir: Path) -> tuple[RunStore, list[Job], Splits, int]:

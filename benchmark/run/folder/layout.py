@@ -1,7 +1,7 @@
 """The names of a run folder's files, in one place. Import-light (no numpy, pandas or torch), so the
 report's reuse check can list its inputs without loading the harness:
 
-    RUN_DIR/format.json (the folder format's version), config.toml, splits.json, methods.json (each method's name and colour), data/prepared.npz
+    RUN_DIR/format.json (the folder format's version), config.toml, plan.json (the request and its jobs), splits.json, methods.json (each method's name and colour), data/prepared.npz
     RUN_DIR/jobs/<key>/job.json, status.json, log.txt, checkpoint.pt, previews.npz,
                         rows.parquet + history.parquet (fine-tune), loss_curve.parquet (pre-train),
                         rows.parquet alone (score: a fine-tuned model on an external test set),
@@ -14,7 +14,7 @@ report's reuse check can list its inputs without loading the harness:
 
 from __future__ import annotations
 
-FORMAT, CONFIG, SPLITS, LOOKS = "format.json", "config.toml", "splits.json", "methods.json"
+FORMAT, CONFIG, PLAN, SPLITS, LOOKS = "format.json", "config.toml", "plan.json", "splits.json", "methods.json"
 PREPARED = ("data", "prepared.npz")
 JOBS = "jobs"
 SUPERSEDED = "superseded"

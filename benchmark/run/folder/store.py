@@ -22,6 +22,7 @@ from benchmark.data.external import IN_DOMAIN
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.files import atomic_write_bytes, atomic_write_json, atomic_write_parquet
 from benchmark.run.folder import layout
+from benchmark.run.folder.lock import run_lock
 from benchmark.run.plan.job_identity import JobIdentity
 from benchmark.run.folder.job_status import JobState, JobStatus
 from benchmark.run.folder.previews import Preview, preview_bytes, read_preview
@@ -122,6 +123,23 @@ class RunStore:
         """Record the run's config anew: only for a change that keeps every job's meaning (external
         test sets added; see benchmark.run.folder.rundata)."""
         atomic_write_bytes(self.config_path, config_toml.encode())
+
+    def record_plan(self, request: str, keys: list[str]) -> None:
+        """Which jobs the request with digest `request` planned here (benchmark.config.request): the
+        same request again is then answered from the folder once they are all done."""
+        atomic_write_json(self.root / layout.PLAN, {"request": request, "jobs": sorted(keys)})
+
+    def finished_plan(self, request: str) -> list[str] | None:
+        """The jobs the request with digest `request` planned here, when every one is done; None when
+        the folder records no plan, another request's, or one with a job not done."""
+        try:
+            plan = json.loads((self.root / layout.PLAN).read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(plan, dict) or plan.get("request") != request:
+            return None
+        keys = [str(key) for key in plan.get("jobs", [])]
+        return keys if all(self.state(key) == "done" for key in keys) else None
 
     def _job_table(self, key: str) -> dict[str, Any]:
         path = self.job_dir(key) / layout.JOB
@@ -275,6 +293,15 @@ def _done_frames(store: RunStore, path_of: Callable[[str], Path]) -> list[tuple[
     return [(path, pd.read_parquet(path)) for path in paths if path.is_file()]
 
 
+def finished_run(run_dir: Path, request: str) -> list[str] | None:
+    """The jobs of `run_dir` when the request with digest `request` planned them there and all are
+    done: a re-run with nothing to do, answered from the folder (under its lock) without planning."""
+    if not RunStore(run_dir).is_run():
+        return None
+    with run_lock(run_dir):
+        return RunStore(run_dir).finished_plan(request)
+
+
 def load_jobs(run_dir: Path | str) -> pd.DataFrame:
     """One row per job in the folder: identity, state, error, wall time, device."""
     store = require_run(run_dir)
@@ -313,6 +340,21 @@ def load_results(run_dir: Path | str, test_sets: Literal["in-domain", "external"
         raise BenchmarkError(f"test_sets {test_sets!r} is not one of in-domain, external, all")
     keep = rows["test_set"] == IN_DOMAIN
     return rows[keep if test_sets == "in-domain" else ~keep].reset_index(drop=True)
+
+
+def summary_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
+    """Mean test Dice per method × ratio (ratios ordered by fine-tuning share, largest first), per
+    test set: the run's own split first, then each external set; {} before any fine-tune job is done."""
+    rows = load_results(run_dir, "all")
+    tables = {}
+    for name in dict.fromkeys([IN_DOMAIN, *sorted(set(rows["test_set"]))]):
+        part = rows[rows["test_set"] == name]
+        if part.empty:
+            continue
+        table = part.pivot_table(index="method", columns="ratio", values="dice", aggfunc="mean")
+        order = part.drop_duplicates("ratio").sort_values("ft_ratio", ascending=False)["ratio"]
+        tables[name] = table[[r for r in order if r in table.columns]]
+    return tables
 
 
 def load_loss_curves(run_dir: Path | str) -> pd.DataFrame:
