@@ -21,7 +21,7 @@ from benchmark.export import load_unet
 from benchmark.model.unet import UNet, UNetConfig
 from benchmark.run.folder import rundata
 from benchmark.run.execute import runner
-from benchmark.run.plan.external_weights import load_external, read_external, resolve_external_weights
+from benchmark.run.plan.imported_weights import load_imported, read_imported, resolve_imported_weights
 from benchmark.run.plan.jobs import build_jobs
 from benchmark.run.folder.looks import read_looks
 from benchmark.run.folder.row_schema import METRIC_COLUMNS
@@ -90,22 +90,22 @@ def test_exported_mae_weights_fine_tune_to_exactly_the_runs_own_mae_rows(mae_run
     store = RunStore(brought_back)
     jobs = [store.read_job(k) for k in store.job_keys()]
     assert sorted((j.method, j.kind) for j in jobs) == [("mine", "finetune"), ("supervised", "finetune")]
-    external = next(j for j in jobs if j.method == "mine").finetune.external
-    assert (external.sha256, external.transfers, external.file) == (sha, "encoder+decoder", str(export / PRETRAINED_FILE))
+    imported = next(j for j in jobs if j.method == "mine").finetune.imported
+    assert (imported.sha256, imported.transfers, imported.file) == (sha, "encoder+decoder", str(export / PRETRAINED_FILE))
 
 
 def test_the_report_names_external_weights_and_says_their_pre_training_set_is_unknown(export, brought_back, tmp_path):
     from reports import build_report
 
-    assert read_looks(brought_back)["mine"].label == "mine (external)"
+    assert read_looks(brought_back)["mine"].label == "mine (imported)"
     result = build_report(brought_back, tmp_path / "report", formats=("png",))
     sha = _sha256(export / PRETRAINED_FILE)
-    sentence = (f"mine: external weights (sha256 {sha[:12]}…); the images they were pre-trained on are unknown to "
+    sentence = (f"mine: imported weights (sha256 {sha[:12]}…); the images they were pre-trained on are unknown to "
                 "this run — a leak of test images into them cannot be ruled out.")
     assert sentence in result.summary
     page = result.index_html.read_text()
     answer = page[page.index('id="answer"'):page.index('id="summary"')]
-    assert sentence in answer and "mine (external)" in answer
+    assert sentence in answer and "mine (imported)" in answer
     significance = pd.read_csv(tmp_path / "report" / "tables" / "significance.csv")
     assert "mine" in set(significance["method"])
 
@@ -175,7 +175,7 @@ def test_missing_or_unexpected_keys_are_named(tmp_path, keys, fragment):
     path = tmp_path / "w.safetensors"
     save_file(keys(_state()), str(path))
     with pytest.raises(BenchmarkError, match="--pretrained mine=") as error:
-        resolve_external_weights("mine", str(path), UNetConfig(base=4))
+        resolve_imported_weights("mine", str(path), UNetConfig(base=4))
     assert fragment in str(error.value)
 
 
@@ -213,8 +213,8 @@ def _plan_keys(tmp_path: Path, file: Path) -> dict[str, str]:
     config = resolve_run_config(write_tiny_config(tmp_path, methods=["supervised", "mae"], **GRID),
                                 pretrained=[f"mine={file}"])[0]
     index = rundata.index_source(config)
-    weights = (resolve_external_weights("mine", str(file), config.unet),)
-    jobs = build_jobs(config, rundata.draw_splits(config, index), index.fingerprint, external_weights=weights)
+    weights = (resolve_imported_weights("mine", str(file), config.unet),)
+    jobs = build_jobs(config, rundata.draw_splits(config, index), index.fingerprint, imported_weights=weights)
     return {f"{j.method} {j.kind}": j.key for j in jobs}
 
 
@@ -243,12 +243,12 @@ def test_an_encoder_only_file_transfers_the_encoder_and_the_head_is_never_loaded
     path = tmp_path / "encoder.safetensors"
     save_file({k: v for k, v in state.items() if not k.startswith("decoder.")} |
               {"head.weight": torch.ones(7, 4, 1, 1)}, str(path))  # a pretext head of another shape: ignored
-    weights = resolve_external_weights("mine", str(path), UNetConfig(base=4))
+    weights = resolve_imported_weights("mine", str(path), UNetConfig(base=4))
     assert weights.transfers == "encoder"
     torch.manual_seed(11)
     unet = UNet(UNetConfig(base=4))
     own = {k: v.clone() for k, v in unet.state_dict().items()}
-    load_external(unet, weights)
+    load_imported(unet, weights)
     after = unet.state_dict()
     assert all(torch.equal(after[k], state[k]) for k in after if k.startswith("encoder."))
     assert all(torch.equal(after[k], own[k]) for k in after if not k.startswith("encoder."))
@@ -258,19 +258,19 @@ def test_an_encoder_only_file_transfers_the_encoder_and_the_head_is_never_loaded
 def test_the_metadata_of_an_export_decides_what_it_transfers(tmp_path):
     path = tmp_path / "moco.safetensors"
     save_unet_weights(path, _state(), UNetConfig(base=4), "encoder")  # all keys, as an export writes them
-    assert resolve_external_weights("mine", str(path), UNetConfig(base=4)).transfers == "encoder"
+    assert resolve_imported_weights("mine", str(path), UNetConfig(base=4)).transfers == "encoder"
     save_unet_weights(path, _state(), UNetConfig(base=4))
-    assert resolve_external_weights("mine", str(path), UNetConfig(base=4)).transfers == "encoder+decoder"
+    assert resolve_imported_weights("mine", str(path), UNetConfig(base=4)).transfers == "encoder+decoder"
 
 
 def test_a_file_changed_after_planning_is_refused_when_the_job_reads_it(tmp_path):
     path = tmp_path / "w.safetensors"
     save_file(_state(), str(path))
-    weights = resolve_external_weights("mine", str(path), UNetConfig(base=4))
-    assert set(read_external(weights)) == set(_state())
+    weights = resolve_imported_weights("mine", str(path), UNetConfig(base=4))
+    assert set(read_imported(weights)) == set(_state())
     save_file({k: v + 1 if v.is_floating_point() else v for k, v in _state().items()}, str(path))
     with pytest.raises(BenchmarkError, match="changed since the run was planned"):
-        read_external(weights)
+        read_imported(weights)
 
 
 def test_a_config_file_names_external_weights_as_a_table(tmp_path):

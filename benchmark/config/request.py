@@ -44,7 +44,7 @@ class RunRequest:
 
     def named_paths(self) -> list[str]:
         """Every file or folder the table names: the dataset, the unlabelled pool, the external test
-        sets, the external weights."""
+        sets, the imported weights."""
         data = self.table.get("data", {})
         paths = [self.source] if self.source != "synthetic" else []
         paths += [str(data["unlabelled"])] if data.get("unlabelled") else []

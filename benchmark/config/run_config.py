@@ -76,7 +76,7 @@ class RunConfig:
     finetune: FinetuneRecipe = field(default_factory=FinetuneRecipe)
     pretrain: dict[str, PretrainRecipe] = field(default_factory=dict)
     #: Weights pre-trained outside the run, by contender name: NAME → a safetensors file or an
-    #: `angiobench export` folder (benchmark.run.plan.external_weights); fine-tuned like any method.
+    #: `angiobench export` folder (benchmark.run.plan.imported_weights); fine-tuned like any method.
     pretrained: dict[str, str] = field(default_factory=dict)
     #: Each method's settings dataclass, by method name; `[method.NAME]` tables in TOML.
     method_settings: dict[str, Any] = field(default_factory=dict)
@@ -87,7 +87,7 @@ class RunConfig:
 
     def to_toml(self) -> str:
         plain = to_plain(self)
-        if not plain.get("pretrained"):  # a run without external weights writes the config it always did
+        if not plain.get("pretrained"):  # a run without imported weights writes the config it always did
             plain.pop("pretrained", None)
         if plain.get("evaluation") == "finetune":  # and so does a run of the default evaluation
             plain.pop("evaluation")
@@ -125,9 +125,9 @@ def profile_defaults(profile: ProfileName, protocol: ProtocolName = "fair") -> R
 
 
 def check_pretrained(pretrained: dict[str, str], known: dict[str, type], where: str) -> dict[str, str]:
-    """External weights by name with absolute paths; a name that cannot name a contender, or that a
+    """Imported weights by name with absolute paths; a name that cannot name a contender, or that a
     registered method has (their rows would mix), is refused. The files are checked when the run is
-    planned (benchmark.run.plan.external_weights): a finished run's config is still read after they move."""
+    planned (benchmark.run.plan.imported_weights): a finished run's config is still read after they move."""
     checked = {}
     for name, path in pretrained.items():
         entry = f"--pretrained {name}={path}"

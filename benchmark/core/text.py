@@ -8,7 +8,7 @@ import difflib
 import re
 from collections.abc import Iterable
 
-#: A name the user gives an external test set or external weights (`NAME=PATH`): it becomes a value
+#: A name the user gives an external test set or imported weights (`NAME=PATH`): it becomes a value
 #: of the rows and part of job keys and file names, so letters, digits, '.', '_' and '-' only.
 USABLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

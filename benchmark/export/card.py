@@ -84,7 +84,7 @@ class ModelCard:
     pretrain_recipe: PretrainRecipe | None = None
     pretrain_images: int = 0
     method_settings: dict[str, Any] = field(default_factory=dict)  # informational: the method's settings
-    #: sha256 of the external weights file (`run --pretrained`) the fine-tuning started from; their
+    #: sha256 of the imported weights file (`run --pretrained`) the fine-tuning started from; their
     #: pre-training images are unknown to the run
     pretrained_sha256: str | None = None
     transfers: str | None = None  # what fine-tuning takes (took) from the pre-trained UNet
@@ -131,7 +131,7 @@ class ModelCard:
     def _pretraining_line(self) -> str:
         transfers = f"; fine-tuning takes its {self.transfers}" if self.transfers else ""
         if self.pretrained_sha256:
-            return (f"| pre-training | outside the run: external weights (sha256 `{self.pretrained_sha256}`), "
+            return (f"| pre-training | outside the run: imported weights (sha256 `{self.pretrained_sha256}`), "
                     f"pre-trained on images unknown to the run{transfers} |")
         if self.pretrain_recipe:
             return (f"| pre-training | {_inline(self.pretrain_recipe)} on {_count(self.pretrain_images, 'image')}"

@@ -92,10 +92,10 @@ def choose_jobs(store: RunStore, choice: ExportChoice) -> tuple[Job | None, Job 
     what = f"--method {choice.method}"
     if choice.ratio is None:
         pretrains = [j for j in of_method if j.kind == "pretrain"]
-        external = next((j.finetune.external for j in of_method if j.finetune and j.finetune.external), None)
-        if external is not None:
-            raise BenchmarkError(f"{what}: {choice.method} was pre-trained outside the run ({external.file}, "
-                                 f"sha256 {external.sha256[:12]}…); pass --ratio R to export its fine-tuned UNet")
+        imported = next((j.finetune.imported for j in of_method if j.finetune and j.finetune.imported), None)
+        if imported is not None:
+            raise BenchmarkError(f"{what}: {choice.method} was pre-trained outside the run ({imported.file}, "
+                                 f"sha256 {imported.sha256[:12]}…); pass --ratio R to export its fine-tuned UNet")
         if not pretrains:
             raise BenchmarkError(f"{what}: {choice.method} has no pre-training; pass --ratio R to export "
                                  "its fine-tuned UNet")
@@ -130,10 +130,10 @@ def _test_scores(store: RunStore, key: str) -> dict[str, TestScores]:
 
 
 def _transfers(pretrain: Job | None, finetune: Job | None) -> Transfer | None:
-    """What fine-tuning takes (took) from the pre-trained weights: the external file's, or the
+    """What fine-tuning takes (took) from the pre-trained weights: the imported file's, or the
     method's contract (None for a method no longer registered, or nothing pre-trained)."""
-    if finetune is not None and finetune.finetune.external is not None:
-        return finetune.finetune.external.transfers
+    if finetune is not None and finetune.finetune.imported is not None:
+        return finetune.finetune.imported.transfers
     method = registry().get(pretrain.method) if pretrain is not None else None
     return method.transfers if method is not None else None
 
@@ -148,7 +148,7 @@ def export_model(run_dir: Path | str, choice: ExportChoice, out: Path | str) -> 
     source = load_config(store.config_path).data
     made = store.read_status(main.key).provenance or Provenance()
     scores = _test_scores(store, finetune.key) if finetune else {}
-    external = finetune.finetune.external if finetune else None
+    imported = finetune.finetune.imported if finetune else None
     transfers = _transfers(pretrain, finetune)
     card = ModelCard(
         method=main.method, protocol=main.protocol, seed=main.seed, unet=main.unet, preprocess=main.preprocess,
@@ -159,7 +159,7 @@ def export_model(run_dir: Path | str, choice: ExportChoice, out: Path | str) -> 
         pretrain_recipe=pretrain.pretrain.recipe if pretrain else None,
         pretrain_images=len(pretrain.pretrain.image_ids) if pretrain else 0,
         method_settings=(to_plain(pretrain.pretrain.settings) or {}) if pretrain else {},
-        pretrained_sha256=external.sha256 if external else None, transfers=transfers,
+        pretrained_sha256=imported.sha256 if imported else None, transfers=transfers,
         finetune_job=finetune.key if finetune else None, ratio=finetune.ratio if finetune else None,
         finetune_recipe=finetune.finetune.recipe if finetune else None,
         finetune_images=(len(finetune.finetune.train_ids), len(finetune.finetune.val_ids)) if finetune else None,

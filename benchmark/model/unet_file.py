@@ -3,7 +3,7 @@ anyone is safe to open) with metadata naming the format, the UNet config and, fo
 weights, what fine-tuning takes from them.
 
 Below the stages, because two ends of the pipeline share it: `angiobench export` writes it
-(benchmark.export) and a run's `--pretrained NAME=PATH` reads it back (benchmark.run.plan.external_weights).
+(benchmark.export) and a run's `--pretrained NAME=PATH` reads it back (benchmark.run.plan.imported_weights).
 """
 
 from __future__ import annotations

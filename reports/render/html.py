@@ -41,7 +41,7 @@ class Page:
     run_dir: str
     control: str | None  # a detected positive control that vouches for the run (reports.words.answer), shown first
     warning: str | None  # the smoke-test warning, or the caveat under such a control
-    answer: tuple[str, ...]  # one paragraph per ratio (who leads, whether the run can tell), then external weights
+    answer: tuple[str, ...]  # one paragraph per ratio (who leads, whether the run can tell), then imported weights
     reading: tuple[str, ...]  # plain words for seeds, controls and power
     summary: tuple[str, ...]  # the bookkeeping under the answer
     figures: tuple[PageFigure, ...]

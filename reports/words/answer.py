@@ -49,7 +49,7 @@ class Answer:
     ratios: tuple[str, ...]
     control: str | None = None  # the positive control's line, first when it earns the run a verdict
     caveats: tuple[str, ...] = ()  # small fine-tuning or validation sets, under a detected control
-    external: tuple[str, ...] = ()
+    imported: tuple[str, ...] = ()
     untested: tuple[str, ...] = ()  # contenders whose pretext did not learn (reports.tables.health)
     resolution: str | None = None  # whether the run resolves TARGET_GAP at the smallest share
 
@@ -70,7 +70,7 @@ class Answer:
         return [line for line in first if line]
 
     def paragraphs(self) -> list[str]:
-        return list(self.ratios) + list(self.untested) + list(self.external)
+        return list(self.ratios) + list(self.untested) + list(self.imported)
 
     def lines(self) -> list[str]:
         return self.opening() + self.paragraphs()
@@ -240,7 +240,7 @@ def ratio_answer(block: pd.DataFrame, ratio: str, settings: SignificanceSettings
 SHA_SHOWN = 12
 
 
-def external_weights_notes(rows: pd.DataFrame) -> list[str]:
+def imported_weights_notes(rows: pd.DataFrame) -> list[str]:
     """One sentence per contender whose fine-tuning started from weights made outside the run (rows
     with a `pretrained_sha256`): nothing says which images they were pre-trained on."""
     if rows.empty or "pretrained_sha256" not in rows.columns:
@@ -250,7 +250,7 @@ def external_weights_notes(rows: pd.DataFrame) -> list[str]:
     for method in order_methods(external["method"]):
         digests = ", ".join(f"{d[:SHA_SHOWN]}…" for d in sorted(set(external.loc[external["method"] == method,
                                                                                    "pretrained_sha256"])))
-        notes.append(f"{method}: external weights (sha256 {digests}); the images they were pre-trained on are "
+        notes.append(f"{method}: imported weights (sha256 {digests}); the images they were pre-trained on are "
                      "unknown to this run — a leak of test images into them cannot be ruled out.")
     return notes
 
@@ -266,9 +266,9 @@ def answer(contents: RunContents, comparison: pd.DataFrame | None,
         paragraphs = [ratio_answer(comparison[comparison["ratio"] == r], r, settings)
                       for r in order_ratios(comparison["ratio"])]
     hard, small = smoke_reasons(contents, settings), small_set_warnings(contents)
-    external = tuple(external_weights_notes(contents.rows))
+    imported = tuple(imported_weights_notes(contents.rows))
     untested = tuple(pretext_notes(contents.jobs))
     resolution = resolution_line(comparison, settings)
     if positive is not None and positive.detected and not hard:
-        return Answer((), tuple(paragraphs), positive.line(), tuple(small), external, untested, resolution)
-    return Answer(tuple(hard + small), tuple(paragraphs), external=external, untested=untested, resolution=resolution)
+        return Answer((), tuple(paragraphs), positive.line(), tuple(small), imported, untested, resolution)
+    return Answer(tuple(hard + small), tuple(paragraphs), imported=imported, untested=untested, resolution=resolution)

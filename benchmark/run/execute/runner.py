@@ -22,10 +22,10 @@ from benchmark.config.run_config import RunConfig
 from benchmark.core.errors import BenchmarkError
 from benchmark.data.external import ExternalTestRef
 from benchmark.data.splits import Splits
-from benchmark.run.plan.external_weights import resolve_all
+from benchmark.run.plan.imported_weights import resolve_all
 from benchmark.run.plan.jobs import Job, build_jobs
 from benchmark.run.folder.lock import run_lock
-from benchmark.run.folder.looks import external_look, looks_of, write_looks
+from benchmark.run.folder.looks import imported_look, looks_of, write_looks
 from benchmark.run.execute.executors import Event, EventSink, check_executor
 from benchmark.run.execute.job_queue import QueueSummary, run_queue
 from benchmark.run.execute.tracking import Publisher, TrackingConfig, make_sinks
@@ -48,13 +48,13 @@ def open_run(config: RunConfig, run_dir: Path, force: bool = False,
     """Claim the folder for this config, prepare data and splits (once), and build the job graph;
     with the digest of the `request` it came from (benchmark.config.request), record which jobs it planned.
 
-    External weights are checked first (a file that does not fit the UNet makes no folder); jobs of
-    an external contender that the plan no longer has (its file changed) are retired from the folder."""
+    Imported weights are checked first (a file that does not fit the UNet makes no folder); jobs of
+    an imported contender that the plan no longer has (its file changed) are retired from the folder."""
     weights = resolve_all(config.pretrained, config.unet)
     store = RunStore(run_dir)
     data, splits = rundata.prepare_run(config, store, force, progress)
     # what reports name and colour each contender by
-    write_looks(run_dir, {**looks_of(registry()), **{w.name: external_look(w.name) for w in weights}})
+    write_looks(run_dir, {**looks_of(registry()), **{w.name: imported_look(w.name) for w in weights}})
     external = tuple(ExternalTestRef(t.name, t.fingerprint, len(t.ids)) for t in data.external)
     jobs = build_jobs(config, splits, data.fingerprint, len(data.extra), external, weights)
     retire_replaced(store, jobs, {w.name for w in weights})
@@ -64,7 +64,7 @@ def open_run(config: RunConfig, run_dir: Path, force: bool = False,
 
 
 def retire_replaced(store: RunStore, jobs: list[Job], names: set[str]) -> list[str]:
-    """Move the folder's jobs of the external contenders `names` that `jobs` no longer has (their
+    """Move the folder's jobs of the imported contenders `names` that `jobs` no longer has (their
     weights changed, so their keys did) out of the jobs folder, so no table mixes the results of two
     files under one name, and bring back retired ones the plan has again (the file was changed
     back); the keys retired."""

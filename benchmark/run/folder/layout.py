@@ -6,7 +6,7 @@ report's reuse check can list its inputs without loading the harness:
                         rows.parquet + history.parquet (fine-tune), loss_curve.parquet (pre-train),
                         rows.parquet alone (score: a fine-tuned model on an external test set),
                         slurm.json (--executor slurm: the SLURM job it was submitted as)
-    RUN_DIR/superseded/<key>/   jobs of external weights (--pretrained) since changed: kept, never reported
+    RUN_DIR/superseded/<key>/   jobs of imported weights (--pretrained) since changed: kept, never reported
     RUN_DIR/tracking/           tensorboard/<key>/ and mlflow.db (--track)
     RUN_DIR/slurm/              submitit's logs (--executor slurm)
     RUN_DIR/report/             what `angiobench report` writes

@@ -34,12 +34,12 @@ def looks_of(classes: Mapping[str, type]) -> dict[str, MethodLook]:
 
 
 #: How reports mark a contender pre-trained outside the run (`--pretrained NAME=PATH`).
-EXTERNAL_SUFFIX = " (external)"
+IMPORTED_SUFFIX = " (imported)"
 
 
-def external_look(name: str) -> MethodLook:
-    """External weights are named as given, marked as external, in a spare colour."""
-    return MethodLook(f"{name}{EXTERNAL_SUFFIX}", "")
+def imported_look(name: str) -> MethodLook:
+    """Imported weights are named as given, marked as imported, in a spare colour."""
+    return MethodLook(f"{name}{IMPORTED_SUFFIX}", "")
 
 
 def write_looks(run_dir: Path, looks: Mapping[str, MethodLook]) -> None:

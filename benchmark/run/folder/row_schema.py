@@ -45,7 +45,7 @@ class RowSource:
     seed: int
     params_finetune: int
     pretrained_from: str  # key of the pre-training job the model started from ("" = none)
-    #: sha256 of the external weights file (--pretrained) the model started from ("" = none): weights
+    #: sha256 of the imported weights file (--pretrained) the model started from ("" = none): weights
     #: whose pre-training images the run does not know
     pretrained_sha256: str
     n_pretrain: int

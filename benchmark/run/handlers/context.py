@@ -57,6 +57,6 @@ def row_source(job: Job, model: Job, params: int) -> RowSource:
                      evaluation=FROZEN_ENCODER if spec.frozen_encoder else FINETUNE, pt_ratio=job.pt_ratio,
                      ft_ratio=job.ft_ratio, ratio=job.ratio, seed=job.seed,
                      params_finetune=params, pretrained_from=spec.pretrained or "",
-                     pretrained_sha256=spec.external.sha256 if spec.external is not None else "",
+                     pretrained_sha256=spec.imported.sha256 if spec.imported is not None else "",
                      n_pretrain=spec.pretrain_images,
                      n_finetune_train=len(spec.train_ids), n_finetune_val=len(spec.val_ids))

@@ -11,7 +11,7 @@ import torch
 from benchmark.data.external import IN_DOMAIN
 from benchmark.evaluate.rows import metric_rows
 from benchmark.model.unet import UNet, count_parameters
-from benchmark.run.plan.external_weights import load_external
+from benchmark.run.plan.imported_weights import load_imported
 from benchmark.run.handlers.context import PREVIEW_COUNT, JobContext, JobResult, Scores, row_source
 from benchmark.run.folder.job_status import FinetuneOutcome
 from benchmark.run.folder.previews import PredictionPreview
@@ -29,13 +29,13 @@ def run_finetune(context: JobContext) -> JobResult:
     if spec.pretrained:
         registry()[job.method].load_transferred(unet, store.read_checkpoint(spec.pretrained))
         context.log(f"starting from {spec.pretrained} ({registry()[job.method].transfers})")
-    elif spec.external is not None:
-        load_external(unet, spec.external)
-        context.log(f"starting from external weights {spec.external.file} (sha256 {spec.external.sha256}, "
-                    f"{spec.external.transfers})")
+    elif spec.imported is not None:
+        load_imported(unet, spec.imported)
+        context.log(f"starting from imported weights {spec.imported.file} (sha256 {spec.imported.sha256}, "
+                    f"{spec.imported.transfers})")
 
     transferred = {name: p.detach().clone() for name, p in unet.named_parameters() if name.startswith("encoder.")} \
-        if spec.pretrained or spec.external is not None else None
+        if spec.pretrained or spec.imported is not None else None
     if spec.frozen_encoder:
         freeze_encoder(unet)
         context.log("frozen-encoder probe: the encoder keeps its start, the decoder and head train")

@@ -27,7 +27,7 @@ from benchmark.core.dataclass_io import build, to_plain
 from benchmark.core.errors import BenchmarkError
 from benchmark.model.unet import UNetConfig
 from benchmark.model.recipes import FinetuneRecipe, PretrainRecipe
-from benchmark.run.plan.external_weights import ExternalWeights
+from benchmark.run.plan.imported_weights import ImportedWeights
 from benchmark.run.plan.job_identity import FINETUNE, FROZEN_ENCODER, JobIdentity
 from benchmark.train.schedule import pretrain_schedule
 from methods import registry
@@ -71,7 +71,7 @@ class FinetuneSpec:
     test_ids: tuple[str, ...]
     pretrained: str | None = None  # key of the pre-training job it starts from
     pretrain_images: int = 0  # the size of its cell's pre-training set, recorded in its rows (not hashed)
-    external: ExternalWeights | None = None  # or the weights made outside the run it starts from (--pretrained)
+    imported: ImportedWeights | None = None  # or the weights made outside the run it starts from (--pretrained)
     frozen_encoder: bool = False  # the transferred encoder kept fixed; only the decoder and head train
 
 
@@ -139,14 +139,14 @@ def finetune_seed(base_seed: int, ratio: str, stream: str = CELL_STREAM) -> int:
 
 def build_jobs(config: RunConfig, splits: Splits, data_fingerprint: str, extra_images: int = 0,
                external_tests: tuple[ExternalTestRef, ...] = (),
-               external_weights: tuple[ExternalWeights, ...] = ()) -> list[Job]:
+               imported_weights: tuple[ImportedWeights, ...] = ()) -> list[Job]:
     """Every job of the grid, pre-training jobs first, each listed once.
 
     `extra_images`: the size of the run's unlabelled pool, which every pre-training set includes
     (but the label-using positive control); under the fair protocol a method's settings are fitted
     to its set's size and step count (`SSLMethod.fit_to_budget`). `external_tests`: the sets every
     fine-tuned model is also scored on, one score job per (fine-tune job, set), listed last.
-    `external_weights`: contenders pre-trained outside the run (benchmark.run.plan.external_weights),
+    `imported_weights`: contenders pre-trained outside the run (benchmark.run.plan.imported_weights),
     fine-tuned in every cell like a method, on the cell's common seed stream, from their file.
     """
     methods = registry()
@@ -183,10 +183,10 @@ def build_jobs(config: RunConfig, splits: Splits, data_fingerprint: str, extra_i
                 finetunes += [finetune_job(config, splits, ratio, seed, name, finetune_seed(seed, ratio.label, stream),
                                            common, shared, pretrained=pretrained, frozen=frozen)
                               for frozen in evaluation_modes(config)]
-        for weights in external_weights:
+        for weights in imported_weights:
             for ratio in config.ratios:
                 finetunes += [finetune_job(config, splits, ratio, seed, weights.name, finetune_seed(seed, ratio.label),
-                                           common, shared, external=weights, frozen=frozen)
+                                           common, shared, imported=weights, frozen=frozen)
                               for frozen in evaluation_modes(config)]
     scores = [score_job(finetune, test_set) for finetune in finetunes for test_set in external_tests]
     return list(jobs.values()) + finetunes + scores
@@ -200,10 +200,10 @@ def evaluation_modes(config: RunConfig) -> tuple[bool, ...]:
 
 def finetune_job(config: RunConfig, splits: Splits, ratio: Ratio, seed: int, method: str, ft_seed: int,
                  common: dict[str, Any], shared: dict[str, Any], pretrained: str | None = None,
-                 external: ExternalWeights | None = None, frozen: bool = False) -> Job:
+                 imported: ImportedWeights | None = None, frozen: bool = False) -> Job:
     """One cell's fine-tune job, starting from a pre-training job's checkpoint (`pretrained`), from
-    external weights, or from scratch; `frozen`: the frozen-encoder probe. Its key hashes the start:
-    the pre-training job's key, or the external file's sha256 and what it transfers (not its path,
+    imported weights, or from scratch; `frozen`: the frozen-encoder probe. Its key hashes the start:
+    the pre-training job's key, or the imported file's sha256 and what it transfers (not its path,
     so a moved file is not re-run), and the probe (only when it is one, so full fine-tuning keeps its keys)."""
     part = splits.ratio(ratio, seed)
     hashed = {
@@ -211,13 +211,13 @@ def finetune_job(config: RunConfig, splits: Splits, ratio: Ratio, seed: int, met
         "pretrained": pretrained, "train_ids": part.finetune_train, "val_ids": part.finetune_val,
         "test_ids": splits.test,
     }
-    if external is not None:  # only then, so the keys of every method's jobs stay what they were
-        hashed["external"] = {"sha256": external.sha256, "transfers": external.transfers}
+    if imported is not None:  # only then, so the keys of every method's jobs stay what they were
+        hashed["external"] = {"sha256": imported.sha256, "transfers": imported.transfers}  # "external": keeps keys
     if frozen:
         hashed["frozen_encoder"] = True
     key = f"finetune-{method}-{stable_hash(hashed)}"
     spec = FinetuneSpec(config.finetune, tuple(part.finetune_train), tuple(part.finetune_val), tuple(splits.test),
-                        pretrained, 0 if external is not None else len(part.pretrain), external, frozen)
+                        pretrained, 0 if imported is not None else len(part.pretrain), imported, frozen)
     return Job(key, "finetune", method, seed, ratio.pt, ratio.ft, ratio.label, (pretrained,) if pretrained else (),
                job_seed=ft_seed, **shared, finetune=spec)
 

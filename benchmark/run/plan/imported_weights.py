@@ -27,13 +27,13 @@ from benchmark.model.unet_file import PRETRAINED_FILE, TRANSFERS_KEY
 
 #: The UNet's parts whose keys a file may hold; the head's are ignored (never transferred).
 DECODER, HEAD = "decoder", "head"
-#: What external weights can transfer (a file that transfers nothing is no pre-training).
-EXTERNAL_TRANSFERS: tuple[Transfer, ...] = ("encoder", "encoder+decoder")
+#: What imported weights can transfer (a file that transfers nothing is no pre-training).
+IMPORTED_TRANSFERS: tuple[Transfer, ...] = ("encoder", "encoder+decoder")
 
 
 @dataclass(frozen=True)
-class ExternalWeights:
-    """External pre-trained weights as a fine-tune job records them: the contender's name, the
+class ImportedWeights:
+    """Imported pre-trained weights as a fine-tune job records them: the contender's name, the
     safetensors file, its content's sha256 (what the job's key hashes; the path is not), and what
     fine-tuning takes from it."""
 
@@ -87,9 +87,9 @@ def _transfers(shapes: dict[str, tuple[int, ...]], metadata: dict[str, str], opt
     """What the metadata says fine-tuning takes, else what the keys hold."""
     stated = metadata.get(TRANSFERS_KEY)
     if stated is not None:
-        if stated not in EXTERNAL_TRANSFERS:
+        if stated not in IMPORTED_TRANSFERS:
             raise BenchmarkError(f"{option}: the file's metadata says it transfers {stated!r}; expected one of "
-                                 f"{', '.join(EXTERNAL_TRANSFERS)}")
+                                 f"{', '.join(IMPORTED_TRANSFERS)}")
         return stated  # type: ignore[return-value]
     return "encoder+decoder" if any(key.startswith(f"{DECODER}.") for key in shapes) else "encoder"
 
@@ -121,22 +121,22 @@ def sha256_of(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def resolve_external_weights(name: str, path: str, unet: UNetConfig) -> ExternalWeights:
+def resolve_imported_weights(name: str, path: str, unet: UNetConfig) -> ImportedWeights:
     """The checked weights of one `--pretrained NAME=PATH`; any problem is a one-line BenchmarkError."""
     option = f"--pretrained {name}={path}"
     file = weights_file(name, Path(path))
     shapes, metadata = _header(file, option)
     transfers = _transfers(shapes, metadata, option)
     check_fit(shapes, transfers, unet, option)
-    return ExternalWeights(name, str(file), sha256_of(file.read_bytes()), transfers)
+    return ImportedWeights(name, str(file), sha256_of(file.read_bytes()), transfers)
 
 
-def resolve_all(pretrained: dict[str, str], unet: UNetConfig) -> tuple[ExternalWeights, ...]:
-    """Every external contender of a run (RunConfig.pretrained), checked against its UNet."""
-    return tuple(resolve_external_weights(name, path, unet) for name, path in pretrained.items())
+def resolve_all(pretrained: dict[str, str], unet: UNetConfig) -> tuple[ImportedWeights, ...]:
+    """Every imported contender of a run (RunConfig.pretrained), checked against its UNet."""
+    return tuple(resolve_imported_weights(name, path, unet) for name, path in pretrained.items())
 
 
-def read_external(weights: ExternalWeights) -> dict[str, torch.Tensor]:
+def read_imported(weights: ImportedWeights) -> dict[str, torch.Tensor]:
     """The tensors of the file, refused if its content is no longer what the job was planned with
     (the job's key hashes that content: other weights would be results under a wrong key)."""
     try:
@@ -149,6 +149,6 @@ def read_external(weights: ExternalWeights) -> dict[str, torch.Tensor]:
     return load_tensors(content)
 
 
-def load_external(unet: UNet, weights: ExternalWeights) -> None:
+def load_imported(unet: UNet, weights: ImportedWeights) -> None:
     """Copy what the weights transfer into `unet`; its other parts (the head always) keep their init."""
-    load_parts(unet, read_external(weights), weights.transfers)
+    load_parts(unet, read_imported(weights), weights.transfers)
