@@ -13,21 +13,26 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from benchmark.model.unet_config import UNetConfig
+from benchmark.model.unet_config import Conv, Layer, Norm, Relu, UNetConfig, UpLayers
 
-__all__ = ["Decoder", "Encoder", "UNet", "UNetConfig", "UpBlock", "count_parameters", "double_conv"]
+__all__ = ["Decoder", "Encoder", "UNet", "UNetConfig", "UpBlock", "count_parameters"]
 
 
-def double_conv(in_ch: int, out_ch: int) -> nn.Sequential:
-    """Conv-BN-ReLU twice; bias-free convs because BN follows."""
-    return nn.Sequential(
-        nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False),
-        nn.BatchNorm2d(out_ch),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False),
-        nn.BatchNorm2d(out_ch),
-        nn.ReLU(inplace=True),
-    )
+def build(layer: Layer) -> nn.Module:
+    """The torch module of one layer that benchmark.model.unet_config describes."""
+    if isinstance(layer, Conv):
+        kind = nn.ConvTranspose2d if layer.transposed else nn.Conv2d
+        extra = {"stride": layer.kernel} if layer.transposed else {"padding": layer.kernel // 2}
+        return kind(layer.in_ch, layer.out_ch, layer.kernel, bias=layer.bias, **extra)
+    if isinstance(layer, Norm):
+        return nn.BatchNorm2d(layer.channels)
+    if isinstance(layer, Relu):
+        return nn.ReLU(inplace=True)
+    return nn.MaxPool2d(2)
+
+
+def sequence(layers: tuple[Layer, ...]) -> nn.Sequential:
+    return nn.Sequential(*map(build, layers))
 
 
 class Encoder(nn.Module):
@@ -35,13 +40,9 @@ class Encoder(nn.Module):
 
     def __init__(self, cfg: UNetConfig) -> None:
         super().__init__()
-        widths = cfg.widths()
-        self.stem = double_conv(cfg.in_channels, widths[0])
-        self.downs = nn.ModuleList(
-            nn.Sequential(nn.MaxPool2d(2), double_conv(widths[i], widths[i + 1]))
-            for i in range(cfg.depth)
-        )
-        self.widths = widths
+        self.stem = sequence(cfg.stem())
+        self.downs = nn.ModuleList(nn.Sequential(build(pool), sequence(conv)) for pool, *conv in cfg.downs())
+        self.widths = cfg.widths()
 
     def stages(self) -> list[nn.Sequential]:
         """The encoder as an ordered list of stages, one per output scale."""
@@ -57,10 +58,10 @@ class Encoder(nn.Module):
 class UpBlock(nn.Module):
     """Transposed-conv upsampling, concatenation with the skip, double conv."""
 
-    def __init__(self, in_ch: int, out_ch: int) -> None:
+    def __init__(self, layers: UpLayers) -> None:
         super().__init__()
-        self.up = nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=2, stride=2)
-        self.conv = double_conv(in_ch // 2 + out_ch, out_ch)
+        self.up = build(layers.up)
+        self.conv = sequence(layers.conv)
 
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
         return self.conv(torch.cat([skip, self.up(x)], dim=1))
@@ -71,11 +72,8 @@ class Decoder(nn.Module):
 
     def __init__(self, cfg: UNetConfig) -> None:
         super().__init__()
-        widths = cfg.widths()
-        self.ups = nn.ModuleList(
-            UpBlock(widths[i + 1], widths[i]) for i in reversed(range(cfg.depth))
-        )
-        self.out_channels = widths[0]
+        self.ups = nn.ModuleList(UpBlock(layers) for layers in cfg.ups())
+        self.out_channels = cfg.base
 
     def forward(self, features: list[Tensor]) -> Tensor:
         x = features[-1]
@@ -92,7 +90,7 @@ class UNet(nn.Module):
         self.cfg = cfg or UNetConfig()
         self.encoder = Encoder(self.cfg)
         self.decoder = Decoder(self.cfg)
-        self.head = nn.Conv2d(self.cfg.base, self.cfg.classes, kernel_size=1)
+        self.head = build(self.cfg.head())
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.decoder(self.encoder(x)))
