@@ -7,15 +7,8 @@ harness does not load the run folder's readers."""
 from __future__ import annotations
 
 from importlib.metadata import version
-from typing import Any
+
+from benchmark.core.lazy import lazy_exports
 
 __version__ = version("angiobench")
-__all__ = ["load_results"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "load_results":
-        from benchmark.run.folder.store import load_results
-
-        return load_results
-    raise AttributeError(f"module 'benchmark' has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, {"benchmark.run.folder.store": ("load_results",)})

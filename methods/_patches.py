@@ -46,6 +46,15 @@ def upsample_mask(grid_mask: Tensor, height: int, width: int) -> Tensor:
     return F.interpolate(grid_mask[:, None].float(), size=(height, width), mode="nearest").bool()
 
 
+def mask_patches(images: Tensor, grid: int, ratio: float) -> tuple[Tensor, Tensor]:
+    """(images with `ratio` of the patches of a `grid`×`grid` grid zeroed, B×1×H×W pixel mask, True =
+    masked): the MAE-style mask, each image drawing its own."""
+    b, _, h, w = images.shape
+    patches = random_patch_mask(b, h, w, grid_patch(h, w, grid), ratio, images.device)
+    pixels = upsample_mask(patches, h, w)
+    return images.masked_fill(pixels, 0.0), pixels
+
+
 def masked_mse(prediction: Tensor, target: Tensor, pixel_mask: Tensor) -> Tensor:
     """Mean squared error over the pixels where `pixel_mask` is True (B×1×H×W)."""
     weight = pixel_mask.to(prediction.dtype)

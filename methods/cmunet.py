@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from benchmark.core.errors import BenchmarkError
 from benchmark.model.unet import Decoder, UNet
 from methods._contrastive import global_pool, info_nce, projection_mlp, random_resized_crop
-from methods._patches import grid_patch, masked_mean_fill, masked_mse, random_patch_mask, upsample_mask
+from methods._patches import mask_patches, masked_mean_fill, masked_mse
 from benchmark.model.recipes import PretrainRecipe, ema_momentum_for
 from methods.base import Profile, SSLMethod, momentum_copy
 
@@ -164,11 +164,7 @@ class CMUNet(SSLMethod):
 
     def mask(self, view: Tensor) -> tuple[Tensor, Tensor]:
         """(masked view, B×1×H×W pixel mask, True = masked): each image draws its own mask."""
-        b, _, h, w = view.shape
-        patch = grid_patch(h, w, self.cfg.grid or self.mask_grid)
-        grid = random_patch_mask(b, h, w, patch, self.cfg.mask_ratio, view.device)
-        pixels = upsample_mask(grid, h, w)
-        return view.masked_fill(pixels, 0.0), pixels
+        return mask_patches(view, self.cfg.grid or self.mask_grid, self.cfg.mask_ratio)
 
     def online(self, masked: Tensor) -> tuple[Tensor, Tensor]:
         """(reconstruction, Z_ADP) from one encoder pass over the masked view."""

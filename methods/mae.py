@@ -18,8 +18,8 @@ from torch import Tensor, nn
 
 from benchmark.core.errors import BenchmarkError
 from benchmark.model.unet import UNet
-from methods._patches import grid_patch, masked_mean_fill, masked_mse, random_patch_mask, upsample_mask
-from benchmark.model.recipes import STUDY_BATCH, STUDY_EPOCHS, STUDY_WARMUP_EPOCHS, PretrainRecipe, scaled_lr
+from methods._patches import mask_patches, masked_mean_fill, masked_mse
+from benchmark.model.recipes import STUDY_BATCH, PretrainRecipe, scaled_lr
 from methods.base import Profile, SSLMethod
 
 LossOn = Literal["masked", "all"]
@@ -80,24 +80,13 @@ class MAE(SSLMethod):
 
     @classmethod
     def paper_recipe(cls) -> PretrainRecipe:
-        return PretrainRecipe(
-            optimizer="adamw",
-            lr=scaled_lr(MAE_BASE_LR, STUDY_BATCH),
-            weight_decay=0.05,  # MAE and the study
-            betas=(0.9, 0.95),  # MAE and the study
-            batch_size=STUDY_BATCH,
-            epochs=STUDY_EPOCHS,
-            warmup_epochs=STUDY_WARMUP_EPOCHS,
-            schedule="cosine",
-        )
+        # MAE's and the study's: AdamW, betas 0.9/0.95, weight decay 0.05, batch 256, 300 epochs with
+        # 40 of warm-up, cosine (PretrainRecipe's defaults are the study's), lr by MAE's rule.
+        return PretrainRecipe(lr=scaled_lr(MAE_BASE_LR, STUDY_BATCH), weight_decay=0.05)
 
     def mask(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """(masked input, B×1×H×W pixel mask, True = masked): every image draws its own mask."""
-        b, _, h, w = images.shape
-        patch = grid_patch(h, w, self.cfg.grid or self.mask_grid)
-        grid = random_patch_mask(b, h, w, patch, self.cfg.mask_ratio, images.device)
-        pixels = upsample_mask(grid, h, w)
-        return images.masked_fill(pixels, 0.0), pixels
+        return mask_patches(images, self.cfg.grid or self.mask_grid, self.cfg.mask_ratio)
 
     def reconstruct(self, masked: Tensor) -> Tensor:
         return self.recon_head(self.unet.features(masked))

@@ -31,7 +31,7 @@ from benchmark.core.errors import BenchmarkError
 from benchmark.model.unet import Encoder, UNet
 from methods._patches import (masked_mean_fill, masked_mse, masked_patch_count, normalise_patches, patch_mean_std,
                               random_patch_mask, upsample_mask)
-from benchmark.model.recipes import STUDY_BATCH, STUDY_EPOCHS, STUDY_WARMUP_EPOCHS, PretrainRecipe, scaled_lr
+from benchmark.model.recipes import STUDY_BATCH, PretrainRecipe, scaled_lr
 from methods.base import Profile, SSLMethod
 
 #: SparK's learning-rate rule: lr = base_lr × batch / 256 (SparK pretrain/utils/arg_util.py).
@@ -202,16 +202,8 @@ class SparK(SSLMethod):
     def paper_recipe(cls) -> PretrainRecipe:
         # SparK used LAMB (betas 0.9/0.95) with weight decay annealed 0.04 → 0.2; the harness offers
         # AdamW/Adam/SGD and one constant weight decay, so: AdamW, same lr rule and betas, wd 0.04.
-        return PretrainRecipe(
-            optimizer="adamw",
-            lr=scaled_lr(SPARK_BASE_LR, STUDY_BATCH),
-            weight_decay=0.04,
-            betas=(0.9, 0.95),
-            batch_size=STUDY_BATCH,
-            epochs=STUDY_EPOCHS,
-            warmup_epochs=STUDY_WARMUP_EPOCHS,  # SparK and the study: 40
-            schedule="cosine",
-        )
+        # Batch 256, 300 epochs with 40 of warm-up (SparK's and the study's), cosine: PretrainRecipe's defaults.
+        return PretrainRecipe(lr=scaled_lr(SPARK_BASE_LR, STUDY_BATCH), weight_decay=0.04)
 
     def draw_mask(self, images: Tensor) -> Tensor:
         """B×gh×gw patch mask (True = masked), one per image."""

@@ -6,15 +6,10 @@ on first use, so importing a light module of the package (splits, say) does not 
 
 from __future__ import annotations
 
-from benchmark.data._lazy import lazy_exports
+from benchmark.core.lazy import lazy_exports
 
-_EXPORTS = {
-    "load_dataset": "benchmark.data.readers",
-    "load_unlabelled": "benchmark.data.readers",
-    "scan_dataset": "benchmark.data.readers",
-    "synthetic_dataset": "benchmark.data.synthetic",
-    "LabelledDataset": "benchmark.data.dataset",
-    "UnlabelledDataset": "benchmark.data.dataset",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__ = lazy_exports(__name__, {
+    "benchmark.data.readers": ("load_dataset", "load_unlabelled", "scan_dataset"),
+    "benchmark.data.synthetic": ("synthetic_dataset",),
+    "benchmark.data.dataset": ("LabelledDataset", "UnlabelledDataset"),
+})

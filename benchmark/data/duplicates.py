@@ -120,6 +120,26 @@ def near_twin(thumbnail_of: np.ndarray, candidates: np.ndarray, threshold: float
     return best if scores[best] >= threshold else None
 
 
+class TwinFinder:
+    """Which of a set of named images another image duplicates, exactly (the same pixels) or nearly
+    (its thumbnail correlates at NEAR_CORRELATION or more): what the leak checks ask of every image
+    they are given."""
+
+    def __init__(self, names: Sequence[str], images: Iterable[np.ndarray]) -> None:
+        images = list(images)
+        self.names = list(names)
+        self.exact = {pixel_digest(image): name for name, image in zip(self.names, images)}
+        self.thumbnails = np.array([thumbnail(image) for image in images])
+
+    def twin(self, image: np.ndarray) -> tuple[str, bool] | None:
+        """(name of the image `image` duplicates, whether only nearly), or None."""
+        name = self.exact.get(pixel_digest(image))
+        if name is not None:
+            return name, False
+        near = near_twin(thumbnail(image), self.thumbnails)
+        return (self.names[near], True) if near is not None else None
+
+
 def duplicate_groups(ids: Sequence[str], images: Iterable[np.ndarray]) -> list[list[str]]:
     """The groups of exact or near duplicates among `images` (one per id, in order)."""
     thumbnails, digests = [], []

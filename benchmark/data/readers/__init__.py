@@ -12,27 +12,14 @@ formats) imports no reader.
 
 from __future__ import annotations
 
-from benchmark.data._lazy import lazy_exports
+from benchmark.core.lazy import lazy_exports
 
-_REGISTRY = "benchmark.data.readers.registry"
-_EXPORTS = {
-    "AUTO": _REGISTRY,
-    "DatasetFormat": _REGISTRY,
-    "KnownDataset": _REGISTRY,
-    "check_format": _REGISTRY,
-    "detect_format": _REGISTRY,
-    "format_names": _REGISTRY,
-    "formats": _REGISTRY,
-    "load_dataset": _REGISTRY,
-    "scan_dataset": _REGISTRY,
-    "DatasetScan": "benchmark.data.readers._scan",
-    "FilePairs": "benchmark.data.readers._scan",
-    "fingerprint_files": "benchmark.data.readers._files",
-    "load_unlabelled": "benchmark.data.readers._unlabelled",
-    "ArcadeDataset": "benchmark.data.readers.arcade",
-    "load_arcade": "benchmark.data.readers.arcade",
-    "MASK_DIRS": "benchmark.data.readers.folder",
-    "MASK_SUFFIXES": "benchmark.data.readers.folder",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__ = lazy_exports(__name__, {
+    "benchmark.data.readers.registry": ("AUTO", "DatasetFormat", "KnownDataset", "check_format", "detect_format",
+                                        "format_names", "formats", "load_dataset", "scan_dataset"),
+    "benchmark.data.readers._scan": ("DatasetScan", "FilePairs"),
+    "benchmark.data.readers._files": ("fingerprint_files",),
+    "benchmark.data.readers._unlabelled": ("load_unlabelled",),
+    "benchmark.data.readers.arcade": ("ArcadeDataset", "load_arcade"),
+    "benchmark.data.readers.folder": ("MASK_DIRS", "MASK_SUFFIXES"),
+})

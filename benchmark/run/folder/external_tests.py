@@ -6,7 +6,6 @@ trains on, content unchanged since the run scored it, and a config that only add
 
 from __future__ import annotations
 
-import hashlib
 import tomllib
 from dataclasses import dataclass
 
@@ -17,7 +16,7 @@ from benchmark.data.dataset import LabelledDataset
 from benchmark.data.external import ExternalTestRef, ExternalTestSource, parse_external_tests
 from benchmark.data.preprocess import preprocess_pair
 from benchmark.data.readers import load_dataset
-from benchmark.data.duplicates import near_twin, thumbnail
+from benchmark.data.duplicates import TwinFinder
 from benchmark.core.errors import BenchmarkError
 from benchmark.core.progress import Progress
 from benchmark.run.folder.store import RunStore
@@ -82,11 +81,6 @@ def check_external_sizes(external: tuple[ExternalTestData, ...], side: tuple[int
                                  f"pre-processing, the run's are {side}; set preprocess.size")
 
 
-def image_digest(image: np.ndarray) -> str:
-    """What "identical after pre-processing" compares: the pixels' bytes."""
-    return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
-
-
 def check_external_disjoint(external: tuple[ExternalTestData, ...], ids: list[str], images: np.ndarray,
                             extra: np.ndarray, test_ids: list[str]) -> None:
     """Refuse an external test image that some job trains on: one identical or nearly identical
@@ -99,15 +93,12 @@ def check_external_disjoint(external: tuple[ExternalTestData, ...], ids: list[st
     names = [image_id for image_id in ids if image_id not in test] + [f"unlabelled pool image {n}"
                                                                        for n in range(len(extra))]
     pictures = [image for image_id, image in zip(ids, images) if image_id not in test] + list(extra)
-    exact = {image_digest(image): name for name, image in zip(names, pictures)}
-    thumbnails = np.array([thumbnail(image) for image in pictures])
+    finder = TwinFinder(names, pictures)
     for external_set in external:
         for image_id, image in zip(external_set.ids, external_set.images):
-            twin, how = exact.get(image_digest(image)), "the run's image"
-            if twin is None:
-                near = near_twin(thumbnail(image), thumbnails)
-                twin, how = (names[near], "a near duplicate of the run's image") if near is not None else (None, "")
-            if twin is not None:
+            if (found := finder.twin(image)) is not None:
+                twin, near = found
+                how = "a near duplicate of the run's image" if near else "the run's image"
                 raise BenchmarkError(f"external test set {external_set.name!r}: image {image_id} is {how} "
                                      f"{twin}, which is trained on; an external set must not share images "
                                      "with the run's training data")

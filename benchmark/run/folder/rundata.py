@@ -18,7 +18,7 @@ import numpy as np
 
 from benchmark.config.run_config import DataConfig, RunConfig
 from benchmark.data.dataset import LabelledDataset, UnlabelledDataset
-from benchmark.data.duplicates import duplicate_groups, near_twin, thumbnail
+from benchmark.data.duplicates import TwinFinder, duplicate_groups
 from benchmark.data.external import ExternalTestRef
 from benchmark.data.preprocess import preprocess_image, preprocess_pair
 from benchmark.data.readers import load_dataset, load_unlabelled
@@ -29,7 +29,7 @@ from benchmark.core.files import atomic_write_bytes
 from benchmark.core.progress import Progress
 from benchmark.run.folder.external_tests import (ExternalTestData, adds_external_tests, check_external_disjoint,
                                           check_external_sizes, check_scored_sets_unchanged, external_refs,
-                                          external_sources, image_digest, prepare_external)
+                                          external_sources, prepare_external)
 from benchmark.run.folder.store import RunStore
 
 
@@ -194,15 +194,11 @@ def check_unlabelled_disjoint(data: RunData, splits: Splits, pool_path: str) -> 
     in_test = set(splits.test)
     test_ids = [image_id for image_id in data.ids if image_id in in_test]
     test_images = data.images[data.index(test_ids)] if test_ids else data.images[:0]
-    exact = {image_digest(image): image_id for image_id, image in zip(test_ids, test_images)}
-    thumbnails = np.array([thumbnail(image) for image in test_images])
+    finder = TwinFinder(test_ids, test_images)
     for n, image in enumerate(data.extra):
-        twin = exact.get(image_digest(image))
-        how = "identical"
-        if twin is None:
-            near = near_twin(thumbnail(image), thumbnails)
-            twin, how = (test_ids[near], "nearly identical (a near duplicate)") if near is not None else (None, "")
-        if twin is not None:
+        if (found := finder.twin(image)) is not None:
+            twin, near = found
+            how = "nearly identical (a near duplicate)" if near else "identical"
             raise BenchmarkError(f"data.unlabelled ({pool_path}): image {data.extra_ids[n]} is {how}, after "
                                  f"pre-processing, to test image {twin}; remove it from the pool (a test "
                                  "image must never be pre-trained on)")
