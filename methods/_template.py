@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from benchmark.model.unet import UNet
 from benchmark.model.recipes import STUDY_BATCH, STUDY_EPOCHS, STUDY_WARMUP_EPOCHS, PretrainRecipe, scaled_lr
-from methods.base import Profile, SSLMethod
+from methods.base import SSLMethod
 
 
 @dataclass(frozen=True)
@@ -44,14 +44,12 @@ class DenoisingTemplate(SSLMethod):
     base_lr = 1.5e-4  # the paper's base rate under lr = base × batch / 256 (MAE's, for an SGD paper)
     official_crop = None  # e.g. (0.2, 1.0): random-resized-crop area range + flip the harness applies
 
+    settings_type = DenoisingConfig  # its settings at every profile (override default_config to vary them)
+
     def __init__(self, unet: UNet, cfg: DenoisingConfig | None = None) -> None:
         super().__init__(unet, cfg)
         # Build every module once, here (never inside training_step): heads, decoders, momentum copies.
         self.recon_head = nn.Conv2d(unet.cfg.base, 1, kernel_size=1)
-
-    @classmethod
-    def default_config(cls, profile: Profile) -> DenoisingConfig:
-        return DenoisingConfig()
 
     # A method with a momentum branch or a queue sizes it to the run under the fair protocol by
     # overriding `fit_to_budget(settings, images, steps, batch_size)` (see methods/moco.py).

@@ -57,10 +57,14 @@ class Method(nn.Module):
         self.unet = unet
         self.cfg = cfg if cfg is not None else self.default_config("paper")
 
+    #: The dataclass of the method's own settings (mask ratio, queue size, ...); None if it has none.
+    settings_type: ClassVar[type | None] = None
+
     @classmethod
     def default_config(cls, profile: Profile) -> Any:
-        """The method's own settings (mask ratio, queue size, ...) for a profile; None if it has none."""
-        return None
+        """The method's own settings for a profile: `settings_type`'s defaults (the paper's) at every
+        profile unless the method overrides this; None for a method without settings."""
+        return cls.settings_type() if cls.settings_type is not None else None
 
     @classmethod
     def default_recipe(cls, profile: Profile) -> PretrainRecipe:

@@ -28,7 +28,7 @@ from methods._genesis_transforms import (
     unit_range,
 )
 from benchmark.model.recipes import PretrainRecipe
-from methods.base import Profile, SSLMethod
+from methods.base import SSLMethod
 
 
 @dataclass(frozen=True)
@@ -73,13 +73,11 @@ class ModelsGenesis(SSLMethod):
     colour = "#1f77b4"
     transfers = "encoder+decoder"
 
+    settings_type = GenesisConfig  # the corruptions are cheap: the tiny profile keeps them all
+
     def __init__(self, unet: UNet, cfg: GenesisConfig | None = None) -> None:
         super().__init__(unet, cfg)
         self.restore_head = nn.Conv2d(unet.cfg.base, 1, kernel_size=1)  # linear, as the study's code
-
-    @classmethod
-    def default_config(cls, profile: Profile) -> GenesisConfig:
-        return GenesisConfig()  # the corruptions are cheap: the tiny profile keeps them all
 
     @classmethod
     def paper_recipe(cls) -> PretrainRecipe:

@@ -20,7 +20,7 @@ from benchmark.core.errors import BenchmarkError
 from benchmark.model.unet import UNet
 from methods._patches import mask_patches, masked_mean_fill, masked_mse
 from benchmark.model.recipes import STUDY_BATCH, PretrainRecipe, scaled_lr
-from methods.base import Profile, SSLMethod
+from methods.base import SSLMethod
 
 LossOn = Literal["masked", "all"]
 
@@ -68,15 +68,12 @@ class MAE(SSLMethod):
     official_crop = (0.2, 1.0)  # MAE's RandomResizedCrop(scale=(0.2, 1.0)) + flip (main_pretrain.py)
 
     cfg: MAEConfig
+    settings_type = MAEConfig  # the mechanism is cheap: tiny keeps the paper's masking
 
     def __init__(self, unet: UNet, cfg: MAEConfig | None = None) -> None:
         super().__init__(unet, cfg)
         # Pretext head on the decoder output; the UNet's 2-class head is never used here.
         self.recon_head = nn.Conv2d(unet.cfg.base, 1, kernel_size=1)
-
-    @classmethod
-    def default_config(cls, profile: Profile) -> MAEConfig:
-        return MAEConfig()  # the mechanism is cheap: tiny keeps the paper's masking
 
     @classmethod
     def paper_recipe(cls) -> PretrainRecipe:

@@ -32,7 +32,7 @@ from benchmark.model.unet import Encoder, UNet
 from methods._patches import (masked_mean_fill, masked_mse, masked_patch_count, normalise_patches, patch_mean_std,
                               random_patch_mask, upsample_mask)
 from benchmark.model.recipes import STUDY_BATCH, PretrainRecipe, scaled_lr
-from methods.base import Profile, SSLMethod
+from methods.base import SSLMethod
 
 #: SparK's learning-rate rule: lr = base_lr × batch / 256 (SparK pretrain/utils/arg_util.py).
 SPARK_BASE_LR = 2e-4
@@ -172,6 +172,7 @@ class SparK(SSLMethod):
     official_crop = (0.67, 1.0)  # SparK's RandomResizedCrop(scale=(0.67, 1)) + flip (pretrain/utils/imagenet.py)
 
     cfg: SparKConfig
+    settings_type = SparKConfig  # the mechanism is cheap: tiny keeps the paper's masking
 
     def __init__(self, unet: UNet, cfg: SparKConfig | None = None) -> None:
         super().__init__(unet, cfg)
@@ -193,10 +194,6 @@ class SparK(SSLMethod):
         # SparK built the projections (34.18 M parameters) but had the same inconsistency to solve.
         # Pretext head on the decoder output; the UNet's 2-class head is never used here.
         self.recon_head = nn.Conv2d(unet.cfg.base, 1, kernel_size=1)
-
-    @classmethod
-    def default_config(cls, profile: Profile) -> SparKConfig:
-        return SparKConfig()  # the mechanism is cheap: tiny keeps the paper's masking
 
     @classmethod
     def paper_recipe(cls) -> PretrainRecipe:

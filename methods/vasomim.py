@@ -57,7 +57,7 @@ from methods._vessel_prior import (
     vessel_maps,
 )
 from benchmark.model.recipes import PretrainRecipe
-from methods.base import Profile, SSLMethod
+from methods.base import SSLMethod
 from methods.mae import MAE, reconstruction_loss
 
 
@@ -132,15 +132,12 @@ class VasoMIM(SSLMethod):
     official_crop = MAE.official_crop
 
     cfg: VasoMIMConfig
+    settings_type = VasoMIMConfig  # the filter and the masking are cheap: tiny keeps the paper's mechanism
 
     def __init__(self, unet: UNet, cfg: VasoMIMConfig | None = None) -> None:
         super().__init__(unet, cfg)
         # Pretext head on the decoder output, as MAE's; the UNet's 2-class head is never used here.
         self.recon_head = nn.Conv2d(unet.cfg.base, 1, kernel_size=1)
-
-    @classmethod
-    def default_config(cls, profile: Profile) -> VasoMIMConfig:
-        return VasoMIMConfig()  # the filter and the masking are cheap: tiny keeps the paper's mechanism
 
     @classmethod
     def paper_recipe(cls) -> PretrainRecipe:

@@ -11,10 +11,12 @@ percentile (docs/data.md), so 0.99 separates copies from look-alikes there.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from benchmark.core.errors import BenchmarkError
 
 #: Thumbnail correlation at and above which two images are near duplicates.
 NEAR_CORRELATION = 0.99
@@ -138,6 +140,13 @@ class TwinFinder:
             return name, False
         near = near_twin(thumbnail(image), self.thumbnails)
         return (self.names[near], True) if near is not None else None
+
+    def refuse_twins(self, named: Iterable[tuple[str, np.ndarray]], refusal: Callable[[str, str, bool], str]) -> None:
+        """Raise a BenchmarkError at the first of `named` that duplicates one of this finder's images,
+        worded by `refusal(its name, its twin's name, whether only nearly)`."""
+        for name, image in named:
+            if (found := self.twin(image)) is not None:
+                raise BenchmarkError(refusal(name, *found))
 
 
 def duplicate_groups(ids: Sequence[str], images: Iterable[np.ndarray]) -> list[list[str]]:

@@ -9,7 +9,7 @@ The test set never enters: every score here is on validation images drawn from t
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -21,52 +21,53 @@ from benchmark.model.recipes import FinetuneRecipe
 from benchmark.train.device import DeviceOptions
 from benchmark.train.loops import FinetuneResult, TensorSet, finetune
 
-def train_selected(
-    unet: UNet,
-    train: TensorSet,
-    val: TensorSet,
-    recipe: FinetuneRecipe,
-    options: DeviceOptions,
-    seed: int,
-    progress: Progress | None = None,
-    log: Callable[[str], None] = lambda message: None,
-) -> tuple[FinetuneResult, FinetuneRecipe]:
-    """Fine-tune `unet` as `recipe` says and select the model; returns the selected run and the
-    recipe it was trained with.
+@dataclass(frozen=True)
+class Finetuning:
+    """What one fine-tuning trains and selects on, whatever its start: the sets (selection sees only
+    `val`, a part of the fine-tuning set), the recipe, where it runs, its seed and progress."""
+
+    train: TensorSet
+    val: TensorSet
+    recipe: FinetuneRecipe
+    options: DeviceOptions
+    seed: int
+    progress: Progress | None = None
+
+    def run(self, unet: UNet, recipe: FinetuneRecipe | None = None) -> FinetuneResult:
+        """`unet` fine-tuned on these sets with `recipe` (default: this one's)."""
+        return finetune(unet, self.train, self.val, recipe or self.recipe, self.options, self.seed, self.progress)
+
+
+def train_selected(unet: UNet, job: Finetuning,
+                   log: Callable[[str], None] = lambda message: None) -> tuple[FinetuneResult, FinetuneRecipe]:
+    """Fine-tune `unet` as the job's recipe says and select the model; returns the selected run and
+    the recipe it was trained with.
 
     `cv_folds`: cross-validate (lr, batch) over train + val, then train on train with the choice,
     selecting the round on val. Else `lr_grid`: one run per lr from the same start, the best on val
     kept. Else the recipe's lr, its best round on val.
     """
+    recipe = job.recipe
     if recipe.cv_folds:
-        both = TensorSet(torch.cat([train.images, val.images]), torch.cat([train.masks, val.masks]))
-        recipe, grid = cross_validate(unet, both, recipe, options, seed)
+        both = TensorSet(torch.cat([job.train.images, job.val.images]), torch.cat([job.train.masks, job.val.masks]))
+        recipe, grid = cross_validate(unet, both, recipe, job.options, job.seed)
         log(f"cross-validation chose lr {recipe.lr:g}, batch {recipe.batch_size}: {grid}")
-        return finetune(unet, train, val, recipe, options, seed, progress), recipe
+        return job.run(unet, recipe), recipe
     if recipe.lr_grid:
-        result, scores = select_lr(unet, train, val, recipe, options, seed, progress)
+        result, scores = select_lr(unet, job)
         log(f"validation chose lr {result.lr:g}: {scores}")
         return result, recipe
-    return finetune(unet, train, val, recipe, options, seed, progress), recipe
+    return job.run(unet), recipe
 
 
-def select_lr(
-    initial: UNet,
-    train: TensorSet,
-    val: TensorSet,
-    recipe: FinetuneRecipe,
-    options: DeviceOptions,
-    seed: int,
-    progress: Progress | None = None,
-) -> tuple[FinetuneResult, list[dict[str, float]]]:
-    """Fine-tune once per lr of `recipe.lr_grid`, each from `initial`'s weights with the same seed;
+def select_lr(initial: UNet, job: Finetuning) -> tuple[FinetuneResult, list[dict[str, float]]]:
+    """Fine-tune once per lr of the job's `lr_grid`, each from `initial`'s weights with the same seed;
     keep the run with the best validation Dice (the first on a tie). Validation is the fine-tuning
     set's own part: the test set never enters. Returns the chosen run and every lr's score."""
     best: FinetuneResult | None = None
     scores = []
-    for lr in recipe.lr_grid:
-        result = finetune(copy.deepcopy(initial), train, val, replace(recipe, lr=lr, lr_grid=()), options, seed,
-                          progress)
+    for lr in job.recipe.lr_grid:
+        result = job.run(copy.deepcopy(initial), replace(job.recipe, lr=lr, lr_grid=()))
         scores.append({"lr": lr, "val_dice": result.best_val_dice, "best_epoch": result.best_epoch})
         if best is None or result.best_val_dice > best.best_val_dice:
             best = result

@@ -95,13 +95,10 @@ def check_external_disjoint(external: tuple[ExternalTestData, ...], ids: list[st
     pictures = [image for image_id, image in zip(ids, images) if image_id not in test] + list(extra)
     finder = TwinFinder(names, pictures)
     for external_set in external:
-        for image_id, image in zip(external_set.ids, external_set.images):
-            if (found := finder.twin(image)) is not None:
-                twin, near = found
-                how = "a near duplicate of the run's image" if near else "the run's image"
-                raise BenchmarkError(f"external test set {external_set.name!r}: image {image_id} is {how} "
-                                     f"{twin}, which is trained on; an external set must not share images "
-                                     "with the run's training data")
+        finder.refuse_twins(zip(external_set.ids, external_set.images), lambda image_id, twin, near: (
+            f"external test set {external_set.name!r}: image {image_id} is "
+            f"{'a near duplicate of the run' if near else 'the run'}'s image {twin}, which is trained on; an "
+            "external set must not share images with the run's training data"))
 
 
 def check_scored_sets_unchanged(prepared: tuple[ExternalTestData, ...], planned: tuple[ExternalTestRef, ...]) -> None:

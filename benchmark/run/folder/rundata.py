@@ -195,13 +195,10 @@ def check_unlabelled_disjoint(data: RunData, splits: Splits, pool_path: str) -> 
     test_ids = [image_id for image_id in data.ids if image_id in in_test]
     test_images = data.images[data.index(test_ids)] if test_ids else data.images[:0]
     finder = TwinFinder(test_ids, test_images)
-    for n, image in enumerate(data.extra):
-        if (found := finder.twin(image)) is not None:
-            twin, near = found
-            how = "nearly identical (a near duplicate)" if near else "identical"
-            raise BenchmarkError(f"data.unlabelled ({pool_path}): image {data.extra_ids[n]} is {how}, after "
-                                 f"pre-processing, to test image {twin}; remove it from the pool (a test "
-                                 "image must never be pre-trained on)")
+    finder.refuse_twins(zip(data.extra_ids, data.extra), lambda image_id, twin, near: (
+        f"data.unlabelled ({pool_path}): image {image_id} is "
+        f"{'nearly identical (a near duplicate)' if near else 'identical'}, after pre-processing, to test image "
+        f"{twin}; remove it from the pool (a test image must never be pre-trained on)"))
 
 
 def _check_disjoint(config: RunConfig, data: RunData, splits: Splits) -> None:

@@ -17,7 +17,7 @@ from benchmark.run.folder.job_status import FinetuneOutcome
 from benchmark.run.folder.previews import PredictionPreview
 from benchmark.train.health import relative_shift
 from benchmark.train.loops import TensorSet, freeze_encoder, predict
-from benchmark.train.selection import train_selected
+from benchmark.train.selection import Finetuning, train_selected
 from methods import registry
 
 
@@ -46,7 +46,7 @@ def run_finetune(context: JobContext) -> JobResult:
 
     train, val = subset(spec.train_ids), subset(spec.val_ids)
     context.log(f"fine-tuning on {len(train)} images, selecting on {len(val)}")
-    result, recipe = train_selected(unet, train, val, spec.recipe, options, job.job_seed, context.progress,
+    result, recipe = train_selected(unet, Finetuning(train, val, spec.recipe, options, job.job_seed, context.progress),
                                     context.log)
     unet.load_state_dict(result.state)
     context.log(f"best validation Dice {result.best_val_dice:.4f} at epoch {result.best_epoch}")
