@@ -7,20 +7,14 @@ first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from benchmark.core.lazy import lazy_exports
 from reports.build import build_report
 from reports.result import ReportResult
 
 if TYPE_CHECKING:
     from reports.words.summary import summary_lines
 
-__all__ = ["ReportResult", "build_report", "summary_lines"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "summary_lines":
-        from reports.words.summary import summary_lines
-
-        return summary_lines
-    raise AttributeError(f"module 'reports' has no attribute {name!r}")
+_LAZY, __getattr__ = lazy_exports(__name__, {"reports.words.summary": ("summary_lines",)})
+__all__ = ["ReportResult", "build_report", *_LAZY]

@@ -1,1 +1,1 @@
-"""A run's configuration: the profiles (each defined once), the protocols' recipes, the run's dataclass, and options resolved from the command line."""
+"""A run's configuration: the profiles (each defined once), the protocols' recipes, the run's dataclass, options resolved from the command line, and the request a run was asked for, fingerprinted without torch."""

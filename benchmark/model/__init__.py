@@ -1,1 +1,1 @@
-"""What every method builds on: the study's UNet (its network, sizes and weights file), the fine-tuning loss, and the training recipes methods name."""
+"""What every method builds on: the study's UNet (its layers, network and weights file), the fine-tuning loss, the training recipes methods name, and the roles a method can have."""

@@ -1,2 +1,1 @@
-"""Running a grid: the typed jobs, the run folder (store and file layout), the prepared run data,
-the executors, the dependency queue, the worker and the runner that ties them together."""
+"""Running a grid, in the order a run goes: plan/ (the job graph), folder/ (the run folder and its formats), handlers/ (one per job kind) and execute/ (runner, queue, executors, worker)."""

@@ -1,1 +1,1 @@
-"""Rendering: figures, galleries, tables as Markdown/LaTeX/HTML/CSV, the HTML page, the shared style."""
+"""Rendering: the figures, the image galleries, the HTML page, the shared style, and `draw`, which draws a run's whole report afresh."""

@@ -1,1 +1,1 @@
-"""The report's tables, computed from rows: Table I, data efficiency, controls, health, budgets, generalisation, evaluations."""
+"""The report's tables, computed from rows: Table I, data efficiency, controls, health, budgets, generalisation, evaluations; the tests behind them (analysis), and a table as text plus numbers (table_format)."""

@@ -1,1 +1,1 @@
-"""The report's words: method and metric labels, the answer, the summary lines, how to read the numbers."""
+"""The report's words: the answer (its first section), the summary lines the command line prints, how to read the numbers."""

@@ -1,9 +1,8 @@
 """What a job says about itself in its status.json: its state, and once done, where it ran and what
 it did (one outcome dataclass per job kind), written and read through benchmark.core.dataclass_io.
 
-The file is flat JSON (the outcome's fields beside the state's), as the harness has always written
-it, so run folders of earlier versions read back; a key that is neither a status field nor one of
-the job kind's outcome fields is refused, naming the file.
+The file is flat JSON (the outcome's fields beside the state's); a key that is neither a status
+field nor one of the job kind's outcome fields is refused, naming the file.
 """
 
 from __future__ import annotations
@@ -50,7 +49,7 @@ class PretrainOutcome:
     steps: int
     images_seen: int
     lr: float
-    flops: float | None = None  # training FLOPs (absent in runs of earlier versions)
+    flops: float | None = None  # training FLOPs (None: not counted)
     loss_start: float | None = None  # the first logged loss (mean of the first `log_every` steps)
     chance_loss: float | None = None  # what learning nothing scores, at the end (None: not said)
     pretext_learned: bool | None = None  # final_loss at least 10 % below chance_loss
