@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -17,6 +17,11 @@ from benchmark.data.readers.registry import AUTO, format_names
 from benchmark.core.errors import BenchmarkError
 from benchmark.config.profiles import DEVICES, PRECISIONS
 from benchmark.core.text import did_you_mean, split_csv
+
+if TYPE_CHECKING:  # the run's types import torch; the command line imports them when it runs
+    from benchmark.config.options import ExecutorConfig
+    from benchmark.config.run_config import RunConfig
+    from benchmark.run.execute.runner import RunOutcome
 
 class _PlainHelp:
     """--help without a type beside it: each option here gives its own metavar (PATH, N, TEXT, none
@@ -183,8 +188,8 @@ def run(
             raise typer.Exit(1)
 
 
-def _run_with_progress(run_config, run_dir: Path, exec_config, force: bool, retry_failed: bool, track: list[str],
-                       tracking_uri: str, digest: str):
+def _run_with_progress(run_config: RunConfig, run_dir: Path, exec_config: ExecutorConfig, force: bool,
+                       retry_failed: bool, track: list[str], tracking_uri: str, digest: str) -> RunOutcome:
     """runner.run_benchmark with a bar per job and one for the run (on a terminal), or one line per
     finished job (under tee, nohup or Slurm)."""
     from benchmark.run.execute import runner
