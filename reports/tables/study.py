@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.data.splits import Ratio
-from reports.stats.hierarchical import REFERENCE, SignificanceSettings
+from reports.stats.hierarchical import SignificanceSettings
 from reports.labels import DICE, TABLE_ONE_METRICS, Metric, contenders, method_label, order_ratios
 from reports.stats.manytoone import METHOD
 from reports.stats.significance import (IMAGE_TEST_NAME, ONE_MODEL_MARK, interval_note, marker, marker_note, paired_seeds,
