@@ -166,11 +166,12 @@ def run(
             slurm_time_min=slurm_time, slurm_cluster=slurm_cluster, compile=compile, precision=precision,
         )
         digest = request.digest()
-        done = None if force else finished_run(out or request.default_run_dir(), digest)
+        asked_dir = out or request.default_run_dir()
+        done = None if force else finished_run(asked_dir, digest)
         if done is not None:  # the same request, every job done: answered from the folder, torch never imported
             if request.note:
                 console.print(request.note)
-            run_dir = out or request.default_run_dir()
+            run_dir = asked_dir
             _print_outcome(run_dir, f"{run_dir}: 0 job(s) run, {len(done)} already done, 0 failed, 0 skipped in 0 s")
             return
         run_config, note = resolve_run_config(*asked)
